@@ -1,0 +1,102 @@
+"""Clocks shared by the fake server and the client strategies.
+
+The server reads its clock for the send-rate bucket, the daily quota, the idle timer and the
+timestamps in the ledger. A strategy sleeps through the same clock. With :class:`VirtualClock`
+sleeping costs no wall time, so a 20-minute backoff ladder runs in microseconds and every limit
+is reproducible.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Protocol, runtime_checkable
+
+#: Where virtual time starts: 2026-01-01T00:00:00Z, so ids and timestamps look real but repeat.
+VIRTUAL_EPOCH_S = 1_767_225_600.0
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What the server and the strategies need from a clock."""
+
+    #: True when sleeping costs no wall time.
+    virtual: bool
+
+    def now(self) -> float:
+        """Seconds since the Unix epoch, on this clock."""
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds` on this clock."""
+
+    def network_delay(self) -> None:
+        """Account for one command's round trip (the server calls this per command)."""
+
+
+class RealClock:
+    """Wall-clock time; `sleep` really sleeps."""
+
+    virtual = False
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def network_delay(self) -> None:
+        """Real round trips take real time already."""
+
+    def __repr__(self) -> str:
+        return "RealClock()"
+
+
+class VirtualClock:
+    """Simulated time: `sleep` advances it at once, and each command costs `latency_s`.
+
+    Time only moves forward. Concurrent sleepers each advance it: time is modelled as if their
+    waits happened one after another, which keeps single-client runs exactly reproducible.
+
+    >>> clock = VirtualClock()
+    >>> clock.sleep(1200.0)              # a 20-minute backoff, instantly
+    >>> clock.elapsed()
+    1200.0
+    """
+
+    virtual = True
+
+    def __init__(self, start_s: float = VIRTUAL_EPOCH_S, latency_s: float = 0.0) -> None:
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be >= 0, got {latency_s}")
+        self._start_s = start_s
+        self._now_s = start_s
+        self.latency_s = latency_s
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now_s
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            self.advance(seconds)
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by `seconds` (negative values are refused)."""
+        if seconds < 0:
+            raise ValueError(f"time only moves forward; got {seconds}")
+        with self._lock:
+            self._now_s += seconds
+
+    def network_delay(self) -> None:
+        if self.latency_s:
+            self.advance(self.latency_s)
+
+    def elapsed(self) -> float:
+        """Seconds of virtual time since this clock started."""
+        with self._lock:
+            return self._now_s - self._start_s
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(elapsed={self.elapsed():.3f}s, latency_s={self.latency_s})"

@@ -1,0 +1,1 @@
+"""The sans-I/O core: plans, limits and fault decisions. Imports no asyncio, socket or aiosmtpd."""

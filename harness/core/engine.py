@@ -1,0 +1,345 @@
+"""The fake server's brain, without I/O: events in, decisions out (the h11 way).
+
+The aiosmtpd adapter tells the engine what happened (a connection, a command, the end of a
+message) with the time on the server's clock, and carries out the :class:`Decision` it gets.
+Order of precedence for each command: an idle session times out first (it is already dead on
+the server's side), then arranged fault rules, then the profile's limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import random
+import string
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from harness.core.limits import RollingQuota, TokenBucket
+from harness.core.plan import Delay, Drop, DropAfterAccept, Limits, Plan, Reply, Stage, Stall
+from harness.core.rules import Command, RuleBook
+from harness.profiles import PROFILES, Line, Replies
+
+
+class Outcome(enum.StrEnum):
+    PROCEED = "proceed"  # do what a normal server does
+    ACCEPT = "accept"  # end of data: record the message, then send `reply`
+    REPLY = "reply"  # send `reply` instead, then close if `close`
+    DROP = "drop"  # close without replying
+    DROP_AFTER_ACCEPT = "drop_after_accept"  # record the message, then close without the 250
+    STALL = "stall"  # never reply; close after `stall_s` (None: when the client does)
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule or limit that shaped a decision: what the ledger's fault log records."""
+
+    source: str  # "rule" or "limit"
+    name: str  # rule label, or the limit's field name (e.g. "session_limit")
+    action: str  # reply, drop, drop_after_accept, delay, stall
+    reply: str | None = None
+    rule_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    reply: str | None = None
+    close: bool = False
+    delay_s: float = 0.0
+    stall_s: float | None = None
+    fired: tuple[Fired, ...] = ()
+    ses_id: str | None = None
+
+
+PROCEED = Decision(Outcome.PROCEED)
+
+
+@dataclass
+class SessionState:
+    number: int
+    last_active: float
+    commands: int = 0
+    accepted: int = 0
+    authenticated: bool = False
+    open: bool = True
+
+
+def _is_verified(address: str, verified: Iterable[str]) -> bool:
+    address = address.lower()
+    return any(
+        address.endswith(v.lower()) if v.startswith("@") else address == v.lower() for v in verified
+    )
+
+
+class Engine:
+    """Decides every reply of the fake server. Deterministic for a given plan and command order.
+
+    >>> from harness.core.plan import Plan
+    >>> engine = Engine(Plan(profile="ses", limits={"session_limit": 1}), now=0.0)
+    >>> session, _ = engine.connect(now=0.0)
+    >>> engine.end_of_data(session, now=0.0, sender="a@x", recipients=("b@y",), key="<1@x>",
+    ...                    size=100).outcome
+    <Outcome.ACCEPT: 'accept'>
+    >>> engine.command(session, Stage.MAIL, now=0.0, sender="a@x").reply
+    '421 Connection closed by server. Maximum message count per session reached.'
+    """
+
+    def __init__(self, plan: Plan, now: float) -> None:
+        self._sessions: dict[int, SessionState] = {}
+        self._next_session = 1
+        self._attempts: dict[object, int] = {}
+        self._bucket: TokenBucket | None = None
+        self._quota: RollingQuota | None = None
+        self.set_plan(plan, now=now)
+
+    # --- configuration ---------------------------------------------------------------------
+
+    def set_plan(self, plan: Plan, *, now: float) -> None:
+        """Apply a new plan to the next commands. Rule counters restart; so do changed limits."""
+        old: Limits | None = getattr(self, "limits", None)
+        self.plan = plan
+        self.limits: Limits = plan.resolved_limits()
+        self.replies: Replies = PROFILES[plan.profile].replies
+        self.rules = RuleBook(plan.faults, plan.seed)
+        if old is None or (old.rate_per_s, old.burst) != (
+            self.limits.rate_per_s,
+            self.limits.burst,
+        ):
+            self._bucket = (
+                TokenBucket(self.limits.rate_per_s, self.limits.burst, now=now)
+                if self.limits.rate_per_s
+                else None
+            )
+        if old is None or old.daily_quota != self.limits.daily_quota:
+            self._quota = RollingQuota(self.limits.daily_quota) if self.limits.daily_quota else None
+
+    def reset(self, plan: Plan, *, now: float) -> None:
+        """Start over with `plan`: counters, attempts and limit state; open sessions stay open.
+
+        Session numbers restart at 1 when no session is open, so `session=1` means the first
+        connection after the reset.
+        """
+        self._attempts.clear()
+        if not any(s.open for s in self._sessions.values()):
+            self._sessions.clear()
+            self._next_session = 1
+        self._bucket = self._quota = None
+        del self.limits
+        self.set_plan(plan, now=now)
+
+    # --- what the wire looks like ----------------------------------------------------------
+
+    def greeting(self, session: int) -> str:
+        rng = random.Random(f"{self.plan.seed}:banner:{session}")
+        instance = "".join(rng.choices(string.ascii_uppercase + string.digits, k=9))
+        token = "".join(rng.choices(string.ascii_letters + string.digits, k=20))
+        ident = self.replies.ident.format(instance=instance, token=token)
+        return f"220 {self.replies.host} {ident}"
+
+    def ses_id(self, session: int, sequence: int, now: float) -> str:
+        """An SES-shaped message id: 0100 + 12 hex ms + '-' + uuid + '-000000'; seeded."""
+        rng = random.Random(f"{self.plan.seed}:id:{session}:{sequence}")
+        return f"0100{int(now * 1000):012x}-{uuid.UUID(int=rng.getrandbits(128), version=4)}-000000"
+
+    # --- events ----------------------------------------------------------------------------
+
+    def connect(self, *, now: float) -> tuple[int, Decision]:
+        """A client connected. Returns its session number and what to do before the 220."""
+        number = self._next_session
+        self._next_session += 1
+        open_now = sum(1 for s in self._sessions.values() if s.open)
+        state = self._sessions[number] = SessionState(number, last_active=now)
+        decision = self._from_rules(Command(Stage.CONNECT, number, 0))
+        if decision is None and self.limits.max_connections is not None:
+            if open_now >= self.limits.max_connections:
+                decision = self._refuse("max_connections", self.replies.too_many_connections, True)
+        decision = decision or PROCEED
+        if decision.close or decision.outcome is Outcome.DROP:
+            state.open = False
+        return number, decision
+
+    def command(
+        self,
+        session: int,
+        stage: Stage,
+        *,
+        now: float,
+        sender: str | None = None,
+        recipients: tuple[str, ...] = (),
+    ) -> Decision:
+        """A command arrived (any stage but CONNECT and EOM)."""
+        state = self._sessions[session]
+        state.commands += 1
+        idle = self._idle(state, now)
+        if idle:
+            return idle
+        attempt = None
+        if stage is Stage.RCPT and recipients:
+            attempt = self._count_attempt(("rcpt", (sender or "").lower(), recipients[0].lower()))
+        command = Command(stage, session, state.commands, sender, recipients, attempt)
+        decision = self._from_rules(command)
+        if decision is not None and decision.outcome is not Outcome.PROCEED:
+            return decision
+        limit = self._limit_at(state, stage)
+        if limit is not None:
+            return dataclasses.replace(
+                limit,
+                delay_s=decision.delay_s if decision else 0.0,
+                fired=(decision.fired if decision else ()) + limit.fired,
+            )
+        return decision or PROCEED
+
+    def end_of_data(
+        self,
+        session: int,
+        *,
+        now: float,
+        sender: str,
+        recipients: tuple[str, ...],
+        key: str,
+        size: int,
+    ) -> Decision:
+        """The final '.' arrived. `key` identifies the logical message (its Message-ID)."""
+        state = self._sessions[session]
+        state.commands += 1
+        idle = self._idle(state, now)
+        if idle:
+            return idle
+        attempt = self._count_attempt(("eom", key))
+        command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt)
+        decision = self._from_rules(command)
+        delay_s = decision.delay_s if decision else 0.0
+        fired = decision.fired if decision else ()
+        if decision is not None and decision.outcome is Outcome.DROP_AFTER_ACCEPT:
+            self._charge(len(recipients), now)
+            return self._accept(state, now, decision)
+        if decision is not None and decision.outcome is not Outcome.PROCEED:
+            return decision
+        refusal = self._content_refusal(recipients, size, now)
+        if refusal is not None:
+            return dataclasses.replace(refusal, delay_s=delay_s, fired=fired + refusal.fired)
+        return self._accept(state, now, Decision(Outcome.ACCEPT, delay_s=delay_s, fired=fired))
+
+    def replied(self, session: int, *, now: float) -> None:
+        """The server finished answering: the idle timer restarts from here."""
+        self._sessions[session].last_active = now
+
+    def authenticated(self, session: int) -> None:
+        self._sessions[session].authenticated = True
+
+    def disconnected(self, session: int) -> None:
+        self._sessions[session].open = False
+
+    def idle_deadline(self, session: int) -> float | None:
+        """When this session times out, on the server's clock (None: never)."""
+        if self.limits.idle_timeout_s is None:
+            return None
+        return self._sessions[session].last_active + self.limits.idle_timeout_s
+
+    def idle_timeout(self, session: int) -> Decision:
+        """The decision for an idle session: the unprompted 451 and close."""
+        self._sessions[session].open = False
+        return self._refuse("idle_timeout_s", self.replies.idle_timeout, True)
+
+    def commands_in(self, session: int) -> int:
+        """Commands received so far in `session` (end of data counts as one)."""
+        return self._sessions[session].commands
+
+    @property
+    def open_sessions(self) -> int:
+        return sum(1 for s in self._sessions.values() if s.open)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _count_attempt(self, key: object) -> int:
+        self._attempts[key] = self._attempts.get(key, 0) + 1
+        return self._attempts[key]
+
+    def _idle(self, state: SessionState, now: float) -> Decision | None:
+        deadline = self.idle_deadline(state.number)
+        if deadline is not None and now > deadline:
+            return self.idle_timeout(state.number)
+        return None
+
+    def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
+        reply = f"{line.code} {line.text.format(fill) if fill else line.text}"
+        return Decision(
+            Outcome.REPLY, reply=reply, close=close, fired=(Fired("limit", limit, "reply", reply),)
+        )
+
+    def _from_rules(self, command: Command) -> Decision | None:
+        """Delays from every firing rule add up; the first other firing rule decides."""
+        indexes = self.rules.firing(command)
+        if not indexes:
+            return None
+        delay_s = 0.0
+        fired: list[Fired] = []
+        for index in indexes:
+            rule = self.rules.rules[index]
+            action = rule.action
+            if isinstance(action, Delay):
+                delay_s += action.delay_s
+                fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
+                continue
+            if isinstance(action, Reply):
+                close = action.close if action.close is not None else action.code == 421
+                fired.append(Fired("rule", rule.label, action.kind, action.line, index))
+                return Decision(Outcome.REPLY, action.line, close, delay_s, fired=tuple(fired))
+            fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
+            if isinstance(action, Drop):
+                return Decision(Outcome.DROP, close=True, delay_s=delay_s, fired=tuple(fired))
+            if isinstance(action, DropAfterAccept):
+                return Decision(
+                    Outcome.DROP_AFTER_ACCEPT, close=True, delay_s=delay_s, fired=tuple(fired)
+                )
+            assert isinstance(action, Stall)
+            return Decision(
+                Outcome.STALL, delay_s=delay_s, stall_s=action.stall_s, fired=tuple(fired)
+            )
+        return Decision(Outcome.PROCEED, delay_s=delay_s, fired=tuple(fired))
+
+    def _limit_at(self, state: SessionState, stage: Stage) -> Decision | None:
+        limits = self.limits
+        if stage is Stage.MAIL:
+            if limits.session_limit is not None and state.accepted >= limits.session_limit:
+                state.open = False
+                return self._refuse("session_limit", self.replies.session_cap, True)
+            if limits.require_auth and not state.authenticated:
+                return self._refuse("require_auth", self.replies.auth_required, False)
+        return None
+
+    def _content_refusal(
+        self, recipients: tuple[str, ...], size: int, now: float
+    ) -> Decision | None:
+        limits = self.limits
+        if limits.max_message_bytes is not None and size > limits.max_message_bytes:
+            return self._refuse("max_message_bytes", self.replies.too_large, False)
+        if limits.max_recipients is not None and len(recipients) > limits.max_recipients:
+            return self._refuse("max_recipients", self.replies.too_many_recipients, False)
+        if limits.verified is not None:
+            failed = [r for r in recipients if not _is_verified(r, limits.verified)]
+            if failed:
+                return self._refuse("verified", self.replies.not_verified, False, ", ".join(failed))
+        count = len(recipients)
+        if self._quota is not None and not self._quota.fits(count, now=now):
+            return self._refuse("daily_quota", self.replies.daily_quota, False)
+        if self._bucket is not None and not self._bucket.try_take(count, now=now):
+            return self._refuse("rate_per_s", self.replies.rate_exceeded, False)
+        if self._quota is not None:
+            self._quota.try_take(count, now=now)
+        return None
+
+    def _charge(self, count: int, now: float) -> None:
+        """Take rate and quota for a message accepted by fiat (drop_after_accept)."""
+        if self._bucket is not None:
+            self._bucket.try_take(count, now=now)
+        if self._quota is not None:
+            self._quota.try_take(count, now=now)
+
+    def _accept(self, state: SessionState, now: float, decision: Decision) -> Decision:
+        state.accepted += 1
+        ses_id = self.ses_id(state.number, state.accepted, now)
+        reply = f"{self.replies.accepted.code} {self.replies.accepted.text.format(ses_id)}"
+        return dataclasses.replace(decision, reply=reply, ses_id=ses_id)

@@ -1,0 +1,375 @@
+"""Fault plans as data: a rule is a matcher (where and when) and an action (what happens).
+
+Rules load from and dump to flat tables, the same in a scenario file, a `--fault` flag and the
+HTTP API::
+
+    [[faults]]
+    name = "greylist"
+    stage = "RCPT"
+    attempts = 2            # the first two attempts of each message...
+    action = "reply"
+    code = 451
+    text = "4.7.1 Greylisted, please try again later"   # ...are refused
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from harness.core import schema
+from harness.core.errors import PlanError
+
+
+class Stage(enum.StrEnum):
+    """Points in an SMTP session where a rule can fire."""
+
+    CONNECT = "CONNECT"
+    EHLO = "EHLO"  # HELO too
+    AUTH = "AUTH"
+    MAIL = "MAIL"
+    RCPT = "RCPT"
+    DATA = "DATA"
+    EOM = "EOM"  # end of data: the final "."
+    RSET = "RSET"
+    NOOP = "NOOP"
+    QUIT = "QUIT"
+
+
+# --- actions: one small type each, one behaviour -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Answer with `code` and `text` instead of the normal reply.
+
+    `close` hangs up after the reply; left unset, a 421 closes (RFC 5321) and nothing else does.
+    """
+
+    kind: ClassVar[str] = "reply"
+    code: int
+    text: str = ""
+    close: bool | None = None
+
+    def __post_init__(self) -> None:
+        if not 200 <= self.code <= 599:
+            raise PlanError("code", f"{self.code} is not an SMTP reply code", allowed="200-599")
+        if "\r" in self.text or "\n" in self.text:
+            raise PlanError("text", "must be one line")
+
+    @property
+    def line(self) -> str:
+        return f"{self.code} {self.text}".rstrip()
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Close the connection without replying."""
+
+    kind: ClassVar[str] = "drop"
+
+
+@dataclass(frozen=True)
+class DropAfterAccept:
+    """At end of data: record the message, then cut the connection before the 250.
+
+    The client cannot tell this from a lost message; a resend is a duplicate.
+    """
+
+    kind: ClassVar[str] = "drop_after_accept"
+
+
+@dataclass(frozen=True)
+class Delay:
+    """Wait `delay_s` on the server's clock, then carry on normally."""
+
+    kind: ClassVar[str] = "delay"
+    delay_s: float
+
+    def __post_init__(self) -> None:
+        if self.delay_s < 0:
+            raise PlanError("delay_s", f"{self.delay_s} is negative", allowed=">= 0")
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Never answer; hang up after `stall_s` real seconds (None: when the client does)."""
+
+    kind: ClassVar[str] = "stall"
+    stall_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.stall_s is not None and self.stall_s < 0:
+            raise PlanError("stall_s", f"{self.stall_s} is negative", allowed=">= 0")
+
+
+Action = Reply | Drop | DropAfterAccept | Delay | Stall
+ACTIONS: dict[str, type[Action]] = {a.kind: a for a in (Reply, Drop, DropAfterAccept, Delay, Stall)}
+
+
+# --- matcher --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Matcher:
+    """Which commands a rule applies to. Every given condition must hold.
+
+    Occurrences (`nth`, `first`, `every`, `after`) count the commands that pass the other filters
+    (stage, session, sender, recipient, attempt), across all sessions of the server.
+    """
+
+    stage: Stage
+    nth: int | None = None  # only the nth occurrence (1-based)
+    first: int | None = None  # the first k occurrences
+    every: int | None = None  # every kth occurrence: k, 2k, 3k...
+    after: int | None = None  # every occurrence after the kth
+    probability: float | None = None  # seeded: same seed, same choices
+    session: int | None = None  # only in this session (1-based, in order of connection)
+    sender: str | None = None  # glob on MAIL FROM, e.g. "*@example.com"
+    recipient: str | None = None  # glob; at RCPT the address, later any recipient
+    attempt: int | None = None  # only this attempt of a logical message (1-based)
+    attempts: int | None = None  # the first k attempts of each logical message (greylisting)
+
+    def __post_init__(self) -> None:
+        for name in ("nth", "first", "every", "after", "session", "attempt", "attempts"):
+            value = getattr(self, name)
+            if value is not None and value < (0 if name == "after" else 1):
+                raise PlanError(name, f"{value} is too small", allowed=">= 1")
+        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
+            raise PlanError("probability", f"{self.probability} is out of range", allowed="0.0-1.0")
+        uses_attempts = self.attempt is not None or self.attempts is not None
+        if uses_attempts and self.stage not in (Stage.RCPT, Stage.EOM):
+            raise PlanError(
+                "attempt" if self.attempt is not None else "attempts",
+                f"attempts of a message are counted at RCPT (by sender and recipient) and EOM "
+                f"(by Message-ID), not at {self.stage.value}",
+                allowed="stage = RCPT or EOM",
+            )
+        if (self.sender or self.recipient) and self.stage in (
+            Stage.CONNECT,
+            Stage.EHLO,
+            Stage.AUTH,
+        ):
+            raise PlanError(
+                "sender" if self.sender else "recipient",
+                f"no envelope is known at {self.stage.value}",
+                allowed="stage = MAIL, RCPT, DATA, EOM, RSET, NOOP or QUIT",
+            )
+
+
+# --- rule -----------------------------------------------------------------------------------
+
+
+_ACTION_KEYS = {
+    name for cls in ACTIONS.values() for name in (f.name for f in dataclasses.fields(cls))
+}
+_MATCHER_KEYS = {f.name for f in dataclasses.fields(Matcher)}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A matcher and an action, with an optional name for reports."""
+
+    match: Matcher
+    action: Action
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.action, DropAfterAccept) and self.match.stage is not Stage.EOM:
+            raise PlanError(
+                "action", "drop_after_accept only happens at end of data", allowed="stage = EOM"
+            )
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.match.stage.value}:{self.action.kind}"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Rule:
+        """Build a rule from its flat table form (see the module docstring)."""
+        if not isinstance(data, Mapping):
+            raise PlanError("", f"a fault rule is a table of keys, got {data!r}")
+        allowed = sorted(_MATCHER_KEYS | _ACTION_KEYS | {"action", "name"})
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            raise PlanError(unknown[0], "unknown key", allowed=allowed)
+        if "stage" not in data:
+            raise PlanError("stage", "is required", allowed=[s.value for s in Stage])
+        kind = data.get("action")
+        if kind not in ACTIONS:
+            raise PlanError("action", f"{kind!r} is not an action", allowed=list(ACTIONS))
+        action_cls = ACTIONS[kind]
+        action_fields = {f.name for f in dataclasses.fields(action_cls)}
+        stray = sorted(set(data) & (_ACTION_KEYS - action_fields))
+        if stray:
+            raise PlanError(
+                stray[0],
+                f"does not apply to action {kind!r}",
+                allowed=sorted(action_fields) or "none",
+            )
+        match = schema.load(Matcher, {k: v for k, v in data.items() if k in _MATCHER_KEYS})
+        action = schema.load(action_cls, {k: v for k, v in data.items() if k in action_fields})
+        name = schema.coerce(data.get("name", ""), str, "name")
+        return cls(match=match, action=action, name=name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name} if self.name else {}
+        out.update(schema.dump(self.match))
+        out["stage"] = self.match.stage.value
+        out["action"] = self.action.kind
+        out.update(schema.dump(self.action))
+        return out
+
+    @classmethod
+    def from_spec(cls, spec: str) -> Rule:
+        """Parse the one-line flag form: ``stage=RCPT,first=2,action=reply,code=451,text=Later``.
+
+        Values are TOML-like: integers, numbers, true/false, else strings. A value may contain
+        commas; a new pair starts only at ``,key=``.
+        """
+        pairs = re.split(r",(?=\s*[a-z_]+=)", spec.strip())
+        data: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, raw = pair.partition("=")
+            if not sep:
+                raise PlanError(
+                    pair.strip(),
+                    "expected key=value",
+                    allowed=", ".join(sorted(_MATCHER_KEYS | _ACTION_KEYS | {"action", "name"})),
+                )
+            data[key.strip()] = _scalar(raw.strip())
+        return cls.from_dict(data)
+
+
+def _scalar(raw: str) -> Any:
+    if raw in ("true", "false"):
+        return raw == "true"
+    for parse in (int, float):
+        try:
+            return parse(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+# --- limits and the plan ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """SES's stateful limits. None switches a limit off. Profiles give the defaults."""
+
+    session_limit: int | None = None  # messages accepted per connection, then 421 at MAIL
+    rate_per_s: float | None = None  # recipients per second (token bucket)
+    burst: float | None = None  # bucket size; default: one second's worth
+    daily_quota: int | None = None  # recipients per rolling 24 h
+    max_connections: int | None = None  # concurrent connections; more get 421 at connect
+    idle_timeout_s: float | None = None  # unprompted 451 and close after this much silence
+    max_recipients: int | None = None  # per message
+    max_message_bytes: int | None = None  # per message, as received
+    require_auth: bool = False  # MAIL before AUTH gets 530
+    verified: tuple[str, ...] | None = None  # sandbox: only these addresses or @domains
+
+    def __post_init__(self) -> None:
+        for name in (
+            "session_limit",
+            "daily_quota",
+            "max_connections",
+            "max_recipients",
+            "max_message_bytes",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PlanError(name, f"{value} is too small", allowed=">= 1, or leave unset")
+        for name in ("rate_per_s", "burst", "idle_timeout_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise PlanError(name, f"{value} must be positive", allowed="> 0, or leave unset")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        return schema.load(cls, data)
+
+    def updated(self, **overrides: Any) -> Limits:
+        """A copy with `overrides` applied, validated as user input."""
+        merged = {**schema.dump(self), **overrides}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        base = schema.load(Limits, merged)
+        # Explicit None switches a limit off.
+        return dataclasses.replace(base, **{k: None for k, v in overrides.items() if v is None})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything that decides the server's behaviour: profile, limit overrides, faults, seed."""
+
+    profile: str = "ses"
+    seed: int = 0
+    limits: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    faults: tuple[Rule, ...] = ()
+
+    def __post_init__(self) -> None:
+        from harness.profiles import PROFILES  # data, not I/O; imported late to avoid a cycle
+
+        if self.profile not in PROFILES:
+            raise PlanError("profile", f"{self.profile!r} is not a profile", allowed=list(PROFILES))
+        try:
+            self.resolved_limits()
+        except PlanError as error:
+            raise error.within(prefix="limits") from None
+
+    def resolved_limits(self) -> Limits:
+        from harness.profiles import PROFILES
+
+        return PROFILES[self.profile].limits.updated(**dict(self.limits))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> Plan:
+        """Load a plan (keys: profile, seed, limits, faults); errors name `source`."""
+        try:
+            if not isinstance(data, Mapping):
+                raise PlanError("", f"a plan is a table of keys, got {data!r}")
+            allowed = ["profile", "seed", "limits", "faults"]
+            unknown = sorted(set(data) - set(allowed))
+            if unknown:
+                raise PlanError(unknown[0], "unknown key", allowed=allowed)
+            faults = data.get("faults", [])
+            if not isinstance(faults, list | tuple):
+                raise PlanError("faults", "must be a list of tables")
+            rules = []
+            for index, item in enumerate(faults):
+                try:
+                    rules.append(Rule.from_dict(item))
+                except PlanError as error:
+                    raise error.within(prefix=f"faults[{index}]") from None
+            limits = data.get("limits", {})
+            if not isinstance(limits, Mapping):
+                raise PlanError("limits", "must be a table of keys")
+            return cls(
+                profile=schema.coerce(data.get("profile", "ses"), str, "profile"),
+                seed=schema.coerce(data.get("seed", 0), int, "seed"),
+                limits=dict(limits),
+                faults=tuple(rules),
+            )
+        except PlanError as error:
+            raise error.within(source=source) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"profile": self.profile, "seed": self.seed}
+        if self.limits:
+            out["limits"] = {
+                k: list(v) if isinstance(v, tuple) else v for k, v in self.limits.items()
+            }
+        if self.faults:
+            out["faults"] = [rule.to_dict() for rule in self.faults]
+        return out
+
+    def with_limits(self, **overrides: Any) -> Plan:
+        return dataclasses.replace(self, limits={**self.limits, **overrides})
+
+    def with_faults(self, *rules: Rule) -> Plan:
+        return dataclasses.replace(self, faults=self.faults + rules)

@@ -1,0 +1,91 @@
+"""Which fault rules fire for a command: occurrence counting and seeded chance, nothing else."""
+
+from __future__ import annotations
+
+import fnmatch
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.core.plan import Matcher, Rule, Stage
+
+
+@dataclass(frozen=True)
+class Command:
+    """What the core knows about one command when deciding."""
+
+    stage: Stage
+    session: int  # 1-based, in order of connection
+    number: int  # 1-based command number within the session
+    sender: str | None = None
+    recipients: tuple[str, ...] = ()  # at RCPT: the one being added; later: all so far
+    attempt: int | None = None  # of this logical message, at RCPT and EOM
+
+
+def chance(seed: int, *where: object) -> float:
+    """A number in [0, 1) that depends only on the seed and where it is asked."""
+    return random.Random(":".join(map(str, (seed, *where)))).random()
+
+
+def _filters_pass(match: Matcher, command: Command) -> bool:
+    if match.stage is not command.stage:
+        return False
+    if match.session is not None and match.session != command.session:
+        return False
+    if match.sender is not None and not (
+        command.sender is not None and fnmatch.fnmatch(command.sender.lower(), match.sender.lower())
+    ):
+        return False
+    if match.recipient is not None and not any(
+        fnmatch.fnmatch(r.lower(), match.recipient.lower()) for r in command.recipients
+    ):
+        return False
+    if match.attempt is not None and command.attempt != match.attempt:
+        return False
+    return not (
+        match.attempts is not None and (command.attempt is None or command.attempt > match.attempts)
+    )
+
+
+def _occurrence_passes(match: Matcher, n: int) -> bool:
+    return (
+        (match.nth is None or n == match.nth)
+        and (match.first is None or n <= match.first)
+        and (match.every is None or n % match.every == 0)
+        and (match.after is None or n > match.after)
+    )
+
+
+class RuleBook:
+    """The rules of a plan with their occurrence counters.
+
+    Every rule counts the commands that pass its filters, whether or not an earlier rule fired,
+    so each rule's `nth` means the same thing alone or among others.
+    """
+
+    def __init__(self, rules: Sequence[Rule], seed: int) -> None:
+        self.rules = tuple(rules)
+        self.seed = seed
+        self._seen = [0] * len(self.rules)
+
+    def firing(self, command: Command) -> list[int]:
+        """Indexes of the rules that fire for `command`, in plan order."""
+        fired = []
+        for index, rule in enumerate(self.rules):
+            match = rule.match
+            if not _filters_pass(match, command):
+                continue
+            self._seen[index] += 1
+            if not _occurrence_passes(match, self._seen[index]):
+                continue
+            if match.probability is not None and (
+                chance(self.seed, "rule", index, command.session, command.number)
+                >= match.probability
+            ):
+                continue
+            fired.append(index)
+        return fired
+
+    def seen(self, index: int) -> int:
+        """How many commands rule `index` has matched (before occurrence and chance)."""
+        return self._seen[index]

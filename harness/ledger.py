@@ -1,0 +1,227 @@
+"""The server's truth: every session, command, reply, fault and accepted message.
+
+A message is in the ledger (and in the store, when there is one) before its 250 is written.
+Readers in other threads get snapshots; `wait_for` blocks until a condition on the ledger holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    at: float  # server clock
+    direction: str  # ">" client to server, "<" server to client
+    text: str
+
+
+@dataclass
+class SessionRecord:
+    number: int
+    peer: str
+    opened_at: float
+    opened_wall: float
+    transcript: list[TranscriptLine] = field(default_factory=list)
+    closed_at: float | None = None
+    closed_by: str | None = None  # "client" or "server"
+    close_reason: str | None = None
+    tls: bool = False
+    user: str | None = None
+    accepted: int = 0
+    commands_after_421: int = 0
+
+    @property
+    def open(self) -> bool:
+        return self.closed_at is None
+
+
+@dataclass(frozen=True)
+class FaultRecord:
+    """A fault rule or a limit that changed what the server did."""
+
+    session: int
+    command: int  # command number in the session (0: at connect)
+    stage: str
+    source: str  # "rule" or "limit"
+    name: str
+    action: str
+    reply: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class MessageRecord:
+    sequence: int  # 1-based, order of acceptance
+    session: int
+    ses_id: str
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    message_id: str | None  # the Message-ID header, as sent
+    subject: str | None
+    headers: tuple[tuple[str, str], ...]
+    size: int
+    sha256: str
+    at: float
+    wall_at: float
+    acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
+    data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+class LedgerSink(Protocol):
+    """Where a durable store plugs in; called before the client hears the outcome."""
+
+    def session(self, record: SessionRecord) -> None: ...
+    def message(self, record: MessageRecord, data: bytes) -> None: ...
+    def fault(self, record: FaultRecord) -> None: ...
+
+
+def parse_headers(data: bytes) -> tuple[tuple[str, str], ...]:
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    message = BytesHeaderParser(policy=default_policy).parsebytes(head + b"\r\n\r\n")
+    return tuple((k, str(v)) for k, v in message.items())
+
+
+class Ledger:
+    """Thread-safe record of what the server saw and did.
+
+    `memory_budget_bytes` caps the message bodies held in memory; later bodies are kept only in
+    the store (if any), while every record, count and id stays exact.
+    """
+
+    def __init__(
+        self, sink: LedgerSink | None = None, memory_budget_bytes: int = 64 * 1024 * 1024
+    ) -> None:
+        self.sink = sink
+        self.memory_budget_bytes = memory_budget_bytes
+        self._lock = threading.Condition()
+        self._sessions: list[SessionRecord] = []
+        self._messages: list[MessageRecord] = []
+        self._faults: list[FaultRecord] = []
+        self._bytes_held = 0
+
+    # --- writing (the server's thread) -----------------------------------------------------
+
+    def open_session(self, number: int, peer: str, at: float, wall: float) -> SessionRecord:
+        record = SessionRecord(number, peer, at, wall)
+        with self._lock:
+            self._sessions.append(record)
+            self._lock.notify_all()
+        return record
+
+    def log(self, session: SessionRecord, direction: str, text: str, at: float) -> None:
+        with self._lock:
+            session.transcript.append(TranscriptLine(at, direction, text))
+
+    def close_session(self, session: SessionRecord, by: str, reason: str, at: float) -> None:
+        with self._lock:
+            if session.closed_at is not None:
+                return
+            session.closed_at, session.closed_by, session.close_reason = at, by, reason
+            self._lock.notify_all()
+        if self.sink:
+            self.sink.session(session)
+
+    def fault(self, record: FaultRecord) -> None:
+        with self._lock:
+            self._faults.append(record)
+            self._lock.notify_all()
+        if self.sink:
+            self.sink.fault(record)
+
+    def accept(
+        self,
+        session: SessionRecord,
+        *,
+        ses_id: str,
+        mail_from: str,
+        rcpt_tos: tuple[str, ...],
+        data: bytes,
+        at: float,
+        wall_at: float,
+        acknowledged: bool,
+        headers: tuple[tuple[str, str], ...] | None = None,
+    ) -> MessageRecord:
+        headers = parse_headers(data) if headers is None else headers
+        keep = self._bytes_held + len(data) <= self.memory_budget_bytes
+        with self._lock:
+            record = MessageRecord(
+                sequence=len(self._messages) + 1,
+                session=session.number,
+                ses_id=ses_id,
+                mail_from=mail_from,
+                rcpt_tos=rcpt_tos,
+                message_id=_first(headers, "message-id"),
+                subject=_first(headers, "subject"),
+                headers=headers,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                at=at,
+                wall_at=wall_at,
+                acknowledged=acknowledged,
+                data=data if keep else None,
+            )
+            if keep:
+                self._bytes_held += len(data)
+            if self.sink:  # durable before anyone, the client included, hears of it
+                self.sink.message(record, data)
+            self._messages.append(record)
+            session.accepted += 1
+            self._lock.notify_all()
+        return record
+
+    def clear(self) -> None:
+        """Forget everything recorded (open sessions stay known so they can close cleanly)."""
+        with self._lock:
+            self._sessions = [s for s in self._sessions if s.open]
+            for s in self._sessions:
+                s.transcript.clear()
+            self._messages.clear()
+            self._faults.clear()
+            self._bytes_held = 0
+
+    # --- reading (any thread) --------------------------------------------------------------
+
+    @property
+    def sessions(self) -> list[SessionRecord]:
+        with self._lock:
+            return list(self._sessions)
+
+    @property
+    def messages(self) -> list[MessageRecord]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def faults(self) -> list[FaultRecord]:
+        with self._lock:
+            return list(self._faults)
+
+    def wait_for(self, condition: Callable[[Ledger], Any], timeout_s: float = 10.0) -> Any:
+        """Block until `condition(ledger)` is truthy; return it. Raises TimeoutError."""
+        with self._lock:
+            result = self._lock.wait_for(lambda: condition(self), timeout=timeout_s)
+        if not result:
+            raise TimeoutError(f"ledger condition not met within {timeout_s}s")
+        return result
+
+    def wait_for_messages(self, count: int, timeout_s: float = 10.0) -> list[MessageRecord]:
+        """Block until at least `count` messages are recorded; return them."""
+        self.wait_for(lambda ledger: len(ledger._messages) >= count, timeout_s)
+        return self.messages
+
+
+def _first(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    return next((v for k, v in headers if k.lower() == name), None)

@@ -1,0 +1,1 @@
+"""The aiosmtpd adapter: carries out the core's decisions on real sockets."""

@@ -1,0 +1,326 @@
+"""One connection of the fake server: an aiosmtpd `SMTP` that asks the engine before acting.
+
+Every command goes through :meth:`SesSMTP._on_command`, which logs it, asks the core for a
+decision and carries it out (reply, close, drop, delay, stall) before aiosmtpd's own handling.
+Replies pass through :meth:`push`, which logs them and maps aiosmtpd's fixed wordings onto the
+profile's. aiosmtpd traps handled here: a hook's 421 does not close the connection, and a hook
+that answers must leave nothing more to be written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
+
+from harness.core.engine import Decision, Outcome
+from harness.core.plan import Stage
+from harness.endpoint import TlsMode
+from harness.ledger import SessionRecord, parse_headers
+from harness.server.handler import SesHandler
+from harness.server.state import ServerState
+
+STAGES = {
+    "HELO": Stage.EHLO,
+    "EHLO": Stage.EHLO,
+    "AUTH": Stage.AUTH,
+    "MAIL": Stage.MAIL,
+    "RCPT": Stage.RCPT,
+    "DATA": Stage.DATA,
+    "RSET": Stage.RSET,
+    "NOOP": Stage.NOOP,
+    "QUIT": Stage.QUIT,
+}
+# Without a profile limit, bodies are still capped so a runaway client cannot exhaust memory.
+HARD_SIZE_CAP = 64 * 1024 * 1024
+# Without an idle limit (or on a virtual clock), a silent client is still let go eventually.
+SAFETY_TIMEOUT_S = 300.0
+_ADDRESS = re.compile(r"<([^>]*)>")
+
+
+def _address(arg: str | None) -> str | None:
+    if not arg:
+        return None
+    found = _ADDRESS.search(arg)
+    if found:
+        return found.group(1)
+    _, _, rest = arg.partition(":")
+    return rest.strip().split(" ")[0] or None
+
+
+def _masked(verb: str, arg: str | None) -> str:
+    if verb == "AUTH" and arg:
+        mechanism = arg.split()[0]
+        return f"AUTH {mechanism} ****" if len(arg.split()) > 1 else f"AUTH {mechanism}"
+    return verb if arg is None else f"{verb} {arg}"
+
+
+class SesSMTP(SMTP):
+    def __init__(self, state: ServerState) -> None:
+        engine = state.engine
+        super().__init__(
+            SesHandler(engine.replies),
+            hostname=engine.replies.host,
+            data_size_limit=engine.limits.max_message_bytes or HARD_SIZE_CAP,
+            tls_context=state.ssl_context if state.tls is TlsMode.STARTTLS else None,
+            auth_require_tls=False,  # the SES wording for it is sent from _on_command
+            authenticator=self._authenticate,
+            timeout=SAFETY_TIMEOUT_S,
+        )
+        self.state = state
+        self.number = 0
+        self.record: SessionRecord | None = None
+        self._silenced = False  # after a drop nothing more may reach the client
+        self._after_421 = False
+        self._quit = False
+        self._lost = asyncio.Event()
+        replies = engine.replies
+        self._wording = {
+            "250 OK": str(replies.ok),
+            "503 Error: nested MAIL command": str(replies.sender_repeated),
+            "552 Error: Too much mail data": str(replies.too_large),
+            "235 2.7.0 Authentication successful": str(replies.auth_ok),
+            "535 5.7.8 Authentication credentials invalid": str(replies.auth_invalid),
+        }
+        self._smtp_methods = {
+            verb: self._intercepted(verb, method) for verb, method in self._smtp_methods.items()
+        }
+
+    # --- connection lifecycle --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        upgraded = self.transport is not None
+        super().connection_made(transport)
+        if upgraded and self.record is not None:
+            self.record.tls = True
+        self.state.live.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.state.live.discard(self)
+        self._lost.set()
+        if self.record is not None:
+            reason = "client quit" if self._quit else "client disconnected"
+            self.state.ledger.close_session(self.record, "client", reason, self.state.clock.now())
+            with self.state.lock:
+                self.state.engine.disconnected(self.number)
+        super().connection_lost(error)
+
+    async def _handle_client(self) -> None:
+        state = self.state
+        now = state.clock.now()
+        with state.lock:
+            self.number, decision = state.engine.connect(now=now)
+            greeting = state.engine.greeting(self.number)
+        peer = self.session.peer if self.session else None
+        peer_text = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.record = state.ledger.open_session(self.number, peer_text, now, state.wall())
+        self.record.tls = state.tls is TlsMode.IMPLICIT
+        state.record_faults(self.record, 0, Stage.CONNECT.value, decision)
+        self.__ident__ = greeting.split(" ", 2)[2]
+        if await self._carry_out(decision):
+            return
+        await super()._handle_client()
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        limit = self.state.engine.limits.idle_timeout_s
+        if duration is None and limit is not None and not self.state.clock.virtual:
+            duration = limit
+        super()._reset_timeout(duration or SAFETY_TIMEOUT_S)
+
+    def _timeout_cb(self) -> None:
+        limit = self.state.engine.limits.idle_timeout_s
+        if self.record is None or limit is None or self.state.clock.virtual:
+            self._hang_up("server", "safety timeout")
+            return
+        with self.state.lock:
+            decision = self.state.engine.idle_timeout(self.number)
+        self._record_faults(decision, "IDLE")
+        assert decision.reply is not None
+        self._log("<", decision.reply)
+        self._writer.write(decision.reply.encode() + b"\r\n")  # unprompted, as SES does
+        self._hang_up("server", "limit:idle_timeout_s")
+
+    # --- commands --------------------------------------------------------------------------
+
+    def _intercepted(self, verb: str, method: Any) -> Any:
+        async def run(arg: str | None) -> None:
+            await self._on_command(verb, arg, method)
+
+        return run
+
+    async def _on_command(self, verb: str, arg: str | None, method: Any) -> None:
+        assert self.record is not None
+        self._log(">", _masked(verb, arg))
+        if self._after_421:
+            self.record.commands_after_421 += 1
+        self.state.clock.network_delay()
+        stage = STAGES.get(verb)
+        if stage is Stage.AUTH and self.state.tls is TlsMode.STARTTLS and not self._tls_protocol:
+            await self.push(str(self.state.engine.replies.starttls_first))
+            return
+        if stage is not None:
+            envelope = self.envelope
+            sender = _address(arg) if stage is Stage.MAIL else envelope.mail_from
+            if stage is Stage.RCPT:
+                recipient = _address(arg)
+                recipients: tuple[str, ...] = (recipient,) if recipient else ()
+            else:
+                recipients = tuple(envelope.rcpt_tos)
+            with self.state.lock:
+                decision = self.state.engine.command(
+                    self.number,
+                    stage,
+                    now=self.state.clock.now(),
+                    sender=sender,
+                    recipients=recipients,
+                )
+            self._record_faults(decision, stage.value)
+            if await self._carry_out(decision):
+                return
+            self._quit = stage is Stage.QUIT
+        await method(arg)
+
+    async def end_of_message(self, envelope: Envelope) -> str:
+        """End of data: ask the engine, record an accepted message, then answer (or not)."""
+        assert self.record is not None
+        state = self.state
+        data: bytes = envelope.original_content or b""
+        self._log(">", f"[{len(data)} bytes of message data] .")
+        state.clock.network_delay()
+        headers = parse_headers(data)
+        message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
+        key = message_id or hashlib.sha256(data).hexdigest()
+        with state.lock:
+            decision = state.engine.end_of_data(
+                self.number,
+                now=state.clock.now(),
+                sender=envelope.mail_from or "",
+                recipients=tuple(envelope.rcpt_tos),
+                key=key,
+                size=len(data),
+            )
+        self._record_faults(decision, Stage.EOM.value)
+        if decision.outcome in (Outcome.ACCEPT, Outcome.DROP_AFTER_ACCEPT):
+            await self._wait(decision.delay_s)
+            assert decision.ses_id is not None
+            state.ledger.accept(
+                self.record,
+                ses_id=decision.ses_id,
+                mail_from=envelope.mail_from or "",
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                data=data,
+                at=state.clock.now(),
+                wall_at=state.wall(),
+                acknowledged=decision.outcome is Outcome.ACCEPT,
+                headers=headers,
+            )
+            if decision.outcome is Outcome.ACCEPT:
+                return decision.reply or ""
+            self._drop(decision)
+            return ""
+        await self._carry_out(decision)
+        return ""  # answered already, or silenced
+
+    # --- carrying decisions out ------------------------------------------------------------
+
+    async def _carry_out(self, decision: Decision) -> bool:
+        """Do what the decision says; True when it answered the command itself."""
+        await self._wait(decision.delay_s)
+        if decision.outcome is Outcome.PROCEED:
+            return False
+        if decision.outcome is Outcome.REPLY:
+            assert decision.reply is not None
+            await self.push(decision.reply)
+            if decision.close:
+                self._hang_up("server", _reason(decision))
+        elif decision.outcome is Outcome.DROP:
+            self._drop(decision)
+        elif decision.outcome is Outcome.STALL:
+            if decision.stall_s is None:
+                await self._lost.wait()
+            else:
+                await asyncio.sleep(decision.stall_s)
+                self._drop(decision)
+        return True
+
+    async def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.state.clock.virtual:
+            self.state.clock.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+    def _hang_up(self, by: str, reason: str) -> None:
+        """Close after what was written is flushed."""
+        if self.record is not None:
+            self.state.ledger.close_session(self.record, by, reason, self.state.clock.now())
+        self._silenced = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _drop(self, decision: Decision) -> None:
+        """Cut the connection at once; nothing buffered or later reaches the client."""
+        if self.record is not None:
+            self.state.ledger.close_session(
+                self.record, "server", _reason(decision), self.state.clock.now()
+            )
+        self._silenced = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def stop(self) -> None:
+        """The server is shutting down."""
+        self._hang_up("server", "server stopped")
+
+    # --- replies and records ---------------------------------------------------------------
+
+    async def push(self, status: str | bytes) -> None:
+        if self._silenced:
+            return
+        text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        text = self._wording.get(text, text)
+        self._log("<", text)
+        if text.startswith("421"):
+            self._after_421 = True
+        if self.number:
+            with self.state.lock:
+                self.state.engine.replied(self.number, now=self.state.clock.now())
+        await super().push(text)
+
+    def _log(self, direction: str, text: str) -> None:
+        if self.record is not None:
+            self.state.ledger.log(self.record, direction, text, self.state.clock.now())
+
+    def _record_faults(self, decision: Decision, stage: str) -> None:
+        if decision.fired and self.record is not None:
+            self.state.record_faults(self.record, self._command_number(), stage, decision)
+
+    def _command_number(self) -> int:
+        return self.state.engine.commands_in(self.number)
+
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        replies = self.state.engine.replies
+        if isinstance(auth_data, LoginPassword):
+            user = auth_data.login.decode("utf-8", "replace")
+            password = auth_data.password.decode("utf-8", "replace")
+            expected = self.state.credentials
+            if expected is None or (user, password) == expected:
+                if self.record is not None:
+                    self.record.user = user
+                with self.state.lock:
+                    self.state.engine.authenticated(self.number)
+                return AuthResult(success=True, auth_data=auth_data, message=str(replies.auth_ok))
+        return AuthResult(success=False, handled=False, message=str(replies.auth_invalid))
+
+
+def _reason(decision: Decision) -> str:
+    if not decision.fired:
+        return "server"
+    fired = decision.fired[-1]
+    return f"{fired.source}:{fired.name}"

@@ -1,0 +1,61 @@
+"""What all connections of one fake server share: the engine, the ledger, the clock, the config."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness.clock import Clock
+from harness.core.engine import Decision, Engine
+from harness.core.plan import Plan
+from harness.endpoint import TlsMode
+from harness.ledger import FaultRecord, Ledger, SessionRecord
+
+if TYPE_CHECKING:
+    import ssl
+
+    from harness.server.protocol import SesSMTP
+
+
+@dataclass
+class ServerState:
+    engine: Engine
+    ledger: Ledger
+    clock: Clock
+    tls: TlsMode = TlsMode.NONE
+    ssl_context: ssl.SSLContext | None = None
+    credentials: tuple[str, str] | None = None
+    live: set[SesSMTP] = field(default_factory=set)
+    # Plan changes come from other threads (tests, the HTTP API); decisions hold this briefly.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def create(cls, plan: Plan, ledger: Ledger, clock: Clock, **config: object) -> ServerState:
+        return cls(Engine(plan, now=clock.now()), ledger, clock, **config)  # type: ignore[arg-type]
+
+    def set_plan(self, plan: Plan) -> None:
+        with self.lock:
+            self.engine.set_plan(plan, now=self.clock.now())
+
+    def record_faults(
+        self, session: SessionRecord, command: int, stage: str, decision: Decision
+    ) -> None:
+        for fired in decision.fired:
+            self.ledger.fault(
+                FaultRecord(
+                    session=session.number,
+                    command=command,
+                    stage=stage,
+                    source=fired.source,
+                    name=fired.name,
+                    action=fired.action,
+                    reply=fired.reply,
+                    at=self.clock.now(),
+                )
+            )
+
+    @staticmethod
+    def wall() -> float:
+        return time.time()

@@ -1,0 +1,39 @@
+"""Certificates made for the test run, in memory and a temporary folder; never committed."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import tempfile
+from pathlib import Path
+
+import trustme
+
+
+class TestCertificates:
+    """A throwaway CA and a certificate for 127.0.0.1 and localhost."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self) -> None:
+        self._ca = trustme.CA()
+        self._cert = self._ca.issue_cert("127.0.0.1", "localhost", "email-smtp.amazonaws.com")
+        self._dir = tempfile.TemporaryDirectory(prefix="ses-harness-ca-")
+        self.ca_file = str(Path(self._dir.name) / "ca.pem")
+        self._ca.cert_pem.write_to_path(self.ca_file)
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._cert.configure_cert(context)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        self._ca.configure_trust(context)
+        return context
+
+
+@functools.cache
+def shared_certificates() -> TestCertificates:
+    """One CA per process: generating keys costs tens of milliseconds."""
+    return TestCertificates()
