@@ -31,7 +31,7 @@ class Line:
         return f"{self.code} {self.text}"
 
 
-D, U, I = Evidence.DOCUMENTED, Evidence.USER_REPORTED, Evidence.INFERRED
+DOC, USER, INFER = Evidence.DOCUMENTED, Evidence.USER_REPORTED, Evidence.INFERRED
 
 
 @dataclass(frozen=True)
@@ -65,61 +65,61 @@ SES_REPLIES = Replies(
     host="email-smtp.amazonaws.com",
     ident="ESMTP SimpleEmailService-d-{instance} {token}",
     ehlo_last="Ok",
-    ok=Line(250, "Ok", U, "TX-2023, TX-2026"),
-    data=Line(354, "End data with <CR><LF>.<CR><LF>", U, "TX-2023, TX-2026"),
-    accepted=Line(250, "Ok {}", D, "DG-SMTP 'Successful delivery: 250 Ok MessageID'"),
-    quit=Line(221, "Bye", U, "TX-2023, TX-2026"),
+    ok=Line(250, "Ok", USER, "TX-2023, TX-2026"),
+    data=Line(354, "End data with <CR><LF>.<CR><LF>", USER, "TX-2023, TX-2026"),
+    accepted=Line(250, "Ok {}", DOC, "DG-SMTP 'Successful delivery: 250 Ok MessageID'"),
+    quit=Line(221, "Bye", USER, "TX-2023, TX-2026"),
     session_cap=Line(
         421,
         "Connection closed by server. Maximum message count per session reached.",
-        U,
+        USER,
         "REPOST-421 (Nov 2024), listmonk#2683; stage (MAIL FROM) inferred",
     ),
-    rate_exceeded=Line(454, "Throttling failure: Maximum sending rate exceeded", D, "DG-SMTP"),
-    daily_quota=Line(454, "Throttling failure: Daily message quota exceeded", D, "DG-SMTP"),
-    too_many_connections=Line(421, "Too many concurrent SMTP connections", D, "DG-SMTP"),
+    rate_exceeded=Line(454, "Throttling failure: Maximum sending rate exceeded", DOC, "DG-SMTP"),
+    daily_quota=Line(454, "Throttling failure: Daily message quota exceeded", DOC, "DG-SMTP"),
+    too_many_connections=Line(421, "Too many concurrent SMTP connections", DOC, "DG-SMTP"),
     idle_timeout=Line(
-        451, "4.4.2 Timeout waiting for data from client.", U, "listmonk#81, symfony#43237"
+        451, "4.4.2 Timeout waiting for data from client.", USER, "listmonk#81, symfony#43237"
     ),
     too_many_recipients=Line(
-        554, "Transaction failed: Recipient count exceeds 50.", U, "DG-QUOTAS; text from users"
+        554, "Transaction failed: Recipient count exceeds 50.", USER, "DG-QUOTAS; text from users"
     ),
-    too_large=Line(552, "Message is too long.", D, "DG-SMTP"),
+    too_large=Line(552, "Message is too long.", DOC, "DG-SMTP"),
     not_verified=Line(
         554,
         "Message rejected: Email address is not verified. The following identities failed "
         "the check in region US-EAST-1: {}",
-        D,
+        DOC,
         "DG-SMTP; stage inferred",
     ),
-    auth_required=Line(530, "Authentication required", D, "DG-SMTP"),
-    starttls_first=Line(530, "Must issue a STARTTLS command first", U, "omniwallet#1161"),
-    auth_ok=Line(235, "Authentication successful.", U, "TX-2020, TX-2023"),
-    auth_invalid=Line(535, "Authentication Credentials Invalid", D, "DG-SMTP"),
-    sender_repeated=Line(503, "Sender already specified.", U, "listmonk#1530"),
+    auth_required=Line(530, "Authentication required", DOC, "DG-SMTP"),
+    starttls_first=Line(530, "Must issue a STARTTLS command first", USER, "omniwallet#1161"),
+    auth_ok=Line(235, "Authentication successful.", USER, "TX-2020, TX-2023"),
+    auth_invalid=Line(535, "Authentication Credentials Invalid", DOC, "DG-SMTP"),
+    sender_repeated=Line(503, "Sender already specified.", USER, "listmonk#1530"),
 )
 
 PLAIN_REPLIES = Replies(
     host="localhost",
     ident="ESMTP ses-fault-harness",
     ehlo_last="HELP",
-    ok=Line(250, "OK", I),
-    data=Line(354, "End data with <CR><LF>.<CR><LF>", I),
-    accepted=Line(250, "OK {}", I),
-    quit=Line(221, "Bye", I),
-    session_cap=Line(421, "4.7.0 Too many messages in this session", I),
-    rate_exceeded=Line(454, "4.7.0 Sending rate exceeded", I),
-    daily_quota=Line(454, "4.7.0 Daily quota exceeded", I),
-    too_many_connections=Line(421, "4.7.0 Too many concurrent connections", I),
-    idle_timeout=Line(451, "4.4.2 Timeout waiting for data from client.", I),
-    too_many_recipients=Line(452, "4.5.3 Too many recipients", I),
-    too_large=Line(552, "5.3.4 Message too big", I),
-    not_verified=Line(554, "5.7.1 Not verified: {}", I),
-    auth_required=Line(530, "5.7.0 Authentication required", I),
-    starttls_first=Line(530, "5.7.0 Must issue a STARTTLS command first", I),
-    auth_ok=Line(235, "2.7.0 Authentication successful", I),
-    auth_invalid=Line(535, "5.7.8 Authentication credentials invalid", I),
-    sender_repeated=Line(503, "5.5.1 Error: nested MAIL command", I),
+    ok=Line(250, "OK", INFER),
+    data=Line(354, "End data with <CR><LF>.<CR><LF>", INFER),
+    accepted=Line(250, "OK {}", INFER),
+    quit=Line(221, "Bye", INFER),
+    session_cap=Line(421, "4.7.0 Too many messages in this session", INFER),
+    rate_exceeded=Line(454, "4.7.0 Sending rate exceeded", INFER),
+    daily_quota=Line(454, "4.7.0 Daily quota exceeded", INFER),
+    too_many_connections=Line(421, "4.7.0 Too many concurrent connections", INFER),
+    idle_timeout=Line(451, "4.4.2 Timeout waiting for data from client.", INFER),
+    too_many_recipients=Line(452, "4.5.3 Too many recipients", INFER),
+    too_large=Line(552, "5.3.4 Message too big", INFER),
+    not_verified=Line(554, "5.7.1 Not verified: {}", INFER),
+    auth_required=Line(530, "5.7.0 Authentication required", INFER),
+    starttls_first=Line(530, "5.7.0 Must issue a STARTTLS command first", INFER),
+    auth_ok=Line(235, "2.7.0 Authentication successful", INFER),
+    auth_invalid=Line(535, "5.7.8 Authentication credentials invalid", INFER),
+    sender_repeated=Line(503, "5.5.1 Error: nested MAIL command", INFER),
     advertise_size=True,
 )
 

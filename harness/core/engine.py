@@ -152,9 +152,9 @@ class Engine:
         open_now = sum(1 for s in self._sessions.values() if s.open)
         state = self._sessions[number] = SessionState(number, last_active=now)
         decision = self._from_rules(Command(Stage.CONNECT, number, 0))
-        if decision is None and self.limits.max_connections is not None:
-            if open_now >= self.limits.max_connections:
-                decision = self._refuse("max_connections", self.replies.too_many_connections, True)
+        cap = self.limits.max_connections
+        if decision is None and cap is not None and open_now >= cap:
+            decision = self._refuse("max_connections", self.replies.too_many_connections, True)
         decision = decision or PROCEED
         if decision.close or decision.outcome is Outcome.DROP:
             state.open = False
