@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
 from harness.endpoint import TlsMode
-from harness.ledger import SessionRecord, parse_headers
+from harness.ledger import FaultRecord, SessionRecord, parse_headers
 from harness.server.handler import SesHandler
 from harness.server.state import ServerState
 
@@ -38,6 +38,7 @@ STAGES = {
 HARD_SIZE_CAP = 64 * 1024 * 1024
 # Without an idle limit (or on a virtual clock), a silent client is still let go eventually.
 SAFETY_TIMEOUT_S = 300.0
+OVERSIZE = "552 Error: Too much mail data"  # aiosmtpd's wording
 _ADDRESS = re.compile(r"<([^>]*)>")
 
 
@@ -67,7 +68,7 @@ class SesSMTP(SMTP):
             data_size_limit=engine.limits.max_message_bytes or HARD_SIZE_CAP,
             tls_context=state.ssl_context if state.tls is TlsMode.STARTTLS else None,
             auth_require_tls=False,  # the SES wording for it is sent from _on_command
-            authenticator=self._authenticate,
+            authenticator=self._check_credentials,
             timeout=SAFETY_TIMEOUT_S,
         )
         self.state = state
@@ -81,7 +82,7 @@ class SesSMTP(SMTP):
         self._wording = {
             "250 OK": str(replies.ok),
             "503 Error: nested MAIL command": str(replies.sender_repeated),
-            "552 Error: Too much mail data": str(replies.too_large),
+            OVERSIZE: str(replies.too_large),
             "235 2.7.0 Authentication successful": str(replies.auth_ok),
             "535 5.7.8 Authentication credentials invalid": str(replies.auth_invalid),
         }
@@ -279,9 +280,14 @@ class SesSMTP(SMTP):
     # --- replies and records ---------------------------------------------------------------
 
     async def push(self, status: str | bytes) -> None:
-        if self._silenced:
-            return
         text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
+        if self._silenced or not text:  # "" from a hook that answered (or dropped) already
+            return
+        if text == OVERSIZE:
+            # aiosmtpd enforces the size cap itself while reading; record it like the engine would.
+            self._record_limit(
+                "max_message_bytes", Stage.EOM, str(self.state.engine.replies.too_large)
+            )
         text = self._wording.get(text, text)
         self._log("<", text)
         if text.startswith("421"):
@@ -299,10 +305,25 @@ class SesSMTP(SMTP):
         if decision.fired and self.record is not None:
             self.state.record_faults(self.record, self._command_number(), stage, decision)
 
+    def _record_limit(self, name: str, stage: Stage, reply: str) -> None:
+        if self.record is not None:
+            self.state.ledger.fault(
+                FaultRecord(
+                    session=self.number,
+                    command=self._command_number(),
+                    stage=stage.value,
+                    source="limit",
+                    name=name,
+                    action="reply",
+                    reply=reply,
+                    at=self.state.clock.now(),
+                )
+            )
+
     def _command_number(self) -> int:
         return self.state.engine.commands_in(self.number)
 
-    def _authenticate(
+    def _check_credentials(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
     ) -> AuthResult:
         replies = self.state.engine.replies
