@@ -54,6 +54,7 @@ class FaultRecord:
     action: str
     reply: str | None
     at: float
+    rule_index: int | None = None  # for rules: its position in the plan's faults
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class ServerState:
                     action=fired.action,
                     reply=fired.reply,
                     at=self.clock.now(),
+                    rule_index=fired.rule_index,
                 )
             )
 
