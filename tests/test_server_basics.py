@@ -1,0 +1,165 @@
+"""What the `ses` profile looks like on the wire, determinism, and the server's lifecycle."""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import smtplib
+import threading
+
+import aiosmtplib
+
+from harness import FakeSES, Rule, VirtualClock
+from tests.helpers import message, send
+
+SES_ID = re.compile(
+    r"^0100[0-9a-f]{12}-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}-000000$"
+)
+
+
+def test_ses_profile_greets_and_answers_like_ses():
+    with FakeSES(profile="ses") as ses:
+        client = smtplib.SMTP()
+        code, banner = client.connect(ses.host, ses.port)
+        assert code == 220
+        assert re.fullmatch(
+            rb"email-smtp\.amazonaws\.com ESMTP SimpleEmailService-d-[A-Z0-9]{9} [A-Za-z0-9]{20}",
+            banner,
+        )
+        assert client.ehlo("client.example") == (
+            250,
+            b"email-smtp.amazonaws.com\n8BITMIME\nAUTH PLAIN LOGIN\nOk",
+        )
+        assert client.mail("app@example.com") == (250, b"Ok")
+        assert client.rcpt("user@example.com") == (250, b"Ok")
+        code, text = client.data(message(1))
+        assert code == 250 and text.startswith(b"Ok ")
+        assert SES_ID.match(text[3:].decode())
+        assert client.mail("app@example.com") == (250, b"Ok")
+        assert client.mail("app@example.com") == (503, b"Sender already specified.")
+        assert client.quit() == (221, b"Bye")
+        (record,) = ses.ledger.messages
+        assert record.ses_id == text[3:].decode()
+        assert (record.message_id, record.subject) == ("<msg-1@test.example>", "message 1")
+        assert record.rcpt_tos == ("user@example.com",)
+        assert record.data == message(1)
+
+
+def run_client(seed: int) -> tuple[list, list, list]:
+    """One fixed client against a server full of random faults; what the server saw."""
+    faults = [
+        Rule.from_spec("stage=RCPT,probability=0.2,action=reply,code=451,text=4.3.0 Busy"),
+        Rule.from_spec("stage=EOM,probability=0.1,action=drop_after_accept"),
+        Rule.from_spec("stage=MAIL,probability=0.1,action=reply,code=421,text=Bye now"),
+    ]
+    with FakeSES(
+        profile="ses", seed=seed, faults=faults, clock=VirtualClock(latency_s=0.01)
+    ) as ses:
+        client = None
+        for n in range(40):
+            try:
+                client = client or smtplib.SMTP(ses.host, ses.port)
+                send(client, n)
+            except (smtplib.SMTPException, OSError):
+                client = None
+        ses.ledger.wait_for(lambda ledger: all(not s.open for s in ledger.sessions[:-1]))
+        transcripts = [
+            [(t.at, t.direction, t.text) for t in s.transcript] for s in ses.ledger.sessions[:-1]
+        ]
+        return (
+            transcripts,
+            ses.ledger.faults,
+            [(m.ses_id, m.message_id) for m in ses.ledger.messages],
+        )
+
+
+def test_same_seed_gives_byte_identical_transcripts_and_fault_logs():
+    first, second = run_client(seed=11), run_client(seed=11)
+    assert first == second
+    assert len(first[1]) > 5  # the faults really fired
+
+
+def test_another_seed_gives_another_schedule():
+    assert run_client(seed=11)[1] != run_client(seed=12)[1]
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_fifty_servers_start_and_stop_on_their_own_ports_without_leaks():
+    gc.collect()
+    fds_before, threads_before = open_fds(), threading.active_count()
+    ports = set()
+    for n in range(50):
+        with FakeSES(profile="ses") as ses:
+            ports.add(ses.port)
+            assert ses.port != 0
+            client = smtplib.SMTP(ses.host, ses.port)
+            send(client, n)
+            # Left open on purpose: stopping the server must close it from its side.
+    gc.collect()
+    assert len(ports) > 1
+    assert threading.active_count() == threads_before
+    assert open_fds() <= fds_before + 2  # the open smtplib clients are closed by gc above
+
+
+def test_stop_closes_open_sessions_with_a_reason():
+    with FakeSES(profile="ses") as ses:
+        client = smtplib.SMTP(ses.host, ses.port)
+        client.ehlo()
+    (session,) = ses.ledger.sessions
+    assert (session.closed_by, session.close_reason) == ("server", "server stopped")
+    client.close()
+
+
+async def test_async_api_runs_inside_a_running_loop():
+    import asyncio
+
+    tasks_before = len(asyncio.all_tasks())
+    async with FakeSES(profile="ses") as ses:
+        client = aiosmtplib.SMTP(hostname=ses.host, port=ses.port, start_tls=False)
+        await client.connect()
+        response = await client.sendmail("app@example.com", ["u@example.com"], message(7))
+        assert response[1].startswith("Ok 0100")
+        await client.quit()
+    assert len(asyncio.all_tasks()) == tasks_before
+    assert [m.message_id for m in ses.ledger.messages] == ["<msg-7@test.example>"]
+
+
+def test_a_port_in_use_is_a_clear_error_not_a_hang():
+    with FakeSES(profile="plain") as first:
+        try:
+            FakeSES(profile="plain", port=first.port).start()
+        except OSError as error:
+            assert "address already in use" in str(error).lower()
+        else:
+            raise AssertionError("a second server on the same port must not start")
+
+
+def test_set_plan_changes_faults_for_the_next_commands():
+    with FakeSES(profile="plain") as ses:
+        client = smtplib.SMTP(ses.host, ses.port)
+        assert client.noop()[0] == 250
+        ses.set_plan(
+            ses.plan.with_faults(Rule.from_spec("stage=NOOP,action=reply,code=452,text=Full"))
+        )
+        assert client.noop() == (452, b"Full")
+        client.quit()
+
+
+def test_reset_clears_the_ledger_and_restarts_rule_counters():
+    with FakeSES(
+        profile="plain", faults=[Rule.from_spec("stage=NOOP,nth=1,action=reply,code=452,text=Once")]
+    ) as ses:
+        client = smtplib.SMTP(ses.host, ses.port)
+        assert client.noop()[0] == 452
+        client.quit()
+        ses.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
+        ses.reset()
+        assert ses.ledger.sessions == [] and ses.ledger.faults == []
+        client = smtplib.SMTP(ses.host, ses.port)
+        assert client.noop()[0] == 452
+        client.quit()
+        assert ses.ledger.sessions[0].number == 1
