@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ()
+SUBCOMMANDS = ("serve",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -183,6 +183,18 @@ class Ledger:
             self._lock.notify_all()
         return record
 
+    def restore(self, messages: list[MessageRecord]) -> None:
+        """Take back the messages an earlier run recorded (from a store), before serving.
+
+        New messages number on from them. They are not passed to the sink: it holds them already.
+        """
+        expected = list(range(len(self._messages) + 1, len(self._messages) + len(messages) + 1))
+        if [m.sequence for m in messages] != expected:
+            raise ValueError("restored messages must continue the sequence without gaps")
+        with self._lock:
+            self._messages.extend(messages)
+            self._lock.notify_all()
+
     def clear(self) -> None:
         """Forget everything recorded (open sessions stay known so they can close cleanly)."""
         with self._lock:

@@ -1,0 +1,223 @@
+"""`ses-harness serve`: a fake SES server for manual testing, with a live log, an HTTP API and a
+live web page. Ctrl-C (or SIGTERM) prints a summary and exits 0.
+
+The last banner line is machine-readable, for scripts and tests that start the server with
+`--port 0 --api-port 0`::
+
+    READY {"smtp_host": "127.0.0.1", "smtp_port": 40123, "api_url": "http://127.0.0.1:40124", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from harness import PROFILES, FakeSES, Ledger, Plan, PlanError, Rule, TlsMode
+from harness.api import ApiServer, create_app
+from harness.ledger import FaultRecord, LedgerSink, MessageRecord, SessionRecord
+from harness.livelog import LiveLog, describe_limits, describe_rule, summary
+from harness.store import Store
+
+NAME = "serve"
+HELP = "run a fake SES SMTP server with a live log, an HTTP API and a live web page"
+READY = "READY"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=2525, help="SMTP port, 0 for any (2525)")
+    parser.add_argument("--seed", type=int, help="seed for every random decision (default 0)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a fault rule, e.g. stage=RCPT,first=2,action=reply,code=451,text=Later (repeatable)",
+    )
+    parser.add_argument("--plan", metavar="FILE", help="a plan file (TOML or JSON)")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="KEY=VALUE",
+        help="override a limit, e.g. session_limit=3 or rate_per_s=none (repeatable)",
+    )
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--tls", action="store_true", help="implicit TLS (smtps) with a test CA")
+    tls.add_argument("--starttls", action="store_true", help="offer STARTTLS with a test CA")
+    parser.add_argument("--auth", type=_credentials, metavar="USER:PASS", help="require AUTH")
+    parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
+    parser.add_argument("--api-port", type=int, default=8025, help="HTTP API port, 0 for any")
+
+
+def main(args: argparse.Namespace) -> int:
+    plan = build_plan(args)
+    if not is_loopback(args.host):
+        print(
+            f"ses-harness: warning: listening on {args.host}, not loopback: other machines can "
+            "reach this server and its mail. The HTTP API stays on 127.0.0.1.",
+            file=sys.stderr,
+        )
+    try:
+        return asyncio.run(_serve(args, plan))
+    except OSError as error:
+        print(f"ses-harness: cannot listen: {error}", file=sys.stderr)
+        return 1
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    """The plan file (if any), then the flags on top of it."""
+    base = load_plan_file(args.plan) if args.plan else Plan()
+    rules = []
+    for spec in args.fault:
+        try:
+            rules.append(Rule.from_spec(spec))
+        except PlanError as error:
+            raise error.within(source=f"--fault {spec!r}") from None
+    try:
+        return Plan(
+            profile=args.profile or base.profile,
+            seed=base.seed if args.seed is None else args.seed,
+            limits={**base.limits, **dict(args.limit)},
+            faults=base.faults + tuple(rules),
+        )
+    except PlanError as error:
+        raise error.within(source="--limit" if args.limit else args.plan) from None
+
+
+def load_plan_file(path: str) -> Plan:
+    """A plan from a .toml or .json file, in the Plan schema; errors name the file."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise PlanError(
+            "", f"unknown plan file type {suffix!r}", allowed=".toml, .json", source=path
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except OSError as error:
+        raise PlanError("", f"cannot read: {error.strerror}", source=path) from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise PlanError("", f"not valid {suffix[1:].upper()}: {error}", source=path) from None
+    return Plan.from_dict(data, source=path)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Sinks:
+    """Several LedgerSinks in order: the store before the log, so what is shown is on disk."""
+
+    def __init__(self, *sinks: LedgerSink) -> None:
+        self.sinks = sinks
+
+    def session(self, record: SessionRecord) -> None:
+        for sink in self.sinks:
+            sink.session(record)
+
+    def message(self, record: MessageRecord, data: bytes) -> None:
+        for sink in self.sinks:
+            sink.message(record, data)
+
+    def fault(self, record: FaultRecord) -> None:
+        for sink in self.sinks:
+            sink.fault(record)
+
+
+async def _serve(args: argparse.Namespace, plan: Plan) -> int:
+    store = Store(args.store) if args.store else None
+    log = LiveLog(sys.stdout)
+    ledger = Ledger(sink=_Sinks(store, log) if store else log)
+    if store is not None:
+        ledger.restore(store.load_messages())
+    tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
+    ses = FakeSES(plan=plan, host=args.host, port=args.port, tls=tls, auth=args.auth, ledger=ledger)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with ses, ApiServer(create_app(ses, store), port=args.api_port) as api:
+            for line in banner(ses, api.url, store):
+                print(line, flush=True)
+            await stop.wait()
+        print("\nstopped.", *summary(ledger, store.restored if store else 0), sep="\n", flush=True)
+    finally:
+        if store is not None:
+            store.close()
+    return 0
+
+
+def banner(ses: FakeSES, api_url: str, store: Store | None) -> list[str]:
+    """How to connect, what is switched on, and the machine-readable READY line."""
+    endpoint = ses.endpoint
+    plan = ses.plan
+    tls = {
+        TlsMode.NONE: "no TLS",
+        TlsMode.STARTTLS: "STARTTLS offered (AUTH only after it)",
+        TlsMode.IMPLICIT: "implicit TLS (smtps)",
+    }[endpoint.tls]
+    lines = [
+        f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
+        f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
+    ]
+    if endpoint.ca_file:
+        lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
+    if endpoint.username is not None:
+        lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
+    lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    for rule in plan.faults:
+        lines.append(f"  fault     {describe_rule(rule)}")
+    if store is not None:
+        lines.append(
+            f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
+        )
+    lines.append(f"  API       {api_url}/api/messages  (docs/http-api.md)")
+    lines.append(f"  live page {api_url}/")
+    lines.append("Ctrl-C prints a summary and stops.")
+    ready: dict[str, Any] = {
+        "smtp_host": endpoint.host,
+        "smtp_port": endpoint.port,
+        "tls": endpoint.tls.value,
+        "ca_file": endpoint.ca_file,
+        "api_url": api_url,
+    }
+    lines.append(f"{READY} {json.dumps(ready)}")
+    return lines
+
+
+def _limit(text: str) -> tuple[str, Any]:
+    """KEY=VALUE with a TOML value (3, 1.5, true, ["@a.com"]); `none` switches a limit off."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    raw = raw.strip()
+    if raw.lower() in ("none", "off"):
+        return key.strip(), None
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: a string
+    return key.strip(), value
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise argparse.ArgumentTypeError("expected USER:PASS")
+    return user, password
