@@ -10,8 +10,9 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
-from email.policy import default as default_policy
+from email.policy import compat32
 from typing import Any, Protocol
 
 
@@ -90,9 +91,20 @@ class LedgerSink(Protocol):
 
 
 def parse_headers(data: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields of a raw message, values unfolded but not decoded (cheap: hot path)."""
     head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    message = BytesHeaderParser(policy=default_policy).parsebytes(head + b"\r\n\r\n")
-    return tuple((k, str(v)) for k, v in message.items())
+    message = BytesHeaderParser(policy=compat32).parsebytes(head + b"\r\n\r\n")
+    return tuple((k, " ".join(str(v).split())) for k, v in message.items())
+
+
+def decoded(value: str | None) -> str | None:
+    """A header value with RFC 2047 encoded words decoded (=?utf-8?...?=)."""
+    if value is None:
+        return None
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError):  # a malformed encoded word: keep the raw text
+        return value
 
 
 class Ledger:
@@ -165,7 +177,7 @@ class Ledger:
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
                 message_id=_first(headers, "message-id"),
-                subject=_first(headers, "subject"),
+                subject=decoded(_first(headers, "subject")),
                 headers=headers,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),

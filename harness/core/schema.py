@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -54,11 +55,16 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     raise PlanError(key, f"{value!r} is not {_TYPE_NAMES[annotation]}")
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
 def load(cls: type[T], data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -> T:
     """Build dataclass `cls` from `data`, refusing unknown keys and ill-typed values."""
     if not isinstance(data, Mapping):
         raise PlanError("", f"expected a table of keys, got {data!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip}
     unknown = sorted(set(data) - fields)
     if unknown:
