@@ -16,6 +16,7 @@ into the ledger and new ones number on from them.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -88,19 +89,7 @@ class Store:
         )
 
     def fault(self, record: FaultRecord) -> None:
-        self._append(
-            {
-                "type": "fault",
-                "session": record.session,
-                "command": record.command,
-                "stage": record.stage,
-                "source": record.source,
-                "name": record.name,
-                "action": record.action,
-                "reply": record.reply,
-                "at": record.at,
-            }
-        )
+        self._append({"type": "fault", **dataclasses.asdict(record)})
 
     # --- history ----------------------------------------------------------------------------
 

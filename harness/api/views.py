@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
@@ -62,14 +63,5 @@ def session_json(record: SessionRecord, *, transcript: bool = True) -> dict[str,
 
 
 def fault_json(record: FaultRecord, index: int) -> dict[str, Any]:
-    return {
-        "index": index,
-        "session": record.session,
-        "command": record.command,
-        "stage": record.stage,
-        "source": record.source,
-        "name": record.name,
-        "action": record.action,
-        "reply": record.reply,
-        "at": record.at,
-    }
+    """`index` is 1-based, in order of firing."""
+    return {"index": index, **dataclasses.asdict(record)}
