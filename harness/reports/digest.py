@@ -1,0 +1,127 @@
+"""What every report says the same way: the verdict, the strategy ranking, a case's bad ids.
+
+Markdown, JUnit and HTML all read a validated results dict through these helpers, so the three
+never disagree on a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Classes a reader wants to see by id when a case fails, with the words reports use for them.
+PROBLEM_CLASSES = (
+    ("silently_lost", "lost"),
+    ("duplicated", "duplicated"),
+    ("misreported", "misreported"),
+    ("given_up", "given up"),
+    ("abandoned", "abandoned"),
+)
+
+
+@dataclass(frozen=True)
+class StrategyRow:
+    """One strategy's totals over every scenario of the run."""
+
+    name: str
+    cases: int
+    passed: int
+    errors: int
+    mean_score: float  # a case with an error and no score counts as 0
+    lost: int
+    duplicated: int
+    misreported: int
+    mean_efficiency: float | None  # None when no case of the strategy has a score
+
+
+def rank_strategies(results: dict) -> list[StrategyRow]:
+    """Strategies best first: highest mean delivered-once score, then fewest lost, duplicated,
+    misreported, then highest efficiency, then name."""
+    rows = []
+    for strategy in results["strategies"]:
+        cases = [c for c in results["cases"] if c["strategy"] == strategy["name"]]
+        scores = [c["score"] for c in cases if c["score"] is not None]
+        rows.append(
+            StrategyRow(
+                name=strategy["name"],
+                cases=len(cases),
+                passed=sum(c["passed"] for c in cases),
+                errors=sum(c["error"] is not None for c in cases),
+                mean_score=sum(s["delivered_once_score"] for s in scores) / len(cases)
+                if cases
+                else 0.0,
+                lost=sum(s["silently_lost"] for s in scores),
+                duplicated=sum(s["duplicated"] for s in scores),
+                misreported=sum(s["misreported"] for s in scores),
+                mean_efficiency=sum(s["efficiency"] for s in scores) / len(scores)
+                if scores
+                else None,
+            )
+        )
+    return sorted(
+        rows,
+        key=lambda r: (
+            -r.mean_score,
+            r.lost,
+            r.duplicated,
+            r.misreported,
+            -(r.mean_efficiency or 0.0),
+            r.name,
+        ),
+    )
+
+
+def verdict(results: dict) -> str:
+    """One line: how many cases passed, failed and raised, over how big a matrix."""
+    cases = results["cases"]
+    errors = sum(c["error"] is not None for c in cases)
+    failed = sum(not c["passed"] for c in cases) - errors
+    matrix = f"{len(results['strategies'])} strategies x {len(results['scenarios'])} scenarios"
+    if not cases:
+        return f"No cases ran ({matrix})."
+    if not failed and not errors:
+        return f"PASS: all {len(cases)} cases met their expectations ({matrix})."
+    parts = [f"{failed} failed"] if failed else []
+    parts += [f"{errors} raised an error"] if errors else []
+    return f"FAIL: {' and '.join(parts)} of {len(cases)} cases ({matrix})."
+
+
+def failed_expectations(case: dict) -> list[dict]:
+    return [e for e in case["expectations"] if not e["passed"]]
+
+
+def ids_of_class(case: dict, cls: str) -> list[str]:
+    """Message ids of one class, in the order the runner listed the messages."""
+    return [m["id"] for m in case["messages"] if m["class"] == cls]
+
+
+def problem_ids(case: dict) -> list[tuple[str, list[str]]]:
+    """(label, ids) for each problem class that has messages in this case."""
+    found = []
+    for cls, label in PROBLEM_CLASSES:
+        ids = ids_of_class(case, cls)
+        if ids:
+            found.append((label, ids))
+    return found
+
+
+def case_status(case: dict) -> str:
+    """One of "pass", "fail" or "error"."""
+    if case["error"] is not None:
+        return "error"
+    return "pass" if case["passed"] else "fail"
+
+
+def format_actual(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def percent(value: float) -> str:
+    """A score as a percentage that never rounds a miss up to 100%."""
+    if value >= 1.0:
+        return "100%"
+    return f"{min(value * 100, 99.9):.1f}%"
