@@ -230,7 +230,10 @@ class Engine:
         self._sessions[session].authenticated = True
 
     def disconnected(self, session: int) -> None:
-        self._sessions[session].open = False
+        """The connection is gone. A session forgotten by `reset()` is ignored."""
+        state = self._sessions.get(session)
+        if state is not None:
+            state.open = False
 
     def idle_deadline(self, session: int) -> float | None:
         """When this session times out, on the server's clock (None: never)."""

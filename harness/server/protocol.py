@@ -75,6 +75,7 @@ class SesSMTP(SMTP):
         self.number = 0
         self.record: SessionRecord | None = None
         self._silenced = False  # after a drop nothing more may reach the client
+        self._ended = False  # the engine and the ledger know the session is over
         self._after_421 = False
         self._quit = False
         self._lost = asyncio.Event()
@@ -102,12 +103,21 @@ class SesSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self.state.live.discard(self)
         self._lost.set()
-        if self.record is not None:
-            reason = "client quit" if self._quit else "client disconnected"
-            self.state.ledger.close_session(self.record, "client", reason, self.state.clock.now())
-            with self.state.lock:
-                self.state.engine.disconnected(self.number)
+        self._end("client", "client quit" if self._quit else "client disconnected")
         super().connection_lost(error)
+
+    def _end(self, by: str, reason: str) -> None:
+        """Tell the engine, then the ledger, that the session is over; once.
+
+        After this the connection no longer talks to the engine: a `reset()` may have forgotten
+        its session number (or given it to a new connection) while the socket still closes.
+        """
+        if self._ended or self.record is None:
+            return
+        self._ended = True
+        with self.state.lock:
+            self.state.engine.disconnected(self.number)
+        self.state.ledger.close_session(self.record, by, reason, self.state.clock.now())
 
     async def _handle_client(self) -> None:
         state = self.state
@@ -133,7 +143,7 @@ class SesSMTP(SMTP):
 
     def _timeout_cb(self) -> None:
         limit = self.state.engine.limits.idle_timeout_s
-        if self.record is None or limit is None or self.state.clock.virtual:
+        if self._ended or self.record is None or limit is None or self.state.clock.virtual:
             self._hang_up("server", "safety timeout")
             return
         with self.state.lock:
@@ -157,6 +167,8 @@ class SesSMTP(SMTP):
         self._log(">", _masked(verb, arg))
         if self._after_421:
             self.record.commands_after_421 += 1
+        if self._ended:  # pipelined behind a hang-up: read, never answered
+            return
         self.state.clock.network_delay()
         stage = STAGES.get(verb)
         if stage is Stage.AUTH and self.state.tls is TlsMode.STARTTLS and not self._tls_protocol:
@@ -190,6 +202,8 @@ class SesSMTP(SMTP):
         state = self.state
         data: bytes = envelope.original_content or b""
         self._log(">", f"[{len(data)} bytes of message data] .")
+        if self._ended:
+            return ""
         state.clock.network_delay()
         headers = parse_headers(data)
         message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
@@ -257,18 +271,14 @@ class SesSMTP(SMTP):
 
     def _hang_up(self, by: str, reason: str) -> None:
         """Close after what was written is flushed."""
-        if self.record is not None:
-            self.state.ledger.close_session(self.record, by, reason, self.state.clock.now())
+        self._end(by, reason)
         self._silenced = True
         if self.transport is not None:
             self.transport.close()
 
     def _drop(self, decision: Decision) -> None:
         """Cut the connection at once; nothing buffered or later reaches the client."""
-        if self.record is not None:
-            self.state.ledger.close_session(
-                self.record, "server", _reason(decision), self.state.clock.now()
-            )
+        self._end("server", _reason(decision))
         self._silenced = True
         if self.transport is not None:
             self.transport.abort()
