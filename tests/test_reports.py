@@ -454,11 +454,15 @@ def test_junit_stays_well_formed_with_control_characters_in_a_message_id(results
 
 
 def test_html_escapes_a_hostile_message_id_everywhere(results, tmp_path):
-    results["cases"][1]["messages"][-1]["id"] = HOSTILE_ID
+    results["cases"][1]["messages"][15]["id"] = HOSTILE_ID  # listed as lost
+    unacked = next(
+        d for d in results["cases"][5]["timeline"]["deliveries"] if not d["acknowledged"]
+    )
+    unacked["id"] = HOSTILE_ID  # shown in the timeline's hover text
     paths = {p.name: p for p in write_reports(results, tmp_path / "run")}
     html = paths["report.html"].read_text(encoding="utf-8")
     assert "<script>alert(1)" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;@x" in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;@x") == 2
     # The page's own script is the only one.
     assert html.count("<script>") == 1
 

@@ -14,12 +14,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from html import escape
 
-WIDTH = 1000
+WIDTH = 1150
 LABEL_W = 96  # lane labels on the left
-RIGHT_W = 150  # close reasons on the right of the last bar
+RIGHT_W = 190  # close reasons on the right of the last bar
 AXIS_H = 26
-LANE_H = 24
+LANE_H = 44
 BAR_H = 10
+TICK_W = 3  # width of a delivery histogram column
 MAX_LANES = 24  # past this, sessions that do not overlap share a lane
 MAX_MARKS = 120  # fault and unacknowledged-delivery markers per case before bucketing
 
@@ -111,16 +112,19 @@ def _lanes(sessions: list[dict]) -> tuple[list[Lane], dict[int, int]]:
 
 
 def _axis(scale: _Scale, height: int) -> list[str]:
-    step = _nice_step(scale.end_s / 8)
+    # One unit for the whole axis, so labels read 0, 2, 4, 6 min rather than 0 s, 100 s, 3.3 min.
+    unit, name = next(
+        (u, n) for u, n in ((3600, "h"), (60, "min"), (1, "s")) if scale.end_s >= 2 * u or u == 1
+    )
+    step = _nice_step(scale.end_s / unit / 8)
     parts = ['<g class="axis">']
-    tick = 0.0
-    while tick <= scale.end_s + step / 1000:
-        x = scale.x(tick)
+    count = int(scale.end_s / unit / step + 1e-9)
+    for k in range(count + 1):
+        x = scale.x(k * step * unit)
         parts.append(
             f'<line x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" y2="{height}"/>'
-            f'<text x="{x:.1f}" y="{AXIS_H - 10}">{_fmt_s(tick)}</text>'
+            f'<text x="{x:.1f}" y="{AXIS_H - 10}">{k * step:.6g} {name}</text>'
         )
-        tick += step
     parts.append("</g>")
     return parts
 
@@ -148,25 +152,31 @@ def _lane(lane: Lane, y: float, scale: _Scale, index: int, *, packed: bool) -> l
         end_x = scale.x(scale.end_s if last["closed_at"] is None else last["closed_at"])
         parts.append(
             f'<text class="close-reason" x="{end_x + 6:.1f}" y="{y + 4:.1f}">'
-            f"{escape(_close_label(last))}</text>"
+            f"{escape(_short_close_label(last))}</text>"
         )
     return parts
 
 
 def _delivery_ticks(deliveries: list[dict], scale: _Scale, lane_y) -> list[str]:
-    columns: dict[float, set[int]] = defaultdict(set)
-    counts: dict[float, int] = defaultdict(int)
+    """Acknowledged deliveries as a histogram above each bar: one column per TICK_W units,
+    as tall as its count (the tallest column in the case is full height), so a steady rate,
+    a burst and a stall each read at a glance, and 1,000 deliveries cost a few hundred columns."""
+    columns: dict[float, dict[int, int]] = defaultdict(lambda: defaultdict(int))
     for delivery in deliveries:
         if delivery["acknowledged"]:
             y = lane_y(delivery["session"])
-            columns[y].add(scale.column(delivery["at"]))
-            counts[y] += 1
+            columns[y][scale.column(delivery["at"], TICK_W)] += 1
+    tallest = max((n for lane in columns.values() for n in lane.values()), default=1)
     parts = []
     for y in sorted(columns):
-        path = "".join(f"M{LABEL_W + c + 0.5:.1f} {y - 7:.1f}v14" for c in sorted(columns[y]))
+        path = "".join(
+            f"M{LABEL_W + (c + 0.5) * TICK_W:.1f} {y - 6:.1f}v-{1 + 8 * n / tallest:.1f}"
+            for c, n in sorted(columns[y].items())
+        )
+        total = sum(columns[y].values())
         parts.append(
-            f'<path class="tick" d="{path}"><title>{counts[y]} acknowledged deliveries'
-            f"</title></path>"
+            f'<path class="tick" d="{path}"><title>{total} acknowledged deliveries '
+            f"(tallest column: {tallest})</title></path>"
         )
     return parts
 
@@ -183,7 +193,7 @@ def _unacknowledged(deliveries: list[dict], scale: _Scale, lane_y) -> list[str]:
         else:
             label = f"{len(group)} deliveries accepted but unacknowledged, first {first['id']}"
         parts.append(
-            f'<path class="unacked" d="M{x - 4:.1f} {y - 13:.1f}l8 8m0 -8l-8 8">'
+            f'<path class="unacked" d="M{x - 4:.1f} {y + 7:.1f}l8 8m0 -8l-8 8">'
             f"<title>{escape(label)}</title></path>"
         )
     return parts
@@ -201,7 +211,7 @@ def _faults(faults: list[dict], scale: _Scale, lane_y) -> list[str]:
         label += f"\n{first['reply']}" if first["reply"] else "\n(connection dropped, no reply)"
         kind = "limit" if first["source"] == "limit" else "rule"
         parts.append(
-            f'<path class="fault {kind}" d="M{x - 5:.1f} {y - 14:.1f}h10l-5 8z">'
+            f'<path class="fault {kind}" d="M{x - 5:.1f} {y - 22:.1f}h10l-5 6z">'
             f"<title>{escape(label)}</title></path>"
         )
     return parts
@@ -237,6 +247,12 @@ def _close_label(session: dict) -> str:
         return "open at end"
     reason = f": {session['close_reason']}" if session["close_reason"] else ""
     return f"closed by {session['closed_by'] or 'unknown'}{reason}"
+
+
+def _short_close_label(session: dict) -> str:
+    if session["closed_at"] is None:
+        return "open at end"
+    return f"{session['closed_by'] or 'closed'}: {session['close_reason'] or 'no reason'}"
 
 
 def _nice_step(raw: float) -> float:
