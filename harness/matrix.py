@@ -1,0 +1,246 @@
+"""Run strategies against scenarios: one case per pair, each on its own fake server and clock.
+
+:func:`run_case` is one strategy on one scenario; :func:`run_matrix` is every pair, optionally
+in worker processes, assembled into the results dict that the reports read (schema version 1,
+see ``results.json``). Same scenarios, strategies and seed: the same dict, wall times aside.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime
+import functools
+import importlib.metadata
+import multiprocessing
+import secrets
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.clock import VirtualClock
+from harness.ledger import Ledger
+from harness.scenario import Scenario
+from harness.scoring import score_case
+from harness.server.runner import FakeSES
+from harness.strategy import Claim, OutgoingMessage, resolve_strategy
+from harness.workload import Workload, WorkloadSpec, build_messages
+
+SCHEMA = "ses-fault-harness/results"
+VERSION = 1
+#: How long a finished case waits for the client's connections to close (wall seconds).
+SETTLE_S = 2.0
+#: Scoring reads whole transcripts; the server's default keeps only the ends of long sessions.
+TRANSCRIPT_LIMIT_LINES = 500_000
+
+
+def run_case(scenario: Scenario, strategy: str, seed: int | None = None) -> dict[str, Any]:
+    """Run `strategy` (a built-in name, ``module:attr`` or entry point) on `scenario`.
+
+    `seed` replaces both the plan's and the workload's seed. A strategy that raises does not
+    stop the run: the case reports it in ``error`` and fails.
+    """
+    wall_start = time.perf_counter()
+    name, send_batch = resolve_strategy(strategy)
+    plan = scenario.plan if seed is None else dataclasses.replace(scenario.plan, seed=seed)
+    messages = _messages(scenario.workload, seed)
+    arrivals_s = scenario.workload.arrivals_s()
+    clock = VirtualClock(latency_s=scenario.latency_s)
+    claims: list[Claim] = []
+    error = None
+    ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+    with FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
+        start = clock.now()
+        workload = Workload(messages, arrivals_s, clock)
+        try:
+            for claim in send_batch(workload, ses.endpoint, clock):
+                if not isinstance(claim, Claim):
+                    raise TypeError(f"yielded {claim!r}, not a harness.strategy.Claim")
+                claims.append(claim)
+        except Exception as raised:  # the user's code, reported rather than fatal
+            error = f"strategy raised {type(raised).__name__}: {raised}"
+        elapsed_s = clock.now() - start
+        _settle(ledger)
+    card = score_case(
+        messages,
+        claims,
+        sessions=ledger.sessions,
+        accepted=ledger.messages,
+        faults=ledger.faults,
+        limits=plan.resolved_limits(),
+        latency_s=scenario.latency_s,
+        elapsed_s=elapsed_s,
+        arrivals_s=arrivals_s,
+    )
+    expectations = [
+        {
+            "expr": e.expr,
+            "metric": e.metric,
+            "actual": card.score[e.metric],
+            "passed": e.check(card.score[e.metric]),
+        }
+        for e in scenario.expectations.get(name, ())
+    ]
+    reproducer = f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {name}"
+    if seed is not None:
+        reproducer += f" --seed {seed}"
+    return {
+        "scenario": scenario.name,
+        "strategy": name,
+        "seed": plan.seed,
+        "passed": error is None and all(e["passed"] for e in expectations),
+        "expectations": expectations,
+        "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
+        "messages": [m.to_dict() for m in card.messages],
+        "timeline": _timeline(ledger, start),
+        "error": error,
+        "reproducer": reproducer,
+    }
+
+
+def run_matrix(
+    scenarios: Sequence[Scenario],
+    strategies: Sequence[str],
+    *,
+    seed: int | None = None,
+    workers: int = 1,
+    command: str = "ses-harness run",
+    on_case: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Every strategy on every scenario; the whole results dict, cases in a fixed order.
+
+    `workers` > 1 runs cases in that many processes. `on_case` hears of each finished case (in
+    the order they finish), for progress displays.
+    """
+    started = datetime.datetime.now(datetime.UTC)
+    wall_start = time.perf_counter()
+    names = [resolve_strategy(spec)[0] for spec in strategies]  # bad names fail before any run
+    jobs = [(scenario, spec) for scenario in scenarios for spec in strategies]
+    cases: list[dict[str, Any] | None] = [None] * len(jobs)
+    if workers <= 1:
+        for index, (scenario, spec) in enumerate(jobs):
+            cases[index] = run_case(scenario, spec, seed)
+            if on_case:
+                on_case(cases[index])
+    else:
+        context = multiprocessing.get_context("spawn")  # no forking of threads or event loops
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = {
+                pool.submit(run_case, scenario, spec, seed): index
+                for index, (scenario, spec) in enumerate(jobs)
+            }
+            for future in concurrent.futures.as_completed(futures):
+                case = future.result()
+                cases[futures[future]] = case
+                if on_case:
+                    on_case(case)
+    finished = [c for c in cases if c is not None]
+    return {
+        "schema": SCHEMA,
+        "version": VERSION,
+        "run": {
+            "id": f"{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
+            "started_at": f"{started:%Y-%m-%dT%H:%M:%SZ}",
+            "wall_s": round(time.perf_counter() - wall_start, 3),
+            "seed": seed,
+            "harness_version": _version(),
+            "command": command,
+            "workers": max(1, workers),
+            "virtual_s": round(sum(c["score"]["virtual_elapsed_s"] for c in finished), 6),
+        },
+        "scenarios": [
+            {
+                "name": s.name,
+                "file": display_path(s.path),
+                "description": s.description,
+                "best_possible": s.best_possible,
+                "messages": s.workload.count,
+            }
+            for s in scenarios
+        ],
+        "strategies": [
+            {"name": name, "description": describe_strategy(spec)}
+            for name, spec in zip(names, strategies, strict=True)
+        ],
+        "cases": finished,
+    }
+
+
+def describe_strategy(spec: str) -> str:
+    """A built-in's description, or the first line of a user strategy's docstring."""
+    from harness.strategies import BUILTINS
+
+    if spec in BUILTINS:
+        return BUILTINS[spec].description
+    doc = (resolve_strategy(spec)[1].__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else ""
+
+
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it, else absolute."""
+    absolute = path.resolve()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+@functools.lru_cache(maxsize=4)
+def _messages(spec: WorkloadSpec, seed: int | None) -> tuple[OutgoingMessage, ...]:
+    # Every strategy of a scenario gets the same batch; building it is the slow part of a case.
+    return tuple(build_messages(spec, seed))
+
+
+def _settle(ledger: Ledger) -> None:
+    """Let the server see the client's last QUIT or close, so every session has its end."""
+    # A strategy that left a connection open times out here; the server's stop records it.
+    with contextlib.suppress(TimeoutError):
+        ledger.wait_for(lambda lg: all(not s.open for s in lg.sessions), timeout_s=SETTLE_S)
+
+
+def _timeline(ledger: Ledger, start: float) -> dict[str, list[dict[str, Any]]]:
+    def at(t: float | None) -> float | None:
+        return None if t is None else round(t - start, 6)
+
+    return {
+        "sessions": [
+            {
+                "number": s.number,
+                "opened_at": at(s.opened_at),
+                "closed_at": at(s.closed_at),
+                "closed_by": s.closed_by,
+                "close_reason": s.close_reason,
+            }
+            for s in ledger.sessions
+        ],
+        "deliveries": [
+            {
+                "at": at(m.at),
+                "session": m.session,
+                "id": m.message_id,
+                "acknowledged": m.acknowledged,
+            }
+            for m in ledger.messages
+        ],
+        "faults": [
+            {
+                "at": at(f.at),
+                "session": f.session,
+                "stage": f.stage,
+                "source": f.source,
+                "name": f.name,
+                "reply": f.reply,
+            }
+            for f in ledger.faults
+        ],
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ses-fault-harness")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
