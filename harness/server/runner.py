@@ -24,6 +24,10 @@ from harness.server.state import ServerState
 from harness.tls import shared_certificates
 
 START_TIMEOUT_S = 10.0
+# A burst of connects beyond the listen queue is not refused by the kernel: the handshake's last
+# ACK is dropped and the client, which waits for the greeting, hangs until SYN-ACK retries (tens
+# of seconds). A deep queue lets the server itself answer every one, with 421 past the cap.
+LISTEN_BACKLOG = 4096
 
 
 class FakeSES:
@@ -109,6 +113,7 @@ class FakeSES:
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
+            backlog=LISTEN_BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
