@@ -29,7 +29,9 @@ class SessionRecord:
     peer: str
     opened_at: float
     opened_wall: float
+    # The first and the newest lines; see `Ledger.transcript_limit_lines`.
     transcript: list[TranscriptLine] = field(default_factory=list)
+    transcript_dropped: int = 0  # lines left out between the first and the newest
     closed_at: float | None = None
     closed_by: str | None = None  # "client" or "server"
     close_reason: str | None = None
@@ -112,13 +114,23 @@ class Ledger:
 
     `memory_budget_bytes` caps the message bodies held in memory; later bodies are kept only in
     the store (if any), while every record, count and id stays exact.
+
+    `transcript_limit_lines` caps each session's transcript, so a client that sends NOOP forever
+    costs bounded memory: the first half of the limit and the newest lines are kept, and
+    `SessionRecord.transcript_dropped` counts the lines left out between them.
     """
 
     def __init__(
-        self, sink: LedgerSink | None = None, memory_budget_bytes: int = 64 * 1024 * 1024
+        self,
+        sink: LedgerSink | None = None,
+        memory_budget_bytes: int = 64 * 1024 * 1024,
+        transcript_limit_lines: int = 2000,
     ) -> None:
+        if transcript_limit_lines < 2:
+            raise ValueError("transcript_limit_lines must be at least 2 (a first and a last line)")
         self.sink = sink
         self.memory_budget_bytes = memory_budget_bytes
+        self.transcript_limit_lines = transcript_limit_lines
         self._lock = threading.Condition()
         self._sessions: list[SessionRecord] = []
         self._messages: list[MessageRecord] = []
@@ -136,7 +148,12 @@ class Ledger:
 
     def log(self, session: SessionRecord, direction: str, text: str, at: float) -> None:
         with self._lock:
-            session.transcript.append(TranscriptLine(at, direction, text))
+            transcript = session.transcript
+            transcript.append(TranscriptLine(at, direction, text))
+            if len(transcript) > self.transcript_limit_lines:
+                # The oldest line after the kept head goes; a short list shift, no copy.
+                del transcript[self.transcript_limit_lines // 2]
+                session.transcript_dropped += 1
 
     def close_session(self, session: SessionRecord, by: str, reason: str, at: float) -> None:
         with self._lock:
@@ -213,6 +230,7 @@ class Ledger:
             self._sessions = [s for s in self._sessions if s.open]
             for s in self._sessions:
                 s.transcript.clear()
+                s.transcript_dropped = 0
             self._messages.clear()
             self._faults.clear()
             self._bytes_held = 0

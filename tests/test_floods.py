@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 import resource
+import socket
 import time
 
 import aiosmtplib
 
 from harness import FakeSES, Ledger
 from tests.helpers import message
-from tests.test_fuzz_server import TIMEOUT_S, open_sessions, server_tasks
+from tests.test_fuzz_server import TIMEOUT_S, open_sessions, read_to_eof, server_tasks
 
 TOO_MANY = b"421 Too many concurrent SMTP connections\r\n"
 ACK = re.compile(r"Ok (\S+)")
@@ -138,3 +139,22 @@ def test_message_bodies_held_stop_at_the_memory_budget_while_records_stay_exact(
         with ses.endpoint.connect() as client:
             client.sendmail("a@example.com", ["b@example.com"], body)
         assert ses.ledger.messages[0].data == body
+
+
+def test_a_client_sending_noop_forever_keeps_a_bounded_transcript():
+    with FakeSES(profile="ses", idle_timeout_s=None) as ses:
+        limit = ses.ledger.transcript_limit_lines
+        noops = 5 * limit
+        with socket.create_connection(ses.address, timeout=TIMEOUT_S) as raw:
+            raw.sendall(b"EHLO me\r\n" + b"NOOP\r\n" * noops + b"QUIT\r\n")
+            replies = read_to_eof(raw).splitlines()
+        assert replies.count(b"250 Ok") == noops + 1  # + the EHLO's last line
+        session = ses.ledger.sessions[0]
+        texts = [line.text for line in session.transcript]
+        lines_seen = len(replies) + 1 + noops + 1  # every reply line, EHLO, the NOOPs, QUIT
+        assert len(texts) == limit
+        assert session.transcript_dropped == lines_seen - limit
+        assert texts[0].startswith("220 ")
+        assert texts[1] == "EHLO me"
+        assert texts[-2:] == ["QUIT", "221 Bye"]
+        assert texts[-4:-2] == ["NOOP", "250 Ok"]
