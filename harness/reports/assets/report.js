@@ -5,7 +5,7 @@
   var cells = document.querySelectorAll("table.heatmap td.cell a");
   function show(id) {
     var section = id && document.getElementById(id);
-    if (!section || !section.classList.contains("case")) return;
+    if (!section || !section.classList.contains("case")) return false;
     document.querySelectorAll(".case.shown").forEach(function (s) {
       s.classList.remove("shown");
     });
@@ -13,6 +13,7 @@
     cells.forEach(function (a) {
       a.parentElement.classList.toggle("selected", a.getAttribute("href") === "#" + id);
     });
+    return true;
   }
   window.addEventListener("hashchange", function () {
     show(decodeURIComponent(location.hash.slice(1)));
@@ -20,5 +21,5 @@
   var first =
     document.querySelector(".case[data-status=fail], .case[data-status=error]") ||
     document.querySelector(".case");
-  show(decodeURIComponent(location.hash.slice(1)) || (first && first.id));
+  if (!show(decodeURIComponent(location.hash.slice(1))) && first) show(first.id);
 })();
