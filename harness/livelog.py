@@ -6,20 +6,35 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Iterable
 from typing import TextIO
 
-from harness.core.plan import Limits, Rule
-from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord
+from harness import FaultRecord, Limits, MessageRecord, Rule, SessionRecord
 
 
 class LiveLog:
-    """A LedgerSink that prints one line per closed session, accepted message and fired fault."""
+    """A LedgerSink that prints one line per closed session, accepted message and fired fault,
+    and counts them for the summary (resets of the ledger do not reset these counts)."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.sessions = 0
+        self.messages = 0
+        self.unacknowledged = 0
+        self.faults: collections.Counter[str] = collections.Counter()
+
+    def summary(self, restored: int = 0) -> list[str]:
+        """The lines printed at exit; `restored`: messages loaded from the store at start."""
+        messages = f"messages: {self.messages} accepted"
+        if self.unacknowledged:
+            messages += f" ({self.unacknowledged} without a 250: connection cut)"
+        if restored:
+            messages += f", {restored} more from earlier runs in the store"
+        lines = [f"sessions: {self.sessions}", messages, f"faults: {self.faults.total()}"]
+        lines.extend(f"  {name}: {count}" for name, count in self.faults.most_common())
+        return lines
 
     def session(self, record: SessionRecord) -> None:
+        self.sessions += 1
         closed = f"closed by {record.closed_by} ({record.close_reason})"
         extras = [f"{record.accepted} message{'s' if record.accepted != 1 else ''}"]
         if record.tls:
@@ -31,6 +46,8 @@ class LiveLog:
         self._line(f"session {record.number} from {record.peer} {closed}: {', '.join(extras)}")
 
     def message(self, record: MessageRecord, data: bytes) -> None:
+        self.messages += 1
+        self.unacknowledged += not record.acknowledged
         outcome = "250" if record.acknowledged else "accepted, connection cut before the 250"
         recipients = ", ".join(record.rcpt_tos)
         self._line(
@@ -40,6 +57,7 @@ class LiveLog:
         )
 
     def fault(self, record: FaultRecord) -> None:
+        self.faults[f"{record.source}:{record.name}"] += 1
         reply = f": {record.reply}" if record.reply else ""
         self._line(
             f"fault {record.source}:{record.name} in session {record.session} at "
@@ -80,29 +98,6 @@ def describe_rule(rule: Rule) -> str:
     """A rule in the `--fault` flag form, so it can be copied back onto a command line."""
     spec = ",".join(f"{key}={value}" for key, value in rule.to_dict().items() if key != "name")
     return f"{rule.label}: {spec}"
-
-
-def summary(ledger: Ledger, restored: int = 0) -> list[str]:
-    """The lines printed at exit: sessions, messages and faults of this run."""
-    sessions = ledger.sessions
-    messages = ledger.messages[restored:]
-    unacknowledged = sum(1 for m in messages if not m.acknowledged)
-    lines = [
-        f"sessions: {len(sessions)}",
-        f"messages: {len(messages)} accepted"
-        + (f" ({unacknowledged} without a 250: connection cut)" if unacknowledged else "")
-        + (f", {restored} more from earlier runs in the store" if restored else ""),
-    ]
-    faults = ledger.faults
-    lines.append(f"faults: {len(faults)}")
-    lines.extend(
-        f"  {name}: {count}" for name, count in _counts(f"{f.source}:{f.name}" for f in faults)
-    )
-    return lines
-
-
-def _counts(names: Iterable[str]) -> list[tuple[str, int]]:
-    return collections.Counter(names).most_common()
 
 
 def _size(size: int) -> str:

@@ -124,6 +124,27 @@ def test_sigterm_also_prints_the_summary_and_exits_0(start) -> None:
     assert "sessions: 0" in output.split("stopped.", 1)[1]
 
 
+def test_the_summary_counts_the_whole_run_across_resets(start) -> None:
+    server = start(
+        "--profile", "plain", "--fault", "name=cut,stage=EOM,nth=1,action=drop_after_accept"
+    )
+    with pytest.raises(smtplib.SMTPServerDisconnected), smtplib.SMTP(*server.smtp) as client:
+        client.sendmail("app@example.com", ["user@example.com"], mail(1))
+    assert server.api("POST", "/api/reset")[0] == 200
+    assert server.api("GET", "/api/messages")[1] == []
+    with pytest.raises(smtplib.SMTPServerDisconnected), smtplib.SMTP(*server.smtp) as client:
+        client.sendmail("app@example.com", ["user@example.com"], mail(2))  # nth=1 again
+    code, output, _ = server.stop()
+    assert code == 0
+    summary = output.split("stopped.", 1)[1].strip().splitlines()
+    assert summary == [
+        "sessions: 2",
+        "messages: 2 accepted (2 without a 250: connection cut)",
+        "faults: 2",
+        "  rule:cut: 2",
+    ]
+
+
 def test_a_plan_file_sets_limits_and_faults_and_flags_add_to_it(start, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     plan.write_text(

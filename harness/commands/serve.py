@@ -22,7 +22,7 @@ from typing import Any
 from harness import PROFILES, FakeSES, Ledger, Plan, PlanError, Rule, TlsMode
 from harness.api import ApiServer, create_app
 from harness.ledger import FaultRecord, LedgerSink, MessageRecord, SessionRecord
-from harness.livelog import LiveLog, describe_limits, describe_rule, summary
+from harness.livelog import LiveLog, describe_limits, describe_rule
 from harness.store import Store
 
 NAME = "serve"
@@ -143,8 +143,10 @@ async def _serve(args: argparse.Namespace, plan: Plan) -> int:
     store = Store(args.store) if args.store else None
     log = LiveLog(sys.stdout)
     ledger = Ledger(sink=_Sinks(store, log) if store else log)
+    restored = 0
     if store is not None:
         ledger.restore(store.load_messages())
+        restored = store.restored
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     ses = FakeSES(plan=plan, host=args.host, port=args.port, tls=tls, auth=args.auth, ledger=ledger)
     stop = asyncio.Event()
@@ -156,7 +158,7 @@ async def _serve(args: argparse.Namespace, plan: Plan) -> int:
             for line in banner(ses, api.url, store):
                 print(line, flush=True)
             await stop.wait()
-        print("\nstopped.", *summary(ledger, store.restored if store else 0), sep="\n", flush=True)
+        print("\nstopped.", *log.summary(restored), sep="\n", flush=True)
     finally:
         if store is not None:
             store.close()
