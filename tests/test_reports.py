@@ -513,6 +513,17 @@ def test_html_timeline_stays_small_for_72_cases_of_1000_messages(results):
     assert size < 4_000_000, size
 
 
+def test_html_timeline_packs_many_sequential_sessions_into_one_lane(results):
+    from harness.reports.timeline import render_timeline
+
+    case = busy_case(results["cases"][0], 1000)  # 143 back-to-back sessions
+    svg = render_timeline(case, title_id="t")
+    assert svg.count('<rect class="lane') == 1
+    assert ">143 sessions</text>" in svg
+    assert svg.count('class="bar ') == 143
+    assert svg.count('class="fault limit"') <= 120  # 1,000 throttle faults, bucketed
+
+
 def busy_case(template: dict, count: int) -> dict:
     """`count` messages over many short sessions, with a throttle fault for each message."""
     case = copy.deepcopy(template)

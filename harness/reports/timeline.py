@@ -1,10 +1,10 @@
 """One case's timeline as inline SVG: a lane per SMTP session, deliveries as ticks, faults as
 markers whose reply shows on hover.
 
-Built to stay small and legible at 1,000 messages: acknowledged deliveries are merged into one
-path per lane with at most one tick per horizontal unit, and faults and unacknowledged deliveries
-are bucketed when there are too many to draw one by one. With more sessions than fit as lanes,
-sessions that do not overlap share a lane.
+Built to stay small and legible at 1,000 messages: acknowledged deliveries become one histogram
+path per lane (a column per few pixels, as tall as its count), and faults and unacknowledged
+deliveries are bucketed when there are too many to draw one by one. With more sessions than fit
+as lanes, sessions that do not overlap share a lane.
 """
 
 from __future__ import annotations
