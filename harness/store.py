@@ -94,8 +94,20 @@ class Store:
     # --- history ----------------------------------------------------------------------------
 
     def load_messages(self) -> list[MessageRecord]:
-        """The messages recorded by earlier runs, in order, without bodies (see `read_eml`)."""
-        messages = [
+        """The messages recorded by earlier runs, in order, without bodies (see `read_eml`).
+
+        Raises ValueError, naming the file, when the ledger is not one this store wrote.
+        """
+        try:
+            messages = self._messages()
+        except (KeyError, TypeError) as error:
+            path = self.directory / LEDGER_FILE
+            raise ValueError(f"{path}: a message record is malformed ({error!r})") from None
+        self.restored = len(messages)
+        return messages
+
+    def _messages(self) -> list[MessageRecord]:
+        return [
             MessageRecord(
                 sequence=item["sequence"],
                 session=item["session"],
@@ -114,14 +126,18 @@ class Store:
             for item in self.records("message")
             if item["run"] < self.run
         ]
-        self.restored = len(messages)
-        return messages
 
     def records(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Every ledger line on disk (of one `kind`: run, session, message or fault)."""
-        with open(self.directory / LEDGER_FILE, encoding="utf-8") as lines:
-            items = [json.loads(line) for line in lines]
-        return [item for item in items if kind is None or item["type"] == kind]
+        path = self.directory / LEDGER_FILE
+        items = []
+        with open(path, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                try:
+                    items.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}: line {number} is not JSON ({error})") from None
+        return [item for item in items if kind is None or item.get("type") == kind]
 
     def eml_path(self, sequence: int) -> Path:
         return self.directory / MESSAGES_DIR / f"{sequence:06d}.eml"

@@ -8,6 +8,8 @@ import hashlib
 import json
 import signal
 import smtplib
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -198,3 +200,17 @@ def test_a_body_beyond_the_memory_budget_is_served_from_the_store(tmp_path: Path
         store.close()
 
     asyncio.run(main())
+
+
+def test_a_ledger_broken_in_the_middle_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "ledger.jsonl").write_text('{"type": "run", "run": 1}\nnot json\n{"type": "run"}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0",
+         "--store", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"ses-harness: --store {tmp_path}: {tmp_path / 'ledger.jsonl'}: line 2 is not JSON "
+        "(Expecting value: line 1 column 1 (char 0))\n"
+    )

@@ -67,11 +67,25 @@ def main(args: argparse.Namespace) -> int:
             "reach this server and its mail. The HTTP API stays on 127.0.0.1.",
             file=sys.stderr,
         )
+    log = LiveLog(sys.stdout)
+    store = None
+    ledger = Ledger(sink=log)
+    if args.store:
+        try:
+            store = Store(args.store)
+            ledger = Ledger(sink=_Sinks(store, log))
+            ledger.restore(store.load_messages())
+        except (OSError, ValueError) as error:
+            print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
+            return 2
     try:
-        return asyncio.run(_serve(args, plan))
+        return asyncio.run(_serve(args, plan, ledger, log, store))
     except OSError as error:
         print(f"ses-harness: cannot listen: {error}", file=sys.stderr)
         return 1
+    finally:
+        if store is not None:
+            store.close()
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
@@ -139,29 +153,21 @@ class _Sinks:
             sink.fault(record)
 
 
-async def _serve(args: argparse.Namespace, plan: Plan) -> int:
-    store = Store(args.store) if args.store else None
-    log = LiveLog(sys.stdout)
-    ledger = Ledger(sink=_Sinks(store, log) if store else log)
-    restored = 0
-    if store is not None:
-        ledger.restore(store.load_messages())
-        restored = store.restored
+async def _serve(
+    args: argparse.Namespace, plan: Plan, ledger: Ledger, log: LiveLog, store: Store | None
+) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     ses = FakeSES(plan=plan, host=args.host, port=args.port, tls=tls, auth=args.auth, ledger=ledger)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        async with ses, ApiServer(create_app(ses, store), port=args.api_port) as api:
-            for line in banner(ses, api.url, store):
-                print(line, flush=True)
-            await stop.wait()
-        print("\nstopped.", *log.summary(restored), sep="\n", flush=True)
-    finally:
-        if store is not None:
-            store.close()
+    async with ses, ApiServer(create_app(ses, store), port=args.api_port) as api:
+        for line in banner(ses, api.url, store):
+            print(line, flush=True)
+        await stop.wait()
+    restored = store.restored if store is not None else 0
+    print("\nstopped.", *log.summary(restored), sep="\n", flush=True)
     return 0
 
 
