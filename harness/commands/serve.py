@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=int, default=2525, help="SMTP port, 0 for any (2525)")
-    parser.add_argument("--seed", type=int, help="seed for every random decision (default 0)")
+    parser.add_argument(
+        "--seed", type=int, help="seed for every random decision (default: 0, or the plan's)"
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -54,9 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tls = parser.add_mutually_exclusive_group()
     tls.add_argument("--tls", action="store_true", help="implicit TLS (smtps) with a test CA")
     tls.add_argument("--starttls", action="store_true", help="offer STARTTLS with a test CA")
-    parser.add_argument("--auth", type=_credentials, metavar="USER:PASS", help="require AUTH")
+    parser.add_argument(
+        "--auth", type=_credentials, metavar="USER:PASS", help="require AUTH PLAIN/LOGIN"
+    )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
-    parser.add_argument("--api-port", type=int, default=8025, help="HTTP API port, 0 for any")
+    parser.add_argument(
+        "--api-port", type=int, default=8025, help="HTTP API and live page port, 0 for any (8025)"
+    )
 
 
 def main(args: argparse.Namespace) -> int:
