@@ -19,9 +19,20 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from harness import PROFILES, FakeSES, Ledger, Plan, PlanError, Rule, TlsMode
+from harness import (
+    PROFILES,
+    FakeSES,
+    FaultRecord,
+    Ledger,
+    MessageRecord,
+    Plan,
+    PlanError,
+    Rule,
+    SessionRecord,
+    TlsMode,
+)
 from harness.api import ApiServer, create_app
-from harness.ledger import FaultRecord, LedgerSink, MessageRecord, SessionRecord
+from harness.ledger import LedgerSink
 from harness.livelog import LiveLog, describe_limits, describe_rule
 from harness.store import Store
 
