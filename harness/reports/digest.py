@@ -76,7 +76,10 @@ def verdict(results: dict) -> str:
     cases = results["cases"]
     errors = sum(c["error"] is not None for c in cases)
     failed = sum(not c["passed"] for c in cases) - errors
-    matrix = f"{len(results['strategies'])} strategies x {len(results['scenarios'])} scenarios"
+    matrix = (
+        f"{_count(len(results['strategies']), 'strategy', 'strategies')} x "
+        f"{_count(len(results['scenarios']), 'scenario', 'scenarios')}"
+    )
     if not cases:
         return f"No cases ran ({matrix})."
     if not failed and not errors:
@@ -84,6 +87,10 @@ def verdict(results: dict) -> str:
     parts = [f"{failed} failed"] if failed else []
     parts += [f"{errors} raised an error"] if errors else []
     return f"FAIL: {' and '.join(parts)} of {len(cases)} cases ({matrix})."
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def failed_expectations(case: dict) -> list[dict]:
