@@ -8,11 +8,14 @@ pytest run that does not use it nothing but reading this module.
 - `fake_ses` (function scope): a view of that server, reset before each test, with the
   marker's plan applied for the test and the server's own plan restored after it.
 - `fake_ses_factory` (function scope): extra servers with other plans, stopped at teardown.
+- Scenario files (`*.toml` in a folder named `scenarios`, or matching the `fake_ses_scenarios`
+  ini globs) are collected as one item per scenario and strategy: `pytest scenarios/ -n auto`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +23,7 @@ import pytest
 if TYPE_CHECKING:
     from harness import FakeSES
     from harness.arrange import FakeSESView
+    from harness.scenario import Scenario
 
 MARKER_HELP = (
     "fake_ses(profile='ses', seed=0, faults=[...], strict=True, **limits): the plan of the "
@@ -55,6 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fake_ses_profile", "default profile of the fake SES server", default="ses")
     parser.addini("fake_ses_seed", "default seed of the fake SES server", default="0")
+    parser.addini(
+        "fake_ses_scenarios",
+        "globs of scenario files to collect as tests (default: *.toml in a folder named scenarios)",
+        type="args",
+        default=[],
+    )
     parser.addini(
         "fake_ses_clock", "default clock of the fake SES server (real, virtual)", default="real"
     )
@@ -229,3 +239,68 @@ def _add_section(report: pytest.TestReport, text: str) -> None:
         longrepr.addsection("fake_ses", text)
     else:
         report.sections.append(("fake_ses", text))
+
+
+# --- scenario files as test items -----------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix != ".toml":
+        return None
+    globs = parent.config.getini("fake_ses_scenarios")
+    wanted = (
+        any(file_path.match(glob) for glob in globs)
+        if globs
+        else file_path.parent.name == "scenarios"  # so pyproject.toml and friends are left alone
+    )
+    return ScenarioFile.from_parent(parent, path=file_path) if wanted else None
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one item per strategy it states expectations for."""
+
+    def collect(self) -> Iterator[ScenarioItem]:
+        from harness import PlanError
+        from harness.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except PlanError as error:  # shown as the message alone, no traceback
+            raise self.CollectError(str(error)) from None
+        for strategy in scenario.strategies:
+            yield ScenarioItem.from_parent(self, name=strategy, scenario=scenario)
+
+
+class ScenarioFailure(Exception):
+    """A scenario case that missed an expectation; carries the case dict of results.json."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        super().__init__(case["reproducer"])
+        self.case = case
+
+
+class ScenarioItem(pytest.Item):
+    """One strategy against one scenario, on its own server and virtual clock."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        from harness.matrix import run_case
+
+        seed = self.config.getoption("fake_ses_seed")  # only when given: files carry their own
+        case = run_case(self.scenario, self.name, seed=seed)
+        self.user_properties.append(("reproducer", case["reproducer"]))
+        if not case["passed"]:
+            raise ScenarioFailure(case)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        if isinstance(excinfo.value, ScenarioFailure):
+            from harness.assertions import case_report
+
+            return case_report(excinfo.value.case)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.scenario.name}, strategy {self.name}"

@@ -1,0 +1,106 @@
+"""Scenario files as pytest items: `pytest scenarios/` is the CI regression suite."""
+
+from __future__ import annotations
+
+import pytest
+
+CAP = """
+name = "tiny-cap"
+description = "five messages per session"
+
+[workload]
+count = 12
+seed = 3
+
+[plan]
+profile = "ses"
+seed = 3
+limits = { session_limit = 5 }
+
+[expect.naive]
+delivered_once = 5
+
+[expect.reconnect]
+delivered_once_score = ">= 1.0"
+duplicated = 0
+
+[expect.naive-continue]
+delivered_once_score = ">= 1.0"
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makefile(".toml", pyproject='[project]\nname = "mailer"\n')
+    pytester.mkdir("scenarios")
+    (pytester.path / "scenarios" / "cap.toml").write_text(CAP)
+    return pytester
+
+
+def test_each_scenario_and_strategy_is_one_item(project: pytest.Pytester) -> None:
+    result = project.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "scenarios/cap.toml::naive",
+            "scenarios/cap.toml::reconnect",
+            "scenarios/cap.toml::naive-continue",
+            "3 tests collected*",
+        ]
+    )
+    assert "pyproject" not in result.stdout.str()
+
+
+def test_a_missed_expectation_shows_the_trouble_and_a_reproducer(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest("scenarios/")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ scenario tiny-cap, strategy naive-continue _*",
+            "scenario 'tiny-cap' with strategy 'naive-continue' failed",
+            "  expectations not met:",
+            "    delivered_once_score >= 1 (actual 0.41666*)",
+            "  given up, abandoned or misreported (7):",
+            "    <*.5@example.com> given_up 421 Connection closed by server.*",
+            "  faults (1 near the trouble, of 1):",
+            "    t=*s session 1 MAIL: limit 'session_limit' -> 421 *",
+            "  reproduce: ses-harness run scenarios/cap.toml --strategy naive-continue",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_an_invalid_scenario_is_a_collection_error_naming_file_key_and_allowed(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "scenarios" / "bad.toml").write_text(
+        '[workload]\ncount = 5\n[plan]\nprofile = "ses"\n[expect.naive]\ndelivered_twice = 3\n'
+    )
+    result = project.runpytest("scenarios/")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting scenarios/bad.toml*",
+            "*scenarios/bad.toml: key 'expect.naive.delivered_twice': is not a metric "
+            "(allowed: messages, delivered_once,*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_toml_files_elsewhere_are_collected_only_when_an_ini_glob_names_them(
+    project: pytest.Pytester,
+) -> None:
+    project.mkdir("ci")
+    (project.path / "ci" / "cap.scenario.toml").write_text(CAP)
+    assert project.runpytest("ci", "--collect-only", "-q").ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    project.makeini("[pytest]\nfake_ses_scenarios = *.scenario.toml\n")
+    result = project.runpytest("ci", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["ci/cap.scenario.toml::naive", "3 tests collected*"])
+
+
+def test_scenarios_run_in_parallel_under_xdist(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("scenarios/", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*reproduce: ses-harness run scenarios/cap.toml --strategy*"])
