@@ -164,3 +164,12 @@ def test_arbitrary_rule_tables_are_accepted_or_refused_with_a_plan_error(data):
         Rule.from_dict(data)
     except PlanError as error:
         assert str(error)
+
+
+def test_a_missing_required_action_key_is_named():
+    try:
+        Plan.from_dict({"faults": [{"stage": "MAIL", "action": "reply"}]}, source="x.toml")
+    except PlanError as error:
+        assert str(error) == "x.toml: key 'faults[0].code': is required (allowed: an integer)"
+    else:
+        raise AssertionError("a reply without a code must be refused")

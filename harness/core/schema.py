@@ -69,6 +69,17 @@ def load(cls: type[T], data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -
     unknown = sorted(set(data) - fields)
     if unknown:
         raise PlanError(unknown[0], "unknown key", allowed=sorted(fields))
+    required = [
+        f.name
+        for f in dataclasses.fields(cls)
+        if f.init
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+        and f.name not in skip
+    ]
+    missing = [name for name in required if name not in data]
+    if missing:
+        raise PlanError(missing[0], "is required", allowed=_describe(hints[missing[0]]))
     kwargs = {name: coerce(value, hints[name], name) for name, value in data.items()}
     try:
         return cls(**kwargs)
@@ -76,6 +87,12 @@ def load(cls: type[T], data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -
         raise
     except (TypeError, ValueError) as error:
         raise PlanError("", str(error)) from None
+
+
+def _describe(annotation: Any) -> str:
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return ", ".join(m.value for m in annotation)
+    return _TYPE_NAMES.get(annotation, str(annotation))
 
 
 def dump(obj: Any) -> dict[str, Any]:
