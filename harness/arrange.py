@@ -314,6 +314,9 @@ class FakeSESView:
                     verb = line.text.split(" ", 1)[0] if not line.text.startswith("[") else "EOM"
                     commands[verb] = commands.get(verb, 0) + 1
         seen = ", ".join(f"{verb} {n}" for verb, n in commands.items()) or "none"
+        left_out = sum(session.transcript_dropped for session in self.sessions)
+        if left_out:  # long sessions keep only their first and newest lines
+            seen += f" (and {left_out} transcript lines not kept)"
         lines = [
             f"server {self.host}:{self.port}: {len(self.sessions)} sessions, "
             f"{len(self.messages)} messages, {len(self.faults_fired)} faults fired",
