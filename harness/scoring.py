@@ -9,11 +9,17 @@ what the client claims:
 | 1      | sent                                    | `delivered_once`    |
 | 1      | failed or not attempted                 | `misreported`       |
 | 0      | sent                                    | `silently_lost`     |
-| 0      | failed, deciding reply a 5xx            | `rejected_reported` |
-| 0      | failed, any other reply or none         | `given_up`          |
+| 0      | failed, after the server refused it 5xx | `rejected_reported` |
+| 0      | failed after transient faults only      | `given_up`          |
 | 0      | not attempted (or not claimed at all)   | `abandoned`         |
 
 ``delivered_once_score = (delivered_once + rejected_reported) / messages``.
+
+"Refused with a 5xx" is read from the ledger, not taken from the client: a transaction of the
+message (tied to it by sender and first recipient) ended in a 5xx at RCPT, DATA or end of data.
+So a 503 a client earns by breaking the protocol (smtplib leaves a transaction open when DATA is
+refused) is not a verdict on the message, and a refusal at MAIL FROM, which names no message,
+is not attributed: both leave the message `given_up`.
 
 The ledger also gives the cost of getting there: `sessions` opened, `commands` sent, `retries`
 (MAIL FROM commands beyond one per attempted message; a message is attempted when the client
@@ -104,8 +110,9 @@ class Scorecard:
     messages: tuple[MessageScore, ...]
 
 
-def classify(copies: int, claim: Claim | None) -> MessageClass:
-    """The class of one message from its accepted copies and the client's claim."""
+def classify(copies: int, claim: Claim | None, refused: bool = False) -> MessageClass:
+    """The class of one message from its accepted copies, the client's claim, and whether the
+    server refused it with a 5xx."""
     status = claim.status if claim else ClaimStatus.NOT_ATTEMPTED
     if copies >= 2:
         return MessageClass.DUPLICATED
@@ -116,8 +123,7 @@ def classify(copies: int, claim: Claim | None) -> MessageClass:
     if status is ClaimStatus.SENT:
         return MessageClass.SILENTLY_LOST
     if status is ClaimStatus.FAILED:
-        permanent = claim is not None and claim.reply_code is not None and claim.reply_code >= 500
-        return MessageClass.REJECTED_REPORTED if permanent else MessageClass.GIVEN_UP
+        return MessageClass.REJECTED_REPORTED if refused else MessageClass.GIVEN_UP
     return MessageClass.ABANDONED
 
 
@@ -142,6 +148,11 @@ def score_case(
         if record.message_id in by_id:
             copies[record.message_id].append(record)
 
+    transactions = _transactions(sessions)
+    keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
+    seen = {keys[t.key] for t in transactions if t.key in keys}
+    refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
+
     verdicts = []
     for message in messages:
         claim = claimed.get(message.id)
@@ -149,7 +160,7 @@ def score_case(
         verdicts.append(
             MessageScore(
                 id=message.id,
-                cls=classify(len(records), claim),
+                cls=classify(len(records), claim, message.id in refused),
                 copies=len(records),
                 claim=claim.status if claim else ClaimStatus.NOT_ATTEMPTED,
                 reply=claim.reply if claim else None,
@@ -160,15 +171,19 @@ def score_case(
     classes = Counter(v.cls for v in verdicts)
     total = len(messages)
 
-    transactions = _transactions(sessions)
-    keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
-    seen = {keys[t.key] for t in transactions if t.key in keys}
     attempted = seen | {i for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED}
 
     counted = [by_id[v.id] for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
     arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
     fastest = fastest_possible_s(
-        [(len(m.recipients), arrivals[m.id], bool(copies.get(m.id))) for m in counted],
+        [
+            (
+                len(m.recipients),
+                arrivals[m.id],
+                len(copies[m.id][0].rcpt_tos) if copies.get(m.id) else 0,
+            )
+            for m in counted
+        ],
         limits=limits,
         latency_s=latency_s,
     )
@@ -194,14 +209,14 @@ def score_case(
 
 
 def fastest_possible_s(
-    sends: Sequence[tuple[int, float, bool]], *, limits: Limits, latency_s: float
+    sends: Sequence[tuple[int, float, int]], *, limits: Limits, latency_s: float
 ) -> float:
     """The least virtual time in which a perfect client could achieve what this run achieved.
 
     `sends` lists, per message that counts (delivered at least once, or rightly rejected):
-    (recipients r, arrival time a in seconds from the start, whether the server accepted it).
-    With n such messages, R the recipients of the accepted ones and L the latency per command,
-    it is the largest of these lower bounds:
+    (recipients r, arrival time a in seconds from the start, recipients the server accepted it
+    for: 0 when it did not). With n such messages, R the accepted recipients in all, and L the
+    latency per command, it is the largest of these lower bounds:
 
     - round trips: each message costs MAIL, r RCPT, DATA and end of data, 3 + r commands, and
       each session at least an EHLO; sessions hold at most `session_limit` messages:
@@ -209,21 +224,23 @@ def fastest_possible_s(
     - arrivals: for each arrival time t, the messages arriving at t or later still need their
       round trips: ``max over t of t + L * sum(3 + r for those)``;
     - send rate: a bucket of `burst` tokens refilling at `rate_per_s`, where a send needs one
-      token and takes r, so the last send starts once ``R - r_max + 1 - burst`` tokens have
-      refilled: ``(R - r_max + 1 - burst) / rate_per_s``;
+      token and takes one per accepted recipient, so the last send (of at most r_max
+      recipients) starts once ``R - r_max + 1 - burst`` tokens have refilled:
+      ``(R - r_max + 1 - burst) / rate_per_s``;
     - daily quota Q: recipients beyond each multiple of Q wait for the rolling window:
       ``86400 * floor((R - 1) / Q)``.
+
+    It leaves out the faults: a greylisting server or a flaky network makes any client slower,
+    and efficiency says how much time a strategy spent beyond what the limits impose.
     """
     if not sends:
         return 0.0
     per_session = limits.session_limit or len(sends)
-    round_trips = latency_s * (
-        sum(3 + r for r, _, _ in sends) + math.ceil(len(sends) / per_session)
-    )
-    bounds = [round_trips]
+    commands = sum(3 + r for r, _, _ in sends)
+    bounds = [latency_s * (commands + math.ceil(len(sends) / per_session))]
     for start in sorted({a for _, a, _ in sends}):
         bounds.append(start + latency_s * sum(3 + r for r, a, _ in sends if a >= start))
-    sent = [r for r, _, ok in sends if ok]
+    sent = [taken for _, _, taken in sends if taken]
     total = sum(sent)
     if sent and limits.rate_per_s:
         burst = limits.burst if limits.burst is not None else limits.rate_per_s
@@ -256,6 +273,10 @@ class _Transaction:
     @property
     def key(self) -> tuple[str, str] | None:
         return _key(self.sender, self.recipient) if self.recipient is not None else None
+
+    @property
+    def refused_permanently(self) -> bool:
+        return self.code is not None and self.code >= 500
 
     def command(self, verb: str, text: str) -> bool:
         """A client command; False when it ends the transaction (RSET, QUIT, ...)."""
@@ -323,7 +344,7 @@ def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
             continue
         if key in refused:
             count += 1
-        if transaction.code is not None and transaction.code >= 500:
+        if transaction.refused_permanently:
             refused.add(key)
     return count
 
