@@ -112,8 +112,9 @@ def run_matrix(
 ) -> dict[str, Any]:
     """Every strategy on every scenario; the whole results dict, cases in a fixed order.
 
-    `workers` > 1 runs cases in that many processes. `on_case` hears of each finished case (in
-    the order they finish), for progress displays.
+    `workers` > 1 runs cases in that many fresh ("spawn") processes, so a script that calls
+    this needs the usual ``if __name__ == "__main__":`` guard. `on_case` hears of each finished
+    case (in the order they finish), for progress displays.
     """
     started = datetime.datetime.now(datetime.UTC)
     wall_start = time.perf_counter()

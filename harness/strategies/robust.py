@@ -2,7 +2,8 @@
 
 - Pace sends below SES's rate, in recipients per second (`paced`).
 - Recycle the connection every 300 messages, before SES's 421 at 350 (`rotate`), and after
-  8 s of silence, before SES's 10-second idle timeout closes it under us.
+  8 s of silence, before SES's 10-second idle timeout closes it under a message (the stale
+  connection's QUIT may meet SES's idle 451; no message is at stake then).
 - On a 4xx or a lost connection, retry after an exponential, jittered wait (`backoff`) on a
   fresh connection if the old one is gone (`reconnect`).
 - Never retry a 5xx: the server has said no for good; report it.
