@@ -274,3 +274,38 @@ def test_parallel_workers_each_own_a_server(project: pytest.Pytester) -> None:
     project.makepyfile("from mailer import send\n" + tests)
     result = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
+
+
+def test_a_conftest_can_override_the_shared_server(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        import pytest
+        from harness import FakeSES, Rule
+
+        @pytest.fixture(scope="session")
+        def fake_ses_server():
+            base_rule = Rule.from_spec("stage=NOOP,action=reply,code=250,text=base rule")
+            server = FakeSES("plain", tls="starttls", auth=("app", "secret"), faults=[base_rule])
+            with server:
+                yield server
+        """
+    )
+    project.makepyfile(
+        """
+        from mailer import send
+
+        def test_tls_and_auth(fake_ses):
+            assert fake_ses.endpoint.tls == "starttls"
+            send(fake_ses.endpoint, [1])     # connect() does STARTTLS and AUTH
+            assert fake_ses.sessions[0].tls and fake_ses.sessions[0].user == "app"
+            assert fake_ses.rules == []      # the server's own rules are not the test's
+
+        def test_plan_is_restored(fake_ses):
+            fake_ses.on("MAIL").reply(451, "later")
+            fake_ses.strict = False
+
+        def test_after(fake_ses):
+            assert len(fake_ses.plan.faults) == 1
+        """
+    )
+    project.runpytest().assert_outcomes(passed=3)
