@@ -185,8 +185,8 @@ class Ledger:
         headers: tuple[tuple[str, str], ...] | None = None,
     ) -> MessageRecord:
         headers = parse_headers(data) if headers is None else headers
-        keep = self._bytes_held + len(data) <= self.memory_budget_bytes
         with self._lock:
+            keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
                 sequence=len(self._messages) + 1,
                 session=session.number,

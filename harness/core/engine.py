@@ -230,10 +230,11 @@ class Engine:
         self._sessions[session].authenticated = True
 
     def disconnected(self, session: int) -> None:
-        """The connection is gone. A session forgotten by `reset()` is ignored."""
-        state = self._sessions.get(session)
-        if state is not None:
-            state.open = False
+        """The connection is gone: forget the session (so long runs hold only live ones).
+
+        A session forgotten by `reset()` is ignored.
+        """
+        self._sessions.pop(session, None)
 
     def idle_deadline(self, session: int) -> float | None:
         """When this session times out, on the server's clock (None: never)."""
