@@ -104,3 +104,13 @@ def test_scenarios_run_in_parallel_under_xdist(project: pytest.Pytester) -> None
     result = project.runpytest_subprocess("scenarios/", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*reproduce: ses-harness run scenarios/cap.toml --strategy*"])
+
+
+def test_the_seed_option_reseeds_scenario_items_and_their_reproducer(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest("scenarios/", "-k", "naive-continue", "--fake-ses-seed", "9")
+    result.assert_outcomes(failed=1, deselected=2)
+    result.stdout.fnmatch_lines(
+        ["  reproduce: ses-harness run scenarios/cap.toml --strategy naive-continue --seed 9"]
+    )
