@@ -296,10 +296,14 @@ class ScenarioItem(pytest.Item):
             raise ScenarioFailure(case)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        from harness import PlanError
+
         if isinstance(excinfo.value, ScenarioFailure):
             from harness.assertions import case_report
 
             return case_report(excinfo.value.case)
+        if isinstance(excinfo.value, PlanError):  # e.g. a strategy that cannot be imported
+            return f"{self.path}: {excinfo.value}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

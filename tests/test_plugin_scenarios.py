@@ -114,3 +114,18 @@ def test_the_seed_option_reseeds_scenario_items_and_their_reproducer(
     result.stdout.fnmatch_lines(
         ["  reproduce: ses-harness run scenarios/cap.toml --strategy naive-continue --seed 9"]
     )
+
+
+def test_a_strategy_that_cannot_be_imported_fails_its_item_without_a_traceback(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "scenarios" / "custom.toml").write_text(
+        '[workload]\ncount = 2\n[plan]\nprofile = "plain"\n'
+        '[expect."nosuch.module:send"]\nduplicated = 0\n'
+    )
+    result = project.runpytest("scenarios/custom.toml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*scenarios/custom.toml: key 'strategy': cannot import 'nosuch.module'*"]
+    )
+    assert "Traceback" not in result.stdout.str()
