@@ -77,7 +77,7 @@ class SesSMTP(SMTP):
         self._silenced = False  # after a drop nothing more may reach the client
         self._ended = False  # the engine and the ledger know the session is over
         self._after_421 = False
-        self._quit = False
+        self._quit_at: float | None = None  # when the client said QUIT
         self._lost = asyncio.Event()
         replies = engine.replies
         self._wording = {
@@ -103,10 +103,13 @@ class SesSMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self.state.live.discard(self)
         self._lost.set()
-        self._end("client", "client quit" if self._quit else "client disconnected")
+        if self._quit_at is not None:
+            self._end("client", "client quit", at=self._quit_at)
+        else:
+            self._end("client", "client disconnected")
         super().connection_lost(error)
 
-    def _end(self, by: str, reason: str) -> None:
+    def _end(self, by: str, reason: str, at: float | None = None) -> None:
         """Tell the engine, then the ledger, that the session is over; once.
 
         After this the connection no longer talks to the engine: a `reset()` may have forgotten
@@ -117,7 +120,8 @@ class SesSMTP(SMTP):
         self._ended = True
         with self.state.lock:
             self.state.engine.disconnected(self.number)
-        self.state.ledger.close_session(self.record, by, reason, self.state.clock.now())
+        at = self.state.clock.now() if at is None else at
+        self.state.ledger.close_session(self.record, by, reason, at)
 
     async def _handle_client(self) -> None:
         state = self.state
@@ -193,7 +197,8 @@ class SesSMTP(SMTP):
             self._record_faults(decision, stage.value)
             if await self._carry_out(decision):
                 return
-            self._quit = stage is Stage.QUIT
+            if stage is Stage.QUIT:  # the session ends now, not when the loop sees the close
+                self._quit_at = self.state.clock.now()
         await method(arg)
 
     async def end_of_message(self, envelope: Envelope) -> str:
@@ -248,9 +253,12 @@ class SesSMTP(SMTP):
             return False
         if decision.outcome is Outcome.REPLY:
             assert decision.reply is not None
+            # The session ends when the reply is sent: once the client has it, it may act
+            # (and move a virtual clock) before this coroutine resumes.
+            sent_at = self.state.clock.now()
             await self.push(decision.reply)
             if decision.close:
-                self._hang_up("server", _reason(decision))
+                self._hang_up("server", _reason(decision), at=sent_at)
         elif decision.outcome is Outcome.DROP:
             self._drop(decision)
         elif decision.outcome is Outcome.STALL:
@@ -269,9 +277,9 @@ class SesSMTP(SMTP):
         else:
             await asyncio.sleep(seconds)
 
-    def _hang_up(self, by: str, reason: str) -> None:
+    def _hang_up(self, by: str, reason: str, at: float | None = None) -> None:
         """Close after what was written is flushed."""
-        self._end(by, reason)
+        self._end(by, reason, at)
         self._silenced = True
         if self.transport is not None:
             self.transport.close()
