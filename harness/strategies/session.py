@@ -162,7 +162,7 @@ class Session:
         try:
             client.ehlo_or_helo_if_needed()
         except smtplib.SMTPHeloError as error:
-            client.close()
+            quit_quietly(client)
             return Attempt("CONNECT", error.smtp_code, _text(error.smtp_error))
         except (smtplib.SMTPServerDisconnected, OSError) as error:
             client.close()
