@@ -106,18 +106,9 @@ def test_run_refuses_an_unknown_strategy_listing_the_builtins(scenario, tmp_path
 
 
 def test_run_through_the_command_line_entry_point(scenario, tmp_path):
+    argv = ["run", str(scenario), "--strategy", "robust", "--report-dir", str(tmp_path / "out")]
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(scenario),
-            "--strategy",
-            "robust",
-            "--report-dir",
-            str(tmp_path / "out"),
-        ],
+        [sys.executable, "-m", "harness", *argv],
         capture_output=True,
         text=True,
         cwd=tmp_path,
