@@ -27,7 +27,12 @@ claims sent or failed, or the server saw it at RCPT or later), `retried_5xx` (tr
 message after one of its transactions was refused with a 5xx; a transaction is tied to its
 message by sender and first recipient, so refusals at MAIL FROM are not attributed),
 `commands_after_421` (commands the client sent on a connection after the server said 421),
-`throttle_violations` (sends refused by the rate or the daily quota), and time.
+`throttle_violations` (sends refused by the rate or the daily quota), and time:
+`virtual_elapsed_s` from the first call of the strategy to its last claim, and
+``efficiency = fastest_possible_s / virtual_elapsed_s`` (at most 1), where
+`fastest_possible_s` is the least time in which the limits and the modelled latency let a
+perfect client achieve what this run achieved (the exact bounds are in
+:func:`fastest_possible_s`). A strategy that sleeps more than it must, or resends, scores low.
 """
 
 from __future__ import annotations
