@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness.arrange import FakeSESView
     from harness.clock import Clock, RealClock, VirtualClock
     from harness.core.engine import Decision, Engine, Outcome
     from harness.core.errors import PlanError
@@ -30,8 +31,11 @@ if TYPE_CHECKING:
     )
     from harness.endpoint import Endpoint, TlsMode
     from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord, TranscriptLine
+    from harness.matrix import run_case, run_matrix
     from harness.profiles import PROFILES, Evidence, Line, Profile
+    from harness.scenario import Scenario, load_scenario
     from harness.server.runner import FakeSES
+    from harness.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy, resolve_strategy
 
 _HOMES = {
     "harness.clock": ("Clock", "RealClock", "VirtualClock"),
@@ -54,6 +58,10 @@ _HOMES = {
     "harness.ledger": ("FaultRecord", "Ledger", "MessageRecord", "SessionRecord", "TranscriptLine"),
     "harness.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
     "harness.server.runner": ("FakeSES",),
+    "harness.arrange": ("FakeSESView",),
+    "harness.matrix": ("run_case", "run_matrix"),
+    "harness.scenario": ("Scenario", "load_scenario"),
+    "harness.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy", "resolve_strategy"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -74,6 +82,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "ACTIONS",
     "PROFILES",
+    "Claim",
+    "ClaimStatus",
     "Clock",
     "Decision",
     "Delay",
@@ -83,6 +93,7 @@ __all__ = [
     "Engine",
     "Evidence",
     "FakeSES",
+    "FakeSESView",
     "FaultRecord",
     "Ledger",
     "Limits",
@@ -90,16 +101,23 @@ __all__ = [
     "Matcher",
     "MessageRecord",
     "Outcome",
+    "OutgoingMessage",
     "Plan",
     "PlanError",
     "Profile",
     "RealClock",
     "Reply",
     "Rule",
+    "Scenario",
     "SessionRecord",
     "Stage",
     "Stall",
+    "Strategy",
     "TlsMode",
     "TranscriptLine",
     "VirtualClock",
+    "load_scenario",
+    "resolve_strategy",
+    "run_case",
+    "run_matrix",
 ]
