@@ -37,11 +37,14 @@ SETTLE_S = 2.0
 TRANSCRIPT_LIMIT_LINES = 500_000
 
 
-def run_case(scenario: Scenario, strategy: str, seed: int | None = None) -> dict[str, Any]:
+def run_case(
+    scenario: Scenario, strategy: str, seed: int | None = None, *, ledger: Ledger | None = None
+) -> dict[str, Any]:
     """Run `strategy` (a built-in name, ``module:attr`` or entry point) on `scenario`.
 
     `seed` replaces both the plan's and the workload's seed. A strategy that raises does not
-    stop the run: the case reports it in ``error`` and fails.
+    stop the run: the case reports it in ``error`` and fails. Pass a fresh `ledger` to read the
+    server's whole record of the case afterwards (`ses-harness hunt` tells its story from it).
     """
     wall_start = time.perf_counter()
     name, send_batch = resolve_strategy(strategy)
@@ -51,7 +54,8 @@ def run_case(scenario: Scenario, strategy: str, seed: int | None = None) -> dict
     clock = VirtualClock(latency_s=scenario.latency_s)
     claims: list[Claim] = []
     error = None
-    ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+    if ledger is None:
+        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
     with FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
