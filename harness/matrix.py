@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.clock import VirtualClock
+from harness.clock import Clock, RealClock, VirtualClock
+from harness.command_strategy import CommandStrategy, claims_from_ledger
 from harness.ledger import Ledger
 from harness.scenario import Scenario
 from harness.scoring import score_case
@@ -51,7 +52,13 @@ def run_case(
     plan = scenario.plan if seed is None else dataclasses.replace(scenario.plan, seed=seed)
     messages = _messages(scenario.workload, seed)
     arrivals_s = scenario.workload.arrivals_s()
-    clock = VirtualClock(latency_s=scenario.latency_s)
+    latency_s = scenario.latency_s
+    clock: Clock = VirtualClock(latency_s=latency_s)
+    # A client in another process cannot share the virtual clock: real time, scaled limits.
+    command = send_batch if isinstance(send_batch, CommandStrategy) else None
+    if command is not None:
+        plan, clock, latency_s = command.scaled(plan), RealClock(), 0.0
+        arrivals_s = [0.0] * len(messages)
     claims: list[Claim] = []
     error = None
     if ledger is None:
@@ -68,6 +75,9 @@ def run_case(
             error = f"strategy raised {type(raised).__name__}: {raised}"
         elapsed_s = clock.now() - start
         _settle(ledger)
+    claims_from = "client"
+    if command is not None and not claims and error is None:
+        claims, claims_from = claims_from_ledger(messages, ledger), "server"
     card = score_case(
         messages,
         claims,
@@ -75,7 +85,7 @@ def run_case(
         accepted=ledger.messages,
         faults=ledger.faults,
         limits=plan.resolved_limits(),
-        latency_s=scenario.latency_s,
+        latency_s=latency_s,
         elapsed_s=elapsed_s,
         arrivals_s=arrivals_s,
     )
@@ -88,10 +98,12 @@ def run_case(
         }
         for e in scenario.expectations.get(name, ())
     ]
-    reproducer = f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {name}"
+    reproducer = (
+        f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {shlex.quote(name)}"
+    )
     if seed is not None:
         reproducer += f" --seed {seed}"
-    return {
+    case = {
         "scenario": scenario.name,
         "strategy": name,
         "seed": plan.seed,
@@ -103,6 +115,9 @@ def run_case(
         "error": error,
         "reproducer": reproducer,
     }
+    if command is not None:
+        case["command"] = command.record(claims_from)
+    return case
 
 
 def run_matrix(

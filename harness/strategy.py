@@ -106,7 +106,7 @@ Strategy = Callable[[Sequence[OutgoingMessage], Endpoint, Clock], Iterable[Claim
 
 
 def resolve_strategy(spec: str) -> tuple[str, Strategy]:
-    """Find a strategy by built-in name, ``module:attr``, or entry point name.
+    """Find a strategy by built-in name, ``cmd:COMMAND``, ``module:attr``, or entry point name.
 
     Returns ``(name, callable)``; the name is what reports show. ``module:attr`` is imported with
     the current directory on the import path, as ``python -m`` would.
@@ -118,13 +118,17 @@ def resolve_strategy(spec: str) -> tuple[str, Strategy]:
 
     if spec in BUILTINS:
         return spec, BUILTINS[spec].send_batch
+    if spec.startswith(("cmd:", "cmd[")):  # a client process: harness.command_strategy
+        from harness.command_strategy import CommandStrategy
+
+        return spec, CommandStrategy.from_spec(spec)
     if ":" in spec:
         return spec, _import_attr(spec)
     entry = _entry_points().get(spec)
     if entry is not None:
         return spec, _checked(spec, entry.load())
     installed = sorted(_entry_points())
-    allowed = [*BUILTINS, "module:attr", *installed]
+    allowed = [*BUILTINS, "module:attr", "cmd:COMMAND", *installed]
     raise PlanError("strategy", f"{spec!r} is not a known strategy", allowed=allowed)
 
 

@@ -54,10 +54,12 @@ class ListOf:
 
 @dataclass(frozen=True)
 class Obj:
-    """A dict with exactly these keys; `nullable` lets the whole object be None."""
+    """A dict with exactly these keys, except `optional` ones that may be left out; `nullable`
+    lets the whole object be None."""
 
     fields: Mapping[str, Any]
     nullable: bool = False
+    optional: tuple[str, ...] = ()
 
 
 STR = Scalar((str,))
@@ -130,6 +132,17 @@ FAULT = Obj({"at": NUM, "session": INT, "stage": STR, "source": STR, "name": STR
 TIMELINE = Obj(
     {"sessions": ListOf(SESSION), "deliveries": ListOf(DELIVERY), "faults": ListOf(FAULT)}
 )
+# Only in cases of a command strategy (harness.command_strategy): the client process.
+COMMAND = Obj(
+    {
+        "argv": ListOf(STR),
+        "time_scale": NUM,
+        "timeout_s": NUM,
+        "claims": OneOf(("client", "server")),
+        "exit_code": OPT_INT,
+        "stderr_tail": OPT_STR,
+    }
+)
 CASE = Obj(
     {
         "scenario": STR,
@@ -142,7 +155,9 @@ CASE = Obj(
         "timeline": TIMELINE,
         "error": OPT_STR,
         "reproducer": STR,
-    }
+        "command": COMMAND,
+    },
+    optional=("command",),
 )
 RESULTS = Obj(
     {
@@ -198,6 +213,8 @@ def _check_object(value: Any, spec: Obj, key: str) -> None:
     for name, field_spec in spec.fields.items():
         sub = f"{key}.{name}" if key else name
         if name not in value:
+            if name in spec.optional:
+                continue
             raise PlanError(sub, "missing")
         _check(value[name], field_spec, sub)
     unknown = sorted(set(value) - set(spec.fields), key=str)

@@ -1,0 +1,76 @@
+"""Django's SMTP EmailBackend as a Django application uses it: build an EmailMessage per mail and
+hand the batch to `send_messages` on one connection.
+
+    python django_batch.py                  fail_silently=False: the first error raises
+    python django_batch.py --fail-silently  fail_silently=True: errors are swallowed
+
+`send_messages` returns only how many went, not which, so the application believes what it can
+see: with fail_silently=False, every message of a batch that raised failed; with True, every
+message was sent. Each EmailMessage carries the harness's Message-ID (Django would otherwise
+make its own) and the body and attachments of the harness's message.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import sys
+
+import django
+import harness_io
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+
+
+def configure(server: harness_io.Server) -> None:
+    if server.ca_file:  # Django's backend trusts the default store; point it at the test CA
+        os.environ["SSL_CERT_FILE"] = server.ca_file
+    settings.configure(
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST=server.host,
+        EMAIL_PORT=server.port,
+        EMAIL_HOST_USER=server.user or "",
+        EMAIL_HOST_PASSWORD=server.password or "",
+        EMAIL_USE_TLS=server.tls == "starttls",
+        EMAIL_USE_SSL=server.tls == "implicit",
+        EMAIL_TIMEOUT=30,
+    )
+    django.setup()
+
+
+def email_message(message: harness_io.Message) -> EmailMessage:
+    """The harness's message as an application would build it with Django."""
+    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
+    text = parsed.get_body(preferencelist=("plain",))
+    mail = EmailMessage(
+        subject=str(parsed["Subject"]),
+        body=text.get_content() if text is not None else "",
+        from_email=str(parsed["From"]),
+        to=message.recipients,
+        headers={"Message-ID": message.id},
+    )
+    for part in parsed.iter_attachments():
+        mail.attach(part.get_filename(), part.get_content(), part.get_content_type())
+    return mail
+
+
+def main() -> None:
+    fail_silently = "--fail-silently" in sys.argv[1:]
+    configure(harness_io.server())
+    claims = harness_io.Claims()
+    batch = list(harness_io.batch())
+    connection = get_connection(fail_silently=fail_silently)
+    try:
+        connection.send_messages([email_message(m) for m in batch])
+    except Exception as error:  # Django raises whatever smtplib raised
+        print(f"send_messages raised {type(error).__name__}: {error}", file=sys.stderr)
+        for message in batch:
+            claims.failed(message, error)
+    else:
+        for message in batch:
+            claims.sent(message)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""smtplib as a batch script uses it: one connection, `sendmail` per message; the loop stops at
+the first exception (what the seed's application did)."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+import sys
+
+import harness_io
+
+
+def connect(server: harness_io.Server) -> smtplib.SMTP:
+    context = ssl.create_default_context(cafile=server.ca_file)
+    if server.tls == "implicit":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, context=context)
+    else:
+        smtp = smtplib.SMTP(server.host, server.port)
+    if server.tls == "starttls":
+        smtp.starttls(context=context)
+    if server.user:
+        smtp.login(server.user, server.password or "")
+    return smtp
+
+
+def main() -> None:
+    claims = harness_io.Claims()
+    with connect(harness_io.server()) as smtp:
+        for message in harness_io.batch():
+            try:
+                smtp.sendmail(message.sender, message.recipients, message.data)
+            except (smtplib.SMTPException, OSError) as error:
+                claims.failed(message, error)
+                print(f"stopped: {type(error).__name__}: {error}", file=sys.stderr)
+                break
+            claims.sent(message)
+
+
+if __name__ == "__main__":
+    main()
