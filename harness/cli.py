@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("serve", "run")
+SUBCOMMANDS = ("serve", "run", "hunt")
 
 
 def build_parser() -> argparse.ArgumentParser:

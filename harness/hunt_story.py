@@ -1,0 +1,251 @@
+"""The story of one run, told from the server's ledger and the client's claims.
+
+``session 1, end of data of message 3: the server kept the message and dropped the connection
+before its 250; the client resent it in session 2`` and then the verdict, ``message 3: 2 copies
+on the server (sessions 1, 2): duplicated``. `ses-harness hunt` tells its smallest
+counterexample this way.
+
+Which message a command was about is read from the transcript: a transaction belongs to the
+message of its first RCPT TO (each message of a workload has its own first recipient). A
+refusal at MAIL FROM names no message; it is put on the message the client then reported failed
+with that very reply, else on the next message the client tried.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.hunt_schedule import STAGE_WORDS
+from harness.ledger import FaultRecord, Ledger, SessionRecord
+from harness.server.protocol import STAGES
+from harness.strategy import OutgoingMessage
+
+_BROKEN = ("duplicated", "silently_lost", "misreported", "given_up", "abandoned")
+_DATA_LINE = "bytes of message data] ."
+
+
+@dataclass(frozen=True)
+class Story:
+    """A run in words: what was arranged, what happened, and the verdict on each broken
+    message."""
+
+    schedule: tuple[str, ...]
+    happened: tuple[str, ...]
+    verdict: tuple[str, ...]
+
+    def text(self, width: int = 100) -> str:
+        """The three parts under their headings, indented and wrapped at `width`."""
+        parts = (
+            ("Schedule", self.schedule),
+            ("What happened", self.happened),
+            ("Verdict", self.verdict),
+        )
+        return "\n".join(
+            f"{title}:\n"
+            + "\n".join(
+                textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    ")
+                for line in lines
+            )
+            for title, lines in parts
+            if lines
+        )
+
+
+@dataclass
+class _Try:
+    """One transaction of the client: MAIL FROM to the end of its data, RSET or hang-up."""
+
+    session: int
+    first: int  # engine command number of its MAIL FROM
+    last: int  # and of its last command
+    at: float
+    message: int | None = None  # 1-based number in the batch, from its first RCPT TO
+    accepted: bool = False
+
+
+def tell(
+    schedule: Sequence[str],
+    messages: Sequence[OutgoingMessage],
+    case: dict[str, Any],
+    ledger: Ledger,
+) -> Story:
+    """The story of a run: the `schedule` in words (from `describe_schedule`), the faults that
+    fired and what the client did about them, then the verdict."""
+    number_of = {m.recipients[0].lower(): n for n, m in enumerate(messages, 1) if m.recipients}
+    sessions = ledger.sessions
+    tries = [t for s in sessions for t in _tries(s, number_of)]
+    tries.sort(key=lambda t: (t.at, t.session, t.first))
+    verdicts = case["messages"]
+    broken = {n for n, v in enumerate(verdicts, 1) if v["class"] in _BROKEN}
+    claimed_by: set[int] = set()  # messages a MAIL FROM refusal was already put on
+
+    lines, unremarkable = [], 0
+    for fault in ledger.faults:
+        found = _try_of(fault, tries)
+        number = found.message if found else None
+        if found is not None and number is None and fault.stage == "MAIL":
+            number = _refused_at_mail(fault, found, tries, verdicts, claimed_by)
+        if fault.source == "limit" and number not in broken:
+            unremarkable += 1  # the cap or a throttle that the client got past
+            continue
+        what = _effect(fault, _session(sessions, fault.session))
+        then = _reaction(number, found, fault, tries, verdicts) if number else ""
+        lines.append(f"{_where(fault, number)}: {what}{then}")
+    if unremarkable:
+        s = "" if unremarkable == 1 else "s"
+        lines.append(f"(and {unremarkable} limit refusal{s} that the client got past)")
+    if case.get("error"):
+        lines.append(case["error"])
+    return Story(tuple(schedule), tuple(lines), tuple(_verdict(verdicts)))
+
+
+def _tries(session: SessionRecord, number_of: dict[str, int]) -> list[_Try]:
+    """The transactions of a session, with the engine's command numbers (as faults carry)."""
+    found: list[_Try] = []
+    current: _Try | None = None
+    command = 0
+    awaiting_250 = False  # the last client line was the end of data of `current`
+    for line in session.transcript:
+        if line.direction != ">":
+            if awaiting_250 and current is not None and line.text.startswith("2"):
+                current.accepted = True
+            awaiting_250 = False
+            continue
+        verb = line.text.split(" ", 1)[0].upper()
+        data = line.text.endswith(_DATA_LINE)
+        awaiting_250 = data
+        if verb not in STAGES and not data:
+            continue  # e.g. STARTTLS: the engine does not count it
+        command += 1
+        if verb == "MAIL":
+            current = _Try(session.number, command, command, line.at)
+            found.append(current)
+        elif current is not None and (verb in ("RCPT", "DATA", "RSET") or data):
+            current.last = command
+            if verb == "RCPT" and current.message is None:
+                current.message = number_of.get(_address(line.text).lower())
+            if verb == "RSET":
+                current = None
+        else:
+            current = None
+    return found
+
+
+def _address(command: str) -> str:
+    inside = command.partition("<")[2].partition(">")[0]
+    return inside or command.partition(":")[2].strip()
+
+
+def _session(sessions: Sequence[SessionRecord], number: int) -> SessionRecord | None:
+    return next((s for s in sessions if s.number == number), None)
+
+
+def _try_of(fault: FaultRecord, tries: Sequence[_Try]) -> _Try | None:
+    return next(
+        (t for t in tries if t.session == fault.session and t.first <= fault.command <= t.last),
+        None,
+    )
+
+
+def _refused_at_mail(
+    fault: FaultRecord,
+    found: _Try,
+    tries: Sequence[_Try],
+    verdicts: Sequence[dict[str, Any]],
+    claimed_by: set[int],
+) -> int | None:
+    """The message a MAIL FROM was for: the one reported failed with this reply, else the next
+    message the client tried."""
+    for number, verdict in enumerate(verdicts, 1):
+        if (
+            fault.reply is not None
+            and verdict["claim"] == "failed"
+            and verdict["reply"] == fault.reply
+            and number not in claimed_by
+        ):
+            claimed_by.add(number)
+            return number
+    later = tries[tries.index(found) + 1 :]
+    return next((t.message for t in later if t.message is not None), None)
+
+
+def _where(fault: FaultRecord, number: int | None) -> str:
+    if fault.stage == "IDLE":
+        return f"session {fault.session}, idle"
+    stage = STAGE_WORDS.get(fault.stage, fault.stage)  # a StrEnum key matches its string
+    if fault.stage == "CONNECT":
+        return f"session {fault.session}, connecting"
+    if number is None:
+        return f"session {fault.session}, {stage}"
+    preposition = "for" if fault.stage == "MAIL" else "after" if fault.stage == "RSET" else "of"
+    return f"session {fault.session}, {stage} {preposition} message {number}"
+
+
+def _effect(fault: FaultRecord, session: SessionRecord | None) -> str:
+    if fault.action == "drop_after_accept":
+        return "the server kept the message and dropped the connection before its 250"
+    if fault.action == "drop":
+        return "the server dropped the connection without a reply"
+    hung_up = (
+        session is not None
+        and session.closed_by == "server"
+        and session.close_reason == f"{fault.source}:{fault.name}"
+    )
+    return f'the server said "{fault.reply}"' + (" and hung up" if hung_up else "")
+
+
+def _reaction(
+    number: int,
+    found: _Try | None,
+    fault: FaultRecord,
+    tries: Sequence[_Try],
+    verdicts: Sequence[dict[str, Any]],
+) -> str:
+    """What the client did next about message `number`."""
+    after = tries[tries.index(found) + 1 :] if found else [t for t in tries if t.at > fault.at]
+    again = next((t for t in after if t.message == number), None)
+    if again is not None:
+        where = "the same session" if again.session == fault.session else f"session {again.session}"
+        return f"; the client resent it in {where}" + (" (accepted)" if again.accepted else "")
+    claim = verdicts[number - 1]["claim"]
+    if claim == "failed":
+        return "; the client reported it failed" + ("" if after else " and stopped")
+    if claim == "sent":
+        return "; the client counted it sent"
+    return "; the client never reported on it"
+
+
+def _verdict(verdicts: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per broken message, runs of the same verdict merged: "messages 3-10: ..."."""
+    said: list[tuple[int, int, str]] = []
+    for number, verdict in enumerate(verdicts, 1):
+        if verdict["class"] not in _BROKEN:
+            continue
+        text = _judged(verdict)
+        if said and said[-1][1] == number - 1 and said[-1][2] == text:
+            said[-1] = (said[-1][0], number, text)
+        else:
+            said.append((number, number, text))
+    return [
+        f"message {a}: {text}" if a == b else f"messages {a}-{b}: {text}" for a, b, text in said
+    ]
+
+
+def _judged(verdict: dict[str, Any]) -> str:
+    cls = verdict["class"]
+    if cls == "duplicated":
+        where = ", ".join(map(str, verdict["sessions"]))
+        return f"{verdict['copies']} copies on the server (sessions {where}): duplicated"
+    if cls == "misreported":
+        return (
+            f"the server has it (session {verdict['sessions'][0]}) but the client reported it "
+            "failed: misreported"
+        )
+    if cls == "silently_lost":
+        return "the client counted it sent, the server has no copy: silently lost"
+    if cls == "given_up":
+        return f'reported failed on "{verdict["reply"]}", a transient refusal: given up'
+    return "never attempted: abandoned"
