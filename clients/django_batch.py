@@ -51,7 +51,7 @@ def email_message(message: harness_io.Message) -> EmailMessage:
         headers={"Message-ID": message.id},
     )
     for part in parsed.iter_attachments():
-        mail.attach(part.get_filename(), part.get_content(), part.get_content_type())
+        mail.attach(part.get_filename(), part.get_payload(decode=True), part.get_content_type())
     return mail
 
 

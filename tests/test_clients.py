@@ -1,0 +1,183 @@
+"""Real client libraries, unmodified, through command strategies (clients/ at the top of the repo).
+
+Each test pins what one library does under one SES behaviour, on small batches: a session cap of
+10, a cut connection after the final ".", a throttle. The Node tests need node and
+``(cd clients/nodemailer && npm ci)``; the Django tests need ``pip install -e '.[clients]'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import shutil
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from harness.core.plan import Plan, Rule
+from harness.ledger import Ledger
+from harness.matrix import run_case
+from harness.scenario import Scenario
+from harness.workload import WorkloadSpec, build_messages
+
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+NODEMAILER = CLIENTS / "nodemailer"
+
+needs_node = pytest.mark.skipif(
+    shutil.which("node") is None or not (NODEMAILER / "node_modules/nodemailer").is_dir(),
+    reason="needs node and nodemailer installed: (cd clients/nodemailer && npm ci)",
+)
+
+
+def needs_django() -> None:
+    pytest.importorskip("django", reason="needs Django: pip install -e '.[clients]'")
+
+
+def python_client(name: str, *args: str) -> str:
+    return "cmd:" + shlex.join([sys.executable, str(CLIENTS / name), *args])
+
+
+def node_client(*args: str) -> str:
+    return "cmd:" + shlex.join(["node", str(NODEMAILER / "send.js"), *args])
+
+
+def scenario(tmp_path: Path, count: int, *rules: str, **limits: object) -> Scenario:
+    """A small SES scenario: the session cap at 10 and the send rate out of the way, unless
+    `limits` say otherwise."""
+    plan = Plan(profile="ses", seed=11).with_limits(
+        **{"session_limit": 10, "rate_per_s": None, **limits}
+    )
+    return Scenario(
+        name="small",
+        path=tmp_path / "small.toml",
+        workload=WorkloadSpec(count=count, seed=11, attachments=0.3, unicode=0.3),
+        plan=plan.with_faults(*map(Rule.from_spec, rules)),
+    )
+
+
+def counts(case: dict) -> dict[str, int]:
+    assert case["error"] is None, case["error"]
+    keys = ("delivered_once", "misreported", "silently_lost", "given_up", "abandoned")
+    return {k: case["score"][k] for k in (*keys, "duplicated") if case["score"][k]}
+
+
+def replies(case: dict) -> list[str | None]:
+    return [m["reply"] for m in case["messages"] if m["claim"] == "failed"]
+
+
+# --- the session cap ---------------------------------------------------------------------------
+
+
+def test_smtplib_stops_the_batch_at_the_421_of_the_session_cap(tmp_path):
+    case = run_case(scenario(tmp_path, 24), python_client("smtplib_batch.py"))
+
+    assert counts(case) == {"delivered_once": 10, "given_up": 1, "abandoned": 13}
+    assert replies(case) == [
+        "421 Connection closed by server. Maximum message count per session reached."
+    ]
+    assert case["score"]["sessions"] == 1
+    assert case["score"]["commands_after_421"] == 0  # smtplib closes its socket on a 421
+
+
+def test_aiosmtplib_fails_every_message_after_the_421_on_its_closed_connection(tmp_path):
+    case = run_case(scenario(tmp_path, 24), python_client("aiosmtplib_batch.py"))
+
+    assert counts(case) == {"delivered_once": 10, "given_up": 14}
+    first, *rest = replies(case)
+    assert first.startswith("421 Connection closed by server.")
+    assert set(rest) == {"SMTPServerDisconnected: Server not connected"}  # no reconnect
+    assert case["score"]["sessions"] == 1
+
+
+def test_django_raises_at_the_421_and_the_application_cannot_tell_what_was_sent(tmp_path):
+    needs_django()
+    case = run_case(scenario(tmp_path, 24), python_client("django_batch.py"))
+
+    # send_messages raised: the ten that went are reported failed along with the rest.
+    assert counts(case) == {"misreported": 10, "given_up": 14}
+    assert set(replies(case)) == {
+        "421 Connection closed by server. Maximum message count per session reached."
+    }
+
+
+def test_django_with_fail_silently_reports_the_whole_batch_sent(tmp_path):
+    needs_django()
+    case = run_case(scenario(tmp_path, 24), python_client("django_batch.py", "--fail-silently"))
+
+    assert counts(case) == {"delivered_once": 10, "silently_lost": 14}
+    assert case["score"]["sessions"] == 1
+
+
+def test_django_keeps_the_harness_message_id(tmp_path):
+    needs_django()
+    ledger = Ledger(transcript_limit_lines=10_000)
+    small = scenario(tmp_path, 8)
+    case = run_case(small, python_client("django_batch.py"), ledger=ledger)
+
+    assert counts(case) == {"delivered_once": 8}
+    expected = [m.id for m in build_messages(small.workload)]
+    stored = [[v for k, v in m.headers if k.lower() == "message-id"] for m in ledger.messages]
+    assert stored == [[message_id] for message_id in expected]
+
+
+@needs_node
+def test_nodemailer_unpooled_opens_a_connection_per_message_and_never_meets_the_cap(tmp_path):
+    case = run_case(scenario(tmp_path, 24), node_client())
+
+    assert counts(case) == {"delivered_once": 24}
+    assert case["score"]["sessions"] == 24
+    assert case["timeline"]["faults"] == []
+
+
+@needs_node
+def test_nodemailer_pooled_fails_the_message_that_meets_the_421_and_carries_on(tmp_path):
+    # 60 messages over 5 pooled connections: each reaches the cap of 10 once or twice.
+    case = run_case(scenario(tmp_path, 60), node_client("--pool"))
+
+    caps = [f for f in case["timeline"]["faults"] if f["name"] == "session_limit"]
+    assert caps
+    assert counts(case) == {"delivered_once": 60 - len(caps), "given_up": len(caps)}
+    assert all(r.startswith("421 Connection closed by server.") for r in replies(case))
+    assert case["score"]["sessions"] > 5  # the pool replaced the closed connections
+    sessions_at_once = Counter(d["session"] for d in case["timeline"]["deliveries"][:10])
+    assert len(sessions_at_once) > 1  # pooled: interleaved over connections, not in order
+
+
+# --- a connection cut after the final "." -------------------------------------------------------
+
+
+def test_smtplib_stops_when_the_connection_is_cut_after_the_server_kept_the_message(tmp_path):
+    small = scenario(tmp_path, 12, "stage=EOM,nth=5,action=drop_after_accept")
+    case = run_case(small, python_client("smtplib_batch.py"))
+
+    assert counts(case) == {"delivered_once": 4, "misreported": 1, "abandoned": 7}
+    assert replies(case)[0].startswith("SMTPServerDisconnected")
+
+
+@needs_node
+def test_nodemailer_does_not_resend_after_a_cut_connection(tmp_path):
+    small = scenario(tmp_path, 12, "stage=EOM,every=5,action=drop_after_accept")
+    case = run_case(small, node_client())
+
+    assert counts(case) == {"delivered_once": 10, "misreported": 2}
+
+
+# --- throttling ----------------------------------------------------------------------------------
+
+
+def test_django_fail_silently_turns_every_throttled_message_into_a_silent_loss(tmp_path):
+    needs_django()
+    # 1 recipient/s with a bucket of 5 and 20 one-recipient messages: the client would need
+    # 15 s to stay under it, and a run takes well under one.
+    small = scenario(tmp_path, 20, session_limit=None, rate_per_s=1.0, burst=5.0)
+    small = dataclasses.replace(
+        small, workload=dataclasses.replace(small.workload, recipients=(1, 1))
+    )
+    case = run_case(small, python_client("django_batch.py", "--fail-silently"))
+
+    lost = case["score"]["silently_lost"]
+    assert lost == case["score"]["throttle_violations"] > 0
+    assert counts(case) == {"delivered_once": 20 - lost, "silently_lost": lost}
+    assert case["score"]["sessions"] == 1  # smtplib's RSET keeps the connection after a 454
