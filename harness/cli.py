@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("serve", "run", "hunt")
+SUBCOMMANDS = ("serve", "run", "hunt", "conformance")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,9 +41,11 @@ Options go in brackets after ``cmd``: ``cmd[time_scale=10,timeout_s=120]:python 
   fault rules are divided by k. Not scaled: message, recipient, size and connection caps, the
   daily quota's count and its 24-hour window, and the client's own timeouts and waits.
 
-In command cases every time in the report is in real seconds, the modelled latency is 0 (real
-round trips take real time), and the whole batch is available when the process starts (burst
-arrival times are not modelled).
+The scenario's modelled round trip (`latency_s`) is kept, scaled the same way: the server
+takes ``latency_s / k`` real seconds over each command before it answers (one command at a time,
+as the virtual clock counts it), so a scenario paces clients as it was written to. In command
+cases every time in the report is in real seconds, and the whole batch is available when the
+process starts (burst arrival times are not modelled).
 """
 
 from __future__ import annotations
@@ -58,11 +60,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.clock import Clock
+from harness.clock import Clock, RealClock
 from harness.core.errors import PlanError
 from harness.core.plan import Delay, Plan, Stall
 from harness.endpoint import Endpoint
@@ -210,6 +213,10 @@ class CommandStrategy:
             rules.append(dataclasses.replace(rule, action=action))
         return dataclasses.replace(plan.with_limits(**overrides), faults=tuple(rules))
 
+    def clock(self, latency_s: float) -> PacedClock:
+        """The real clock for a case whose scenario models `latency_s` per command."""
+        return PacedClock(latency_s / self.time_scale)
+
     def record(self, claims_from: str) -> dict[str, Any]:
         """The ``command`` entry of the case: what ran, how it ended, whose claims were scored."""
         return {
@@ -220,6 +227,24 @@ class CommandStrategy:
             "exit_code": self.exit_code,
             "stderr_tail": self.stderr_tail,
         }
+
+
+class PacedClock(RealClock):
+    """Real time, where the server spends `latency_s` on each command before it answers.
+
+    The wait blocks the server's loop, so concurrent connections queue for it: the same model
+    as :class:`harness.clock.VirtualClock`, where concurrent waits add up.
+    """
+
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+
+    def network_delay(self) -> None:
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)
+
+    def __repr__(self) -> str:
+        return f"PacedClock(latency_s={self.latency_s})"
 
 
 def read_claims(path: Path) -> list[Claim]:

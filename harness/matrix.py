@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.clock import Clock, RealClock, VirtualClock
+from harness.clock import Clock, VirtualClock
 from harness.command_strategy import CommandStrategy, claims_from_ledger
 from harness.ledger import Ledger
 from harness.scenario import Scenario
@@ -57,7 +57,8 @@ def run_case(
     # A client in another process cannot share the virtual clock: real time, scaled limits.
     command = send_batch if isinstance(send_batch, CommandStrategy) else None
     if command is not None:
-        plan, clock, latency_s = command.scaled(plan), RealClock(), 0.0
+        plan, clock = command.scaled(plan), command.clock(latency_s)
+        latency_s = clock.latency_s
         arrivals_s = [0.0] * len(messages)
     claims: list[Claim] = []
     error = None
