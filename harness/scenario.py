@@ -6,6 +6,7 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     description = "SES closes a session after 350 messages ..."
     best_possible = "1,000 of 1,000 delivered once: a client that rotates ..."
     latency_s = 0.02                 # modelled round trip of one SMTP command (virtual time)
+    timeout_s = 600                  # wall seconds before a hung case is killed (default 300)
 
     [workload]                       # see harness.workload.WorkloadSpec
     count = 1000
@@ -59,7 +60,20 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _EXPRESSION = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*(-?[0-9][0-9_]*(?:\.[0-9_]+)?)\s*$")
-_TOP_KEYS = ("name", "description", "best_possible", "latency_s", "workload", "plan", "expect")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "best_possible",
+    "latency_s",
+    "timeout_s",
+    "workload",
+    "plan",
+    "expect",
+)
+# Upper bounds keep a typo from building a batch that does not fit in memory.
+MAX_MESSAGES = 100_000
+MAX_RECIPIENTS = 1_000  # SES takes 50; more lets a scenario test that cap
+MAX_BYTES = 64 * 1024 * 1024  # SES takes 40 MB; more lets a scenario test that cap
 _WORKLOAD_KEYS = (
     "count",
     "seed",
@@ -103,6 +117,7 @@ class Scenario:
     description: str = ""
     best_possible: str = ""
     latency_s: float = DEFAULT_LATENCY_S
+    timeout_s: float | None = None  # wall seconds a case may take (harness.matrix's default)
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
 
     @property
@@ -141,6 +156,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise PlanError("", f"not valid TOML: {error}", source=str(path)) from None
     except OSError as error:
         raise PlanError("", f"cannot read: {error.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as error:
+        raise PlanError(
+            "", f"not UTF-8 text: {error.reason} at byte {error.start}", source=str(path)
+        ) from None
     try:
         return _scenario(path, data)
     except PlanError as error:
@@ -155,6 +174,9 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         if key not in data:
             raise PlanError(key, "is required (a table)")
     latency_s = _number(data.get("latency_s", DEFAULT_LATENCY_S), "latency_s", minimum=0.0)
+    timeout = data.get("timeout_s")
+    if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
+        raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     try:
         plan = Plan.from_dict(_table(data["plan"], "plan"))
     except PlanError as error:
@@ -167,6 +189,7 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         description=_string(data.get("description", ""), "description").strip(),
         best_possible=_string(data.get("best_possible", ""), "best_possible").strip(),
         latency_s=latency_s,
+        timeout_s=None if timeout is None else float(timeout),
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
     )
 
@@ -180,18 +203,27 @@ def _workload(data: Mapping[str, Any]) -> WorkloadSpec:
     defaults = WorkloadSpec(count=1)
     burst = data.get("burst_size")
     return WorkloadSpec(
-        count=_integer(data["count"], "workload.count", minimum=1),
+        count=_integer(data["count"], "workload.count", minimum=1, maximum=MAX_MESSAGES),
         seed=_integer(data.get("seed", defaults.seed), "workload.seed", minimum=0),
-        recipients=_range(data.get("recipients", defaults.recipients), "workload.recipients", 1),
-        body_bytes=_range(data.get("body_bytes", defaults.body_bytes), "workload.body_bytes", 1),
+        recipients=_range(
+            data.get("recipients", defaults.recipients), "workload.recipients", 1, MAX_RECIPIENTS
+        ),
+        body_bytes=_range(
+            data.get("body_bytes", defaults.body_bytes), "workload.body_bytes", 1, MAX_BYTES
+        ),
         attachments=_share(data.get("attachments", defaults.attachments), "workload.attachments"),
         attachment_bytes=_range(
-            data.get("attachment_bytes", defaults.attachment_bytes), "workload.attachment_bytes", 1
+            data.get("attachment_bytes", defaults.attachment_bytes),
+            "workload.attachment_bytes",
+            1,
+            MAX_BYTES,
         ),
         unicode=_share(data.get("unicode", defaults.unicode), "workload.unicode"),
         sender=_address(data.get("sender", defaults.sender), "workload.sender"),
         domains=_domains(data.get("domains", dict(defaults.domains))),
-        burst_size=None if burst is None else _integer(burst, "workload.burst_size", minimum=1),
+        burst_size=None
+        if burst is None
+        else _integer(burst, "workload.burst_size", minimum=1, maximum=MAX_MESSAGES),
         pause_s=_number(data.get("pause_s", 0.0), "workload.pause_s", minimum=0.0),
     )
 
@@ -245,11 +277,14 @@ def _string(value: Any, key: str) -> str:
     return value
 
 
-def _integer(value: Any, key: str, *, minimum: int) -> int:
+def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
+    allowed = f">= {minimum}" if maximum is None else f"{minimum} to {maximum:,}"
     if not isinstance(value, int) or isinstance(value, bool):
-        raise PlanError(key, f"{value!r} is not an integer", allowed=f">= {minimum}")
+        raise PlanError(key, f"{value!r} is not an integer", allowed=allowed)
     if value < minimum:
-        raise PlanError(key, f"{value} is too small", allowed=f">= {minimum}")
+        raise PlanError(key, f"{value} is too small", allowed=allowed)
+    if maximum is not None and value > maximum:
+        raise PlanError(key, f"{value:,} is too large", allowed=allowed)
     return value
 
 
@@ -268,7 +303,7 @@ def _share(value: Any, key: str) -> float:
     return share
 
 
-def _range(value: Any, key: str, minimum: int) -> tuple[int, int]:
+def _range(value: Any, key: str, minimum: int, maximum: int) -> tuple[int, int]:
     if isinstance(value, int) and not isinstance(value, bool):
         value = [value, value]
     if (
@@ -278,8 +313,10 @@ def _range(value: Any, key: str, minimum: int) -> tuple[int, int]:
     ):
         raise PlanError(key, f"{value!r} is not a range", allowed="an integer or [min, max]")
     low, high = value
-    if low < minimum or high < low:
-        raise PlanError(key, f"{value!r} is not a range", allowed=f"{minimum} <= min <= max")
+    if low < minimum or high < low or high > maximum:
+        raise PlanError(
+            key, f"{value!r} is out of range", allowed=f"{minimum} <= min <= max <= {maximum:,}"
+        )
     return (low, high)
 
 
