@@ -7,13 +7,11 @@ see ``results.json``). Same scenarios, strategies and seed: the same dict, wall 
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import dataclasses
 import datetime
 import functools
 import importlib.metadata
-import multiprocessing
 import secrets
 import shlex
 import time
@@ -28,6 +26,7 @@ from harness.scenario import Scenario
 from harness.scoring import score_case
 from harness.server.runner import FakeSES
 from harness.strategy import Claim, OutgoingMessage, resolve_strategy
+from harness.workers import Lost, Task, supervise
 from harness.workload import Workload, WorkloadSpec, build_messages
 
 SCHEMA = "ses-fault-harness/results"
@@ -36,6 +35,8 @@ VERSION = 1
 SETTLE_S = 2.0
 #: Scoring reads whole transcripts; the server's default keeps only the ends of long sessions.
 TRANSCRIPT_LIMIT_LINES = 500_000
+#: Wall seconds a case may take before its worker is killed, unless the scenario or caller says.
+DEFAULT_CASE_TIMEOUT_S = 300.0
 
 
 def run_case(
@@ -72,7 +73,7 @@ def run_case(
                 if not isinstance(claim, Claim):
                     raise TypeError(f"yielded {claim!r}, not a harness.strategy.Claim")
                 claims.append(claim)
-        except Exception as raised:  # the user's code, reported rather than fatal
+        except (Exception, SystemExit) as raised:  # the user's code, reported rather than fatal
             error = f"strategy raised {type(raised).__name__}: {raised}"
         elapsed_s = clock.now() - start
         _settle(ledger)
@@ -99,11 +100,6 @@ def run_case(
         }
         for e in scenario.expectations.get(name, ())
     ]
-    reproducer = (
-        f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {shlex.quote(name)}"
-    )
-    if seed is not None:
-        reproducer += f" --seed {seed}"
     case = {
         "scenario": scenario.name,
         "strategy": name,
@@ -114,7 +110,7 @@ def run_case(
         "messages": [m.to_dict() for m in card.messages],
         "timeline": _timeline(ledger, start),
         "error": error,
-        "reproducer": reproducer,
+        "reproducer": reproducer(scenario, name, seed),
     }
     if command is not None:
         case["command"] = command.record(claims_from)
@@ -129,35 +125,37 @@ def run_matrix(
     workers: int = 1,
     command: str = "ses-harness run",
     on_case: Callable[[dict[str, Any]], None] | None = None,
+    case_timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """Every strategy on every scenario; the whole results dict, cases in a fixed order.
 
-    `workers` > 1 runs cases in that many fresh ("spawn") processes, so a script that calls
-    this needs the usual ``if __name__ == "__main__":`` guard. `on_case` hears of each finished
-    case (in the order they finish), for progress displays.
+    Cases run in `workers` fresh ("spawn") worker processes (one at least), so a script that
+    calls this needs the usual ``if __name__ == "__main__":`` guard. A case whose strategy hangs
+    is killed after `case_timeout_s` wall seconds (default: the scenario's ``timeout_s``, else
+    300), one whose process dies is reported as such, and the other cases run on. `on_case`
+    hears of each finished case (in the order they finish), for progress displays.
     """
     started = datetime.datetime.now(datetime.UTC)
     wall_start = time.perf_counter()
     names = [resolve_strategy(spec)[0] for spec in strategies]  # bad names fail before any run
-    jobs = [(scenario, spec) for scenario in scenarios for spec in strategies]
+    jobs = [
+        (scenario, spec, name)
+        for scenario in scenarios
+        for spec, name in zip(strategies, names, strict=True)
+    ]
+    tasks = [
+        Task(index, (scenario, spec, seed), case_timeout(scenario, case_timeout_s))
+        for index, (scenario, spec, _) in enumerate(jobs)
+    ]
     cases: list[dict[str, Any] | None] = [None] * len(jobs)
-    if workers <= 1:
-        for index, (scenario, spec) in enumerate(jobs):
-            cases[index] = run_case(scenario, spec, seed)
+    with contextlib.closing(supervise("harness.matrix:run_case", tasks, workers)) as outcomes:
+        for index, outcome in outcomes:
+            if isinstance(outcome, Lost):
+                scenario, _, name = jobs[index]
+                outcome = lost_case(scenario, name, seed, outcome.reason)
+            cases[index] = outcome
             if on_case:
-                on_case(cases[index])
-    else:
-        context = multiprocessing.get_context("spawn")  # no forking of threads or event loops
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            futures = {
-                pool.submit(run_case, scenario, spec, seed): index
-                for index, (scenario, spec) in enumerate(jobs)
-            }
-            for future in concurrent.futures.as_completed(futures):
-                case = future.result()
-                cases[futures[future]] = case
-                if on_case:
-                    on_case(case)
+                on_case(outcome)
     finished = [c for c in cases if c is not None]
     return {
         "schema": SCHEMA,
@@ -170,7 +168,9 @@ def run_matrix(
             "harness_version": _version(),
             "command": command,
             "workers": max(1, workers),
-            "virtual_s": round(sum(c["score"]["virtual_elapsed_s"] for c in finished), 6),
+            "virtual_s": round(
+                sum(c["score"]["virtual_elapsed_s"] for c in finished if c["score"] is not None), 6
+            ),
         },
         "scenarios": [
             {
@@ -188,6 +188,40 @@ def run_matrix(
         ],
         "cases": finished,
     }
+
+
+def lost_case(scenario: Scenario, name: str, seed: int | None, error: str) -> dict[str, Any]:
+    """The case of a strategy whose process hung or died: no score, every expectation failed."""
+    return {
+        "scenario": scenario.name,
+        "strategy": name,
+        "seed": scenario.plan.seed if seed is None else seed,
+        "passed": False,
+        "expectations": [
+            {"expr": e.expr, "metric": e.metric, "actual": None, "passed": False}
+            for e in scenario.expectations.get(name, ())
+        ],
+        "score": None,
+        "messages": [],
+        "timeline": {"sessions": [], "deliveries": [], "faults": []},
+        "error": error,
+        "reproducer": reproducer(scenario, name, seed),
+    }
+
+
+def case_timeout(scenario: Scenario, override_s: float | None = None) -> float:
+    """Wall seconds a case of `scenario` may take: `override_s`, the file's, or the default."""
+    if override_s is not None:
+        return override_s
+    return scenario.timeout_s if scenario.timeout_s is not None else DEFAULT_CASE_TIMEOUT_S
+
+
+def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:
+    """The command line that runs this one case again."""
+    line = (
+        f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {shlex.quote(name)}"
+    )
+    return line if seed is None else f"{line} --seed {seed}"
 
 
 def describe_strategy(spec: str) -> str:

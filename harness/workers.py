@@ -1,0 +1,186 @@
+"""Cases in worker processes that the runner can kill: a strategy that hangs times out, one that
+kills its process is reported, and the rest of the matrix goes on.
+
+Each worker is a fresh ("spawn") process in its own process group that runs one task at a time
+from a pipe. A task's clock starts when its worker says it began it; past the deadline the
+parent kills the worker's whole group (the strategy's own child processes too) and starts a
+fresh worker for the next task. Ctrl-C in a terminal reaches only the parent (the workers are
+not in the terminal's process group), and the parent kills every worker before it goes on.
+A worker whose parent dies kills its own group, so nothing is left behind either way.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import importlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+#: How long a worker gets to exit after being told to, before it is killed (wall seconds).
+STOP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """One call of the worker function: ``fn(*args)``, killed after `timeout_s` wall seconds."""
+
+    index: int
+    args: tuple[Any, ...]
+    timeout_s: float
+
+
+@dataclass(frozen=True)
+class Lost:
+    """A task that gave no result: why, in words for the case's ``error``."""
+
+    reason: str
+
+
+def supervise(fn: str, tasks: Sequence[Task], workers: int) -> Iterator[tuple[int, Any]]:
+    """Run ``fn`` (``"module:attr"``, imported in each worker) on every task in `workers`
+    processes; yield ``(index, result or Lost)`` in the order tasks finish.
+
+    Closing the generator early (an exception in the caller, Ctrl-C) kills every worker.
+    """
+    pending = collections.deque(tasks)
+    context = multiprocessing.get_context("spawn")  # no forking of threads or event loops
+    pool: list[_Worker] = []
+    done = False
+    try:
+        for _ in range(max(1, min(workers, len(pending)))):
+            pool.append(_Worker(context, fn))
+        for worker in pool:
+            if pending:
+                worker.give(pending.popleft())
+        while any(worker.task is not None for worker in pool):
+            busy = [worker for worker in pool if worker.task is not None]
+            deadlines = [worker.deadline for worker in busy if worker.deadline is not None]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+            multiprocessing.connection.wait(
+                [w.conn for w in busy] + [w.process.sentinel for w in busy], timeout
+            )
+            for slot, worker in enumerate(pool):
+                outcome = worker.outcome()
+                if outcome is None:
+                    continue
+                if isinstance(outcome[1], Lost) and pending:
+                    worker.stop(kill=True)
+                    worker = pool[slot] = _Worker(context, fn)
+                if pending:
+                    worker.give(pending.popleft())
+                yield outcome
+        done = True
+    finally:
+        for worker in pool:
+            worker.stop(kill=not done)
+
+
+class _Worker:
+    """One worker process and the task it is on."""
+
+    def __init__(self, context: Any, fn: str) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, fn), name="ses-harness-case")
+        self.process.start()
+        child.close()
+        self.task: Task | None = None
+        self.deadline: float | None = None  # set when the worker says it started the task
+        self._killed = False
+
+    def give(self, task: Task) -> None:
+        self.task, self.deadline = task, None
+        self.conn.send((task.index, task.args))
+
+    def outcome(self) -> tuple[int, Any] | None:
+        """The current task's result or loss, if it has one by now."""
+        task = self.task
+        if task is None:
+            return None
+        try:
+            while self.conn.poll():
+                kind, payload = self.conn.recv()
+                if kind == "started":
+                    self.deadline = time.monotonic() + task.timeout_s
+                elif kind == "done":
+                    return self._finish(payload)
+                else:  # "raised": a bug outside the strategy's own code; the run goes on
+                    return self._finish(Lost(f"the case raised {payload}"))
+        except (EOFError, OSError):
+            pass  # the process is gone: its exit code says how, below
+        if not self.process.is_alive():
+            self._kill()  # what its strategy started may still run
+            return self._finish(Lost(f"strategy process died (exit {self.process.exitcode})"))
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self._kill()
+            return self._finish(Lost(f"strategy timed out after {task.timeout_s:g} s"))
+        return None
+
+    def _finish(self, result: Any) -> tuple[int, Any]:
+        assert self.task is not None
+        index = self.task.index
+        self.task, self.deadline = None, None
+        return index, result
+
+    def stop(self, *, kill: bool) -> None:
+        """Let an idle worker exit, or kill it; either way, nothing of its group is left."""
+        if not kill and self.process.is_alive():
+            with contextlib.suppress(OSError):
+                self.conn.send(None)
+            self.process.join(STOP_GRACE_S)
+        self._kill()
+        self.conn.close()
+
+    def _kill(self) -> None:
+        if self._killed:
+            return
+        self._killed = True
+        # The whole group: a strategy's client processes go with it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process.is_alive():  # not yet in its own group: only just started
+            self.process.kill()
+        self.process.join()
+
+
+def _serve(conn: multiprocessing.connection.Connection, fn: str) -> None:
+    """A worker's life: its own process group, then tasks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    os.setpgrp()
+    _die_with_parent()
+    module, _, attr = fn.partition(":")
+    call = getattr(importlib.import_module(module), attr)
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        index, args = task
+        conn.send(("started", index))
+        try:
+            result = call(*args)
+        except Exception as error:  # reported as the case's error; the next task still runs
+            conn.send(("raised", f"{type(error).__name__}: {error}"))
+        else:
+            conn.send(("done", result))
+
+
+def _die_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.killpg(0, signal.SIGKILL)  # this worker and whatever its strategy started
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
