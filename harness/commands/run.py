@@ -1,7 +1,8 @@
 """`ses-harness run`: every strategy against every scenario, scored, ranked and reported.
 
 With no arguments: the built-in scenarios against the built-in strategies. Exit status 1 when
-any case misses an expectation (or its strategy raised), 0 otherwise.
+any case misses an expectation (or its strategy raised, hung or died), 0 otherwise; 2 for bad
+input, 130 when interrupted (Ctrl-C), after stopping every worker.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-n", "--workers", type=int, default=1, metavar="N", help="worker processes (default 1)"
     )
     parser.add_argument(
+        "--case-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="kill a case whose strategy runs longer than this (wall time; default: the "
+        "scenario's timeout_s, else 300)",
+    )
+    parser.add_argument(
         "--report-dir",
         type=Path,
         default=Path("reports"),
@@ -69,23 +77,33 @@ def main(args: argparse.Namespace) -> int:
         console=err,
         transient=True,
     )
-    with progress:
-        task = progress.add_task("", total=len(scenarios) * len(strategies))
+    total = len(scenarios) * len(strategies)
+    finished = 0
+    try:
+        with progress:
+            task = progress.add_task("", total=total)
 
-        def on_case(case: dict[str, Any]) -> None:
-            mark = "[green]ok" if case["passed"] else "[red]FAIL"
-            progress.update(
-                task, advance=1, description=f"{case['scenario']} x {case['strategy']} {mark}"
+            def on_case(case: dict[str, Any]) -> None:
+                nonlocal finished
+                finished += 1
+                mark = "[green]ok" if case["passed"] else "[red]FAIL"
+                progress.update(
+                    task, advance=1, description=f"{case['scenario']} x {case['strategy']} {mark}"
+                )
+
+            results = run_matrix(
+                scenarios,
+                strategies,
+                seed=args.seed,
+                workers=args.workers,
+                command=command_line(args),
+                on_case=on_case,
+                case_timeout_s=args.case_timeout,
             )
-
-        results = run_matrix(
-            scenarios,
-            strategies,
-            seed=args.seed,
-            workers=args.workers,
-            command=command_line(args),
-            on_case=on_case,
-        )
+    except KeyboardInterrupt:
+        # run_matrix has killed its workers by now; a partial matrix is not a report.
+        err.print(f"interrupted: {finished} of {total} cases finished, no report written")
+        return 130
     out.print(ranking(results))
     failures = [c for c in results["cases"] if not c["passed"]]
     for case in failures:
@@ -93,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
         if case["error"]:
             out.print(f"  {case['error']}")
         for expectation in case["expectations"]:
-            if not expectation["passed"]:
+            if not expectation["passed"] and expectation["actual"] is not None:
                 out.print(f"  expected {expectation['expr']}, got {expectation['actual']}")
         out.print(f"  reproduce: {case['reproducer']}", highlight=False)
     run = results["run"]
@@ -116,7 +134,34 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--seed", str(args.seed)]
     if args.workers != 1:
         words += ["-n", str(args.workers)]
+    if args.case_timeout is not None:
+        words += ["--case-timeout", f"{args.case_timeout:g}"]
     return shlex.join(words)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+_NO_SCORE = dict.fromkeys(
+    (
+        "delivered_once_score",
+        "duplicated",
+        "silently_lost",
+        "given_up",
+        "abandoned",
+        "retried_5xx",
+        "throttle_violations",
+        "efficiency",
+    ),
+    0,
+)
 
 
 def ranking(results: dict[str, Any]) -> Table:
@@ -125,9 +170,10 @@ def ranking(results: dict[str, Any]) -> Table:
     rows = []
     for strategy in results["strategies"]:
         cases = [c for c in results["cases"] if c["strategy"] == strategy["name"]]
+        # A case whose process hung or died has no score: it counts as 0 delivered.
+        scores = [c["score"] or _NO_SCORE for c in cases]
         if not cases:
             continue
-        scores = [c["score"] for c in cases]
         rows.append(
             {
                 "name": strategy["name"],
