@@ -7,8 +7,8 @@ counterexample this way.
 
 Which message a command was about is read from the transcript: a transaction belongs to the
 message of its first RCPT TO (each message of a workload has its own first recipient). A
-refusal at MAIL FROM names no message; it is put on the message the client then reported failed
-with that very reply, else on the next message the client tried.
+refusal at MAIL FROM names no message; it is put on the message the client was at, taking it
+that the client goes through the batch in order (see `_refused_at_mail`).
 """
 
 from __future__ import annotations
@@ -80,23 +80,22 @@ def tell(
     tries.sort(key=lambda t: (t.at, t.session, t.first))
     verdicts = case["messages"]
     broken = {n for n, v in enumerate(verdicts, 1) if v["class"] in _BROKEN}
-    claimed_by: set[int] = set()  # messages a MAIL FROM refusal was already put on
 
     lines, unremarkable = [], 0
     for fault in ledger.faults:
         found = _try_of(fault, tries)
         number = found.message if found else None
         if found is not None and number is None and fault.stage == "MAIL":
-            number = _refused_at_mail(fault, found, tries, verdicts, claimed_by)
+            number = _refused_at_mail(found, tries, len(messages))
         if fault.source == "limit" and number not in broken:
-            unremarkable += 1  # the cap or a throttle that the client got past
+            unremarkable += 1  # the cap or a throttle, on a message that ended well
             continue
         what = _effect(fault, _session(sessions, fault.session))
         then = _reaction(number, found, fault, tries, verdicts) if number else ""
         lines.append(f"{_where(fault, number)}: {what}{then}")
     if unremarkable:
         s = "" if unremarkable == 1 else "s"
-        lines.append(f"(and {unremarkable} limit refusal{s} that the client got past)")
+        lines.append(f"({unremarkable} more refusal{s} by the limits, on messages that ended well)")
     if case.get("error"):
         lines.append(case["error"])
     return Story(tuple(schedule), tuple(lines), tuple(_verdict(verdicts)))
@@ -150,26 +149,21 @@ def _try_of(fault: FaultRecord, tries: Sequence[_Try]) -> _Try | None:
     )
 
 
-def _refused_at_mail(
-    fault: FaultRecord,
-    found: _Try,
-    tries: Sequence[_Try],
-    verdicts: Sequence[dict[str, Any]],
-    claimed_by: set[int],
-) -> int | None:
-    """The message a MAIL FROM was for: the one reported failed with this reply, else the next
-    message the client tried."""
-    for number, verdict in enumerate(verdicts, 1):
-        if (
-            fault.reply is not None
-            and verdict["claim"] == "failed"
-            and verdict["reply"] == fault.reply
-            and number not in claimed_by
-        ):
-            claimed_by.add(number)
-            return number
-    later = tries[tries.index(found) + 1 :]
-    return next((t.message for t in later if t.message is not None), None)
+def _refused_at_mail(found: _Try, tries: Sequence[_Try], count: int) -> int | None:
+    """The message a transaction refused at MAIL FROM was for, as the client went through
+    the batch in order: the message it tried last, if that one failed and the client came back
+    to it (or stopped); else the next message of the batch."""
+    index = tries.index(found)
+    before = next((t for t in reversed(tries[:index]) if t.message is not None), None)
+    after = next((t for t in tries[index + 1 :] if t.message is not None), None)
+    if (
+        before is not None
+        and not before.accepted
+        and (after is None or after.message == before.message)
+    ):
+        return before.message
+    following = (before.message or 0) + 1 if before is not None else 1
+    return following if following <= count else None
 
 
 def _where(fault: FaultRecord, number: int | None) -> str:

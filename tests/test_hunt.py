@@ -1,0 +1,166 @@
+"""`ses-harness hunt`: the smallest fault schedule that breaks a strategy, its story, its replay."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.core.plan import DropAfterAccept, Stage
+from harness.hunt import breaks, broken_classes, hunt
+from harness.matrix import run_case
+from harness.scenario import load_scenario
+
+CAP_421 = "421 Connection closed by server. Maximum message count per session reached."
+
+
+def _hunt(tmp_path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Run the command; its output with the story's line wrapping undone."""
+    code = main(["hunt", *args, "--out", str(tmp_path / "scenarios" / "found.toml")])
+    return code, " ".join(capsys.readouterr().out.split())
+
+
+def test_hunt_finds_the_session_cap_loss_in_naive(tmp_path, capsys) -> None:
+    code, out = _hunt(tmp_path, capsys, "--strategy", "naive", "--messages", "6", "--seed", "1")
+
+    assert code == 1
+    scenario = load_scenario(tmp_path / "scenarios" / "found.toml")
+    assert dict(scenario.plan.limits) == {"session_limit": 1}
+    assert scenario.plan.faults == ()
+    assert [e.expr for e in scenario.expectations["naive"]] == [
+        "delivered_once_score == 1",
+        "given_up == 0",
+        "abandoned == 0",
+    ]
+    assert "session limit: 1 message per connection" in out
+    assert "session 1, MAIL FROM for message 2: the server said" in out
+    assert "given up" in out and "messages 3-6: never attempted: abandoned" in out
+    assert "session limit: 1 message per connection" in scenario.description
+
+    replayed = run_case(scenario, "naive")
+    assert not replayed["passed"]
+    assert broken_classes(replayed) == {"given_up": 1, "abandoned": 4}
+    assert replayed["messages"][1]["reply"] == CAP_421
+
+
+def test_hunt_finds_the_duplicate_in_reconnect_under_drop_after_accept(
+    tmp_path, capsys, pytester: pytest.Pytester
+) -> None:
+    code, out = _hunt(tmp_path, capsys, "--strategy", "reconnect", "--messages", "6", "--seed", "1")
+
+    assert code == 1
+    scenario = load_scenario(tmp_path / "scenarios" / "found.toml")
+    (rule,) = scenario.plan.faults
+    assert rule.match.stage is Stage.EOM and isinstance(rule.action, DropAfterAccept)
+    assert scenario.plan.limits == {}
+    assert "the server kept the message and dropped the connection before its 250" in out
+    assert "the client resent it in session 2 (accepted)" in out
+    assert "2 copies on the server (sessions 1, 2): duplicated" in out
+    assert "replayed from the file: the same verdict" in out
+
+    replayed = run_case(scenario, "reconnect")
+    assert broken_classes(replayed) == {"duplicated": 1}
+    # The pytest suite collects the folder and fails on the same duplicate.
+    result = pytester.runpytest(str(tmp_path / "scenarios"))
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        ["*duplicated == 0 (actual 1)*", "*reproduce: ses-harness run *found.toml*"]
+    )
+
+
+def test_hunt_finds_nothing_in_robust_without_ambiguous_drops(tmp_path, capsys) -> None:
+    code, out = _hunt(
+        tmp_path,
+        capsys,
+        *("--strategy", "robust", "--messages", "8", "--max-examples", "100", "--seed", "3"),
+        "--exclude-ambiguous",
+    )
+
+    assert code == 0
+    assert "No schedule broke robust in 100 runs" in out
+    assert not (tmp_path / "scenarios").exists()
+
+
+def test_with_ambiguous_drops_even_robust_breaks_and_reports_it_failed(tmp_path) -> None:
+    result = hunt("robust", messages=3, max_examples=100, seed=2, path=tmp_path / "r.toml")
+
+    assert result.found is not None
+    (rule,) = result.found.schedule.faults
+    assert rule.match.stage is Stage.EOM and rule.action.kind in ("drop", "drop_after_accept")
+    # robust does not resend an ambiguous send: never a duplicate, never a silent loss.
+    assert set(result.found.broken) <= {"misreported", "given_up"}
+
+
+def test_same_seed_same_hunt(tmp_path) -> None:
+    first = hunt("reconnect", messages=6, seed=1, path=tmp_path / "a.toml")
+    again = hunt("reconnect", messages=6, seed=1, path=tmp_path / "a.toml")
+
+    assert first.found is not None and again.found is not None
+    assert first.runs == again.runs
+    assert first.found.schedule == again.found.schedule
+    assert first.found.story == again.found.story
+
+
+OPTIMIST = '''
+"""Claims every message sent, whatever the server said."""
+import smtplib
+
+from harness.strategy import Claim, ClaimStatus
+
+
+def send_batch(messages, endpoint, clock):
+    client = None
+    for message in messages:
+        try:
+            client = client or endpoint.connect()
+            client.sendmail(message.sender, list(message.recipients), message.data)
+        except (smtplib.SMTPException, OSError):
+            client = None
+        yield Claim(message.id, ClaimStatus.SENT)
+'''
+
+
+def test_a_user_strategy_that_claims_too_much_is_caught_silently_losing(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "hunt_optimist.py").write_text(textwrap.dedent(OPTIMIST))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = "hunt_optimist:send_batch"
+
+    code, out = _hunt(tmp_path, capsys, "--strategy", spec, "--messages", "4", "--seed", "2")
+
+    assert code == 1
+    assert "session 1, MAIL FROM for message 2: the server said" in out
+    assert "the client counted it sent" in out
+    assert "message 2: the client counted it sent, the server has no copy: silently lost" in out
+    scenario = load_scenario(tmp_path / "scenarios" / "found.toml")
+    assert scenario.strategies == (spec,)
+    assert set(broken_classes(run_case(scenario, spec))) == {"silently_lost"}
+
+
+def test_a_bad_strategy_is_a_clear_error(tmp_path, capsys) -> None:
+    assert main(["hunt", "--strategy", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "'nope' is not a known strategy" in err and "robust" in err
+
+    assert main(["hunt", "--strategy", "no_such_module_here:send"]) == 2
+    assert "cannot import 'no_such_module_here'" in capsys.readouterr().err
+
+
+def test_a_bad_budget_is_refused_by_the_parser(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["hunt", "--strategy", "naive", "--messages", "0"])
+    assert exit_.value.code == 2
+    assert "0 is too small" in capsys.readouterr().err
+
+
+def test_the_property_accepts_rejections_and_refuses_every_other_miss() -> None:
+    def case(*classes: str, error: str | None = None) -> dict:
+        return {"error": error, "messages": [{"class": c} for c in classes]}
+
+    assert not breaks(case("delivered_once", "rejected_reported"))
+    for bad in ("duplicated", "silently_lost", "misreported", "given_up", "abandoned"):
+        assert breaks(case("delivered_once", bad))
+    assert breaks(case("delivered_once", error="strategy raised ValueError: boom"))
