@@ -18,6 +18,7 @@ from harness.command_strategy import CommandStrategy, claims_from_ledger, read_c
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.matrix import run_case, run_matrix
+from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
 from harness.scenario import load_scenario
 from harness.server.runner import FakeSES
@@ -141,6 +142,16 @@ def test_a_client_that_claims_nothing_is_scored_on_the_server_side(tmp_path, sce
     assert case["command"]["claims"] == "server"
     assert case["score"]["delivered_once"] == 12
     assert {m["claim"] for m in case["messages"]} == {"sent"}
+
+
+def test_the_summary_marks_a_case_scored_on_the_server_side(tmp_path, scenario):
+    silent = script(tmp_path, "silent.py", "import sys\n")  # sends nothing, claims nothing
+    results = run_matrix([scenario], [silent, script(tmp_path, "client.py", RECONNECTING)])
+    summary = render_summary(results)
+
+    grid = [line for line in summary.splitlines() if line.startswith("| small-cap |")]
+    assert grid[0].count("(server side)") == 1
+    assert "(server side): a client process that reported nothing" in summary
 
 
 def test_server_side_claims_follow_what_the_server_told_the_client():

@@ -89,6 +89,11 @@ def _grid(results: dict) -> list[str]:
             cells.append(_grid_cell(case))
         lines.append(f"| {text(scenario['name'])} | " + " | ".join(cells) + " |")
     legend = "✅ met its expectations, ❌ missed one, 💥 raised an error; % is delivered once."
+    if any(_server_scored(c) for c in results["cases"]):
+        legend += (
+            " (server side): a client process that reported nothing, scored on the server's"
+            " side alone."
+        )
     return [*lines, "", legend, ""]
 
 
@@ -98,7 +103,13 @@ def _grid_cell(case: dict | None) -> str:
     mark = _MARKS[digest.case_status(case)]
     if case["score"] is None:
         return mark
-    return f"{mark} {digest.percent(case['score']['delivered_once_score'])}"
+    cell = f"{mark} {digest.percent(case['score']['delivered_once_score'])}"
+    return f"{cell} (server side)" if _server_scored(case) else cell
+
+
+def _server_scored(case: dict) -> bool:
+    """A command strategy's case scored without claims from the client (see SCHEMA.md)."""
+    return (case.get("command") or {}).get("claims") == "server"
 
 
 def _failures(results: dict) -> list[str]:
