@@ -43,9 +43,11 @@ Options go in brackets after ``cmd``: ``cmd[time_scale=10,timeout_s=120]:python 
 
 The scenario's modelled round trip (`latency_s`) is kept, scaled the same way: the server
 takes ``latency_s / k`` real seconds over each command before it answers (one command at a time,
-as the virtual clock counts it), so a scenario paces clients as it was written to. In command
-cases every time in the report is in real seconds, and the whole batch is available when the
-process starts (burst arrival times are not modelled).
+as the virtual clock counts it), so a scenario paces clients as it was written to. The real
+time the client and the server take comes on top of it, so the higher the scale, the slower a
+client looks in SES's terms: whether it hits a rate limit depends on the machine it runs on.
+In command cases every time in the report is in real seconds, and the whole batch is available
+when the process starts (burst arrival times are not modelled).
 """
 
 from __future__ import annotations

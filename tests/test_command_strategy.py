@@ -318,6 +318,7 @@ def test_time_scale_speeds_up_exactly_the_time_based_limits_and_waits():
         plan.faults[2].action,
     ]
     assert CommandStrategy(["client"]).scaled(plan) is plan
+    assert CommandStrategy(["client"], time_scale=10).clock(0.02).latency_s == pytest.approx(0.002)
 
 
 def test_a_scaled_rate_throttles_a_client_on_the_real_clock(tmp_path, scenario):
