@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import random
 import re
+import shlex
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,15 +39,13 @@ from hypothesis.errors import Flaky, NoSuchExample
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.hunt_schedule import MAX_EVENTS, Schedule, describe_schedule, schedules
-from harness.hunt_story import Story, tell
+from harness.hunt_story import BROKEN, Story, tell
 from harness.ledger import Ledger
 from harness.matrix import TRANSCRIPT_LIMIT_LINES, run_case
 from harness.scenario import DEFAULT_LATENCY_S, Expectation, Scenario
 from harness.strategy import resolve_strategy
 from harness.workload import WorkloadSpec, build_messages
 
-#: The classes that break the property.
-BROKEN = ("duplicated", "silently_lost", "misreported", "given_up", "abandoned")
 #: Progress lines while searching: one every this many schedules.
 PROGRESS_EVERY = 25
 
@@ -105,18 +104,18 @@ def hunt(
 
     `seed` drives the search and the workload: the same arguments give the same hunt.
     `ambiguous=False` leaves out drops at end of data, which no client can get right. `path`
-    is where the scenario is meant to go (it appears in its reproducer). `on_progress` hears a
-    line now and then.
+    is where the scenario is meant to go (default ``scenarios/hunt-<strategy>-seed<N>.toml``;
+    it appears in the reproducer). `on_progress` hears a line now and then.
     """
     name, _ = resolve_strategy(strategy)  # a bad name fails before any run
     Plan(profile=profile)  # and so does a bad profile
     say = on_progress or (lambda line: None)
     spec = WorkloadSpec(count=messages, seed=seed)
-    path = path or Path(f"hunt-{slug(name)}.toml")
+    path = path or Path("scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
     started = time.perf_counter()
     runs = 0
-    first: tuple[int, float] | None = None
-    smallest = max_events + 2
+    first: tuple[int, float] | None = None  # runs and seconds to the first counterexample
+    smallest = 0  # events in the smallest counterexample so far
 
     def scenario_of(schedule: Schedule) -> Scenario:
         return Scenario(
@@ -135,17 +134,18 @@ def hunt(
         failed = breaks(case)
         elapsed = time.perf_counter() - started
         if failed and first is None:
-            first = (runs, elapsed)
-            say(
-                f"schedule {runs} broke {name} after {elapsed:.1f} s "
-                f"({_classes(broken_classes(case)) or case['error']}); shrinking it"
-            )
-        if failed and schedule.events < smallest:
+            first, smallest = (runs, elapsed), schedule.events
+            found = _classes(broken_classes(case)) or case["error"]
+            say(f"schedule {runs} broke {name} after {elapsed:.1f} s ({found}); shrinking it")
+        elif failed and schedule.events < smallest:
             smallest = schedule.events
-            if runs != first[0]:  # type: ignore[index]
-                say(f"  shrunk to {_events(schedule.events)} ({runs} runs, {elapsed:.1f} s)")
-        elif first is None and runs % PROGRESS_EVERY == 0:
-            say(f"{runs} schedules tried in {elapsed:.1f} s; none broke {name}")
+            say(f"  shrunk to {_events(smallest)} ({runs} runs, {elapsed:.1f} s)")
+        elif runs % PROGRESS_EVERY == 0:
+            say(
+                f"{runs} schedules tried in {elapsed:.1f} s; none broke {name}"
+                if first is None
+                else f"  still shrinking: {runs} runs, {elapsed:.1f} s"
+            )
         return failed
 
     say(
@@ -202,8 +202,10 @@ def scenario_toml(found: Found, command: str) -> str:
     expect: dict[str, Any] = {"delivered_once_score": 1.0}
     expect.update(dict.fromkeys(found.broken, 0))
     parts = [
-        f"# Found by `{command}`: the smallest fault schedule it found that breaks {name}.\n"
-        f"# Replaying it fails until {name} is fixed: ses-harness run {scenario.path.name}\n",
+        f"# The smallest fault schedule that `ses-harness hunt` found to break {name}:\n"
+        f"#   {command}\n"
+        f"# Replaying it fails until {name} is fixed:\n"
+        f"#   ses-harness run {shlex.quote(str(scenario.path))}\n",
         tomli_w.dumps({"name": scenario.name}),
         _multiline("description", found.story.text(width=96) + "\n"),
         tomli_w.dumps(

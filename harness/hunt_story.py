@@ -23,7 +23,8 @@ from harness.ledger import FaultRecord, Ledger, SessionRecord
 from harness.server.protocol import STAGES
 from harness.strategy import OutgoingMessage
 
-_BROKEN = ("duplicated", "silently_lost", "misreported", "given_up", "abandoned")
+#: The scorer's classes that break the hunt's property (see :mod:`harness.hunt`).
+BROKEN = ("duplicated", "silently_lost", "misreported", "given_up", "abandoned")
 _DATA_LINE = "bytes of message data] ."
 
 
@@ -79,7 +80,7 @@ def tell(
     tries = [t for s in sessions for t in _tries(s, number_of)]
     tries.sort(key=lambda t: (t.at, t.session, t.first))
     verdicts = case["messages"]
-    broken = {n for n, v in enumerate(verdicts, 1) if v["class"] in _BROKEN}
+    broken = {n for n, v in enumerate(verdicts, 1) if v["class"] in BROKEN}
 
     lines, unremarkable = [], 0
     for fault in ledger.faults:
@@ -216,7 +217,7 @@ def _verdict(verdicts: Sequence[dict[str, Any]]) -> list[str]:
     """One line per broken message, runs of the same verdict merged: "messages 3-10: ..."."""
     said: list[tuple[int, int, str]] = []
     for number, verdict in enumerate(verdicts, 1):
-        if verdict["class"] not in _BROKEN:
+        if verdict["class"] not in BROKEN:
             continue
         text = _judged(verdict)
         if said and said[-1][1] == number - 1 and said[-1][2] == text:

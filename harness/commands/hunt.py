@@ -67,14 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.hunt import breaks, broken_classes, hunt, slug, write_scenario
+    from harness.hunt import breaks, broken_classes, hunt, write_scenario
     from harness.matrix import run_case
     from harness.scenario import load_scenario
     from harness.strategy import resolve_strategy
 
     name, _ = resolve_strategy(args.strategy)  # a clear error before anything runs
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(100_000)
-    out = args.out or Path("scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
     result = hunt(
         args.strategy,
         messages=args.messages,
@@ -83,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
         profile=args.profile,
         ambiguous=not args.exclude_ambiguous,
         max_events=args.max_events,
-        path=out,
+        path=args.out,
         on_progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     found = result.found
@@ -95,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     print(
         f"The smallest schedule found that breaks {name} "
-        f"(the first broke it after {found.first_after_runs} schedules, "
+        f"(seed {seed}; the first broke it after {found.first_after_runs} schedules, "
         f"{found.first_after_s:.1f} s; {result.runs} runs in all):"
     )
     print(found.story.text())
