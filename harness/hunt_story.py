@@ -207,7 +207,7 @@ def _reaction(
         return f"; the client resent it in {where}" + (" (accepted)" if again.accepted else "")
     claim = verdicts[number - 1]["claim"]
     if claim == "failed":
-        return "; the client reported it failed" + ("" if after else " and stopped")
+        return "; the client reported it failed" + ("" if after else " and tried nothing after")
     if claim == "sent":
         return "; the client counted it sent"
     return "; the client never reported on it"
@@ -242,5 +242,6 @@ def _judged(verdict: dict[str, Any]) -> str:
     if cls == "silently_lost":
         return "the client counted it sent, the server has no copy: silently lost"
     if cls == "given_up":
-        return f'reported failed on "{verdict["reply"]}", a transient refusal: given up'
+        said = f'"{verdict["reply"]}"' if verdict["reply"] else "no reply"
+        return f"reported failed ({said}) though nothing refused it for good: given up"
     return "never attempted: abandoned"
