@@ -40,13 +40,19 @@ DEFAULT_CASE_TIMEOUT_S = 300.0
 
 
 def run_case(
-    scenario: Scenario, strategy: str, seed: int | None = None, *, ledger: Ledger | None = None
+    scenario: Scenario,
+    strategy: str,
+    seed: int | None = None,
+    *,
+    ledger: Ledger | None = None,
+    started: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run `strategy` (a built-in name, ``module:attr`` or entry point) on `scenario`.
 
     `seed` replaces both the plan's and the workload's seed. A strategy that raises does not
     stop the run: the case reports it in ``error`` and fails. Pass a fresh `ledger` to read the
     server's whole record of the case afterwards (`ses-harness hunt` tells its story from it).
+    `started` is called just before the strategy is (a worker starts its timeout there).
     """
     wall_start = time.perf_counter()
     name, send_batch = resolve_strategy(strategy)
@@ -68,6 +74,8 @@ def run_case(
     with FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
+        if started is not None:
+            started()
         try:
             for claim in send_batch(workload, ses.endpoint, clock):
                 if not isinstance(claim, Claim):

@@ -3,10 +3,11 @@ kills its process is reported, and the rest of the matrix goes on.
 
 Each worker is a fresh ("spawn") process in its own process group that runs one task at a time
 from a pipe. A task's clock starts when its worker says it began it; past the deadline the
-parent kills the worker's whole group (the strategy's own child processes too) and starts a
-fresh worker for the next task. Ctrl-C in a terminal reaches only the parent (the workers are
-not in the terminal's process group), and the parent kills every worker before it goes on.
-A worker whose parent dies kills its own group, so nothing is left behind either way.
+parent stops the worker's whole group (the strategy's own child processes too: SIGTERM, so that
+with-blocks and finally clauses close what they opened, then SIGKILL after a grace period) and
+starts a fresh worker for the next task. Ctrl-C in a terminal reaches only the parent (the
+workers are not in the terminal's process group), and the parent stops every worker before it
+goes on. A worker whose parent dies kills its own group, so nothing is left behind either way.
 """
 
 from __future__ import annotations
@@ -24,13 +25,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: How long a worker gets to exit after being told to, before it is killed (wall seconds).
-STOP_GRACE_S = 5.0
+#: Extra time a task gets before it calls `started` (building the batch, starting a server).
+SETUP_S = 60.0
+#: How long a worker gets to exit after being told to (or sent SIGTERM), before SIGKILL.
+STOP_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
 class Task:
-    """One call of the worker function: ``fn(*args)``, killed after `timeout_s` wall seconds."""
+    """One call of the worker function, ``fn(*args, started=callback)``, killed after
+    `timeout_s` wall seconds from when `fn` calls `started` (its set-up before that gets
+    `timeout_s` + SETUP_S, so a slow machine does not charge it to the strategy)."""
 
     index: int
     args: tuple[Any, ...]
@@ -93,11 +98,12 @@ class _Worker:
         child.close()
         self.task: Task | None = None
         self.deadline: float | None = None  # set when the worker says it started the task
+        self.timed = False  # past set-up: the strategy itself is running
         self._killed = False
 
     def give(self, task: Task) -> None:
-        self.task, self.deadline = task, None
-        self.conn.send((task.index, task.args))
+        self.task, self.deadline, self.timed = task, None, False
+        self.conn.send(task.args)
 
     def outcome(self) -> tuple[int, Any] | None:
         """The current task's result or loss, if it has one by now."""
@@ -107,8 +113,10 @@ class _Worker:
         try:
             while self.conn.poll():
                 kind, payload = self.conn.recv()
-                if kind == "started":
-                    self.deadline = time.monotonic() + task.timeout_s
+                if kind == "received":
+                    self.deadline = time.monotonic() + task.timeout_s + SETUP_S
+                elif kind == "started":
+                    self.deadline, self.timed = time.monotonic() + task.timeout_s, True
                 elif kind == "done":
                     return self._finish(payload)
                 else:  # "raised": a bug outside the strategy's own code; the run goes on
@@ -120,6 +128,10 @@ class _Worker:
             return self._finish(Lost(f"strategy process died (exit {self.process.exitcode})"))
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self._kill()
+            if not self.timed:
+                return self._finish(
+                    Lost(f"case set-up timed out after {task.timeout_s + SETUP_S:g} s")
+                )
             return self._finish(Lost(f"strategy timed out after {task.timeout_s:g} s"))
         return None
 
@@ -142,36 +154,54 @@ class _Worker:
         if self._killed:
             return
         self._killed = True
-        # The whole group: a strategy's client processes go with it.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        if self.process.is_alive():  # not yet in its own group: only just started
-            self.process.kill()
+        if self.process.is_alive():
+            self._signal(signal.SIGTERM)
+            self.process.join(STOP_GRACE_S)
+        # The whole group, even when the worker is gone: its strategy's processes go too.
+        self._signal(signal.SIGKILL)
         self.process.join()
+
+    def _signal(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            if self.process.is_alive():  # not yet in its own group: only just started
+                self.process.kill()
 
 
 def _serve(conn: multiprocessing.connection.Connection, fn: str) -> None:
     """A worker's life: its own process group, then tasks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    signal.signal(signal.SIGTERM, _stopped)
     os.setpgrp()
     _die_with_parent()
     module, _, attr = fn.partition(":")
     call = getattr(importlib.import_module(module), attr)
-    while True:
-        try:
-            task = conn.recv()
-        except EOFError:
-            return
-        if task is None:
-            return
-        index, args = task
-        conn.send(("started", index))
-        try:
-            result = call(*args)
-        except Exception as error:  # reported as the case's error; the next task still runs
-            conn.send(("raised", f"{type(error).__name__}: {error}"))
-        else:
-            conn.send(("done", result))
+    try:
+        while True:
+            try:
+                args = conn.recv()
+            except EOFError:
+                return
+            if args is None:
+                return
+            conn.send(("received", None))
+            try:
+                result = call(*args, started=lambda: conn.send(("started", None)))
+            except Exception as error:  # reported as the case's error; the next task runs
+                conn.send(("raised", f"{type(error).__name__}: {error}"))
+            else:
+                conn.send(("done", result))
+    except _Stop:
+        pass  # killed by the parent; what was open on the way here is closed
+
+
+class _Stop(BaseException):
+    """SIGTERM in a worker: not an Exception, so a strategy's `except Exception` lets it by."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stop
 
 
 def _die_with_parent() -> None:
