@@ -127,8 +127,12 @@ def hunt(
             expectations={name: (Expectation("delivered_once_score", "==", 1.0),)},
         )
 
+    verdicts: dict[Schedule, bool] = {}  # different draws can make the same schedule
+
     def condition(schedule: Schedule) -> bool:
         nonlocal runs, first, smallest
+        if schedule in verdicts:
+            return verdicts[schedule]
         runs += 1
         case = run_case(scenario_of(schedule), strategy)
         failed = breaks(case)
@@ -146,6 +150,7 @@ def hunt(
                 if first is None
                 else f"  still shrinking: {runs} runs, {elapsed:.1f} s"
             )
+        verdicts[schedule] = failed
         return failed
 
     say(
