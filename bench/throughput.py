@@ -1,0 +1,125 @@
+"""Messages/s of the fake SES server next to bare aiosmtpd and maildev, measured in one run.
+
+    python bench/throughput.py [--seconds 3] [--repeats 3] [--quick] [--uvloop]
+
+Every server runs in its own process; the load comes from bench/loadgen.py's worker processes
+(whole pipelined transactions, 1 KB messages). Each repeat measures every server once at 1 and
+at 8 concurrent sessions, one after the other, so the ratios compare figures taken moments
+apart on a shared machine; the table shows medians over the repeats. The `instant` row is an
+asyncio sink that answers at once: the load generator's own ceiling, which must sit well above
+every server for the other figures to mean anything.
+
+Prints figures; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from loadgen import Load, drive
+from peers import maildev_missing, serving
+
+CONCURRENCY = (1, 8)
+
+
+def measure(
+    name: str, sessions: int, seconds: float, processes: int, body_bytes: int
+) -> tuple[float, dict]:
+    use_uvloop = name == "fake_ses+uvloop"
+    peer_name = "fake_ses" if use_uvloop else name
+    with serving(peer_name, use_uvloop=use_uvloop) as peer:
+        result = drive(
+            Load(
+                peer.port,
+                sessions=sessions,
+                processes=min(processes, sessions),
+                body_bytes=body_bytes,
+                seconds=seconds,
+            )
+        )
+    if result.refused:
+        raise RuntimeError(f"{name} refused {result.refused} messages: the load hit a limit")
+    if peer.ledger and peer.ledger["acknowledged"] < result.acked:
+        raise RuntimeError(f"{name} acknowledged more than its ledger holds: {peer.ledger}")
+    return result.per_s, peer.ledger
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--body-bytes", type=int, default=1024)
+    parser.add_argument("--quick", action="store_true", help="0.5 s, one repeat")
+    parser.add_argument("--uvloop", action="store_true", help="also the fake server on uvloop")
+    parser.add_argument("--no-maildev", action="store_true", help="leave maildev out")
+    parser.add_argument("--json", type=Path, help="write the medians here")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seconds, args.repeats = 0.5, 1
+    names = ["instant", "aiosmtpd", "fake_ses"]
+    missing = "left out (--no-maildev)" if args.no_maildev else maildev_missing()
+    if missing:
+        print(f"maildev: {missing}; measuring without it")
+    else:
+        names.append("maildev")
+    if args.uvloop:
+        if importlib.util.find_spec("uvloop") is None:
+            print("uvloop is not installed (pip install 'ses-fault-harness[fast]'); leaving it out")
+        else:
+            names.append("fake_ses+uvloop")
+
+    rates: dict[tuple[str, int], list[float]] = {}
+    for repeat in range(args.repeats):
+        for sessions in CONCURRENCY:
+            for name in names:
+                per_s, _ = measure(name, sessions, args.seconds, args.processes, args.body_bytes)
+                rates.setdefault((name, sessions), []).append(per_s)
+        print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
+
+    def ratio(a: str, b: str, sessions: int) -> float:
+        pairs = zip(rates[(a, sessions)], rates[(b, sessions)], strict=True)
+        return statistics.median(x / y for x, y in pairs)
+
+    print(
+        f"\nmessages/s ({args.body_bytes} B messages, pipelined, {args.seconds:g} s per figure, "
+        f"median of {args.repeats})"
+    )
+    print(
+        f"{'server':<16}"
+        + "".join(f"{f'{c} session' + ('s' if c > 1 else ''):>14}" for c in CONCURRENCY)
+    )
+    medians = {}
+    for name in names:
+        row = [statistics.median(rates[(name, c)]) for c in CONCURRENCY]
+        medians[name] = dict(zip(map(str, CONCURRENCY), row, strict=True))
+        print(f"{name:<16}" + "".join(f"{r:>14.0f}" for r in row))
+    print("\nratios (median of per-repeat ratios)")
+    comparisons = [("fake_ses", "aiosmtpd", "target >= 1.0")]
+    if "maildev" in names:
+        comparisons.append(("fake_ses", "maildev", "target >= 1.5"))
+    if "fake_ses+uvloop" in names:
+        comparisons += [
+            ("fake_ses+uvloop", "aiosmtpd", ""),
+            ("fake_ses+uvloop", "fake_ses", ""),
+        ]
+    comparisons.append(("instant", "fake_ses", "load generator headroom"))
+    ratios = {}
+    for a, b, note in comparisons:
+        values = [ratio(a, b, c) for c in CONCURRENCY]
+        ratios[f"{a}/{b}"] = dict(zip(map(str, CONCURRENCY), values, strict=True))
+        print(f"{a + ' / ' + b:<30}" + "".join(f"{v:>10.2f}x" for v in values) + f"   {note}")
+    if args.json:
+        args.json.write_text(json.dumps({"messages_per_s": medians, "ratios": ratios}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
