@@ -72,7 +72,8 @@ class HuntResult:
     strategy: str
     seed: int
     messages: int
-    runs: int  # schedules run, searching and shrinking
+    drawn: int  # schedules hypothesis drew, searching and shrinking, repeats included
+    runs: int  # distinct schedules run
     wall_s: float
     found: Found | None
 
@@ -113,7 +114,7 @@ def hunt(
     spec = WorkloadSpec(count=messages, seed=seed)
     path = path or Path("scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
     started = time.perf_counter()
-    runs = 0
+    drawn = runs = 0  # schedules hypothesis drew; distinct ones run
     first: tuple[int, float] | None = None  # runs and seconds to the first counterexample
     smallest = 0  # events in the smallest counterexample so far
 
@@ -130,7 +131,8 @@ def hunt(
     verdicts: dict[Schedule, bool] = {}  # different draws can make the same schedule
 
     def condition(schedule: Schedule) -> bool:
-        nonlocal runs, first, smallest
+        nonlocal drawn, runs, first, smallest
+        drawn += 1
         if schedule in verdicts:
             return verdicts[schedule]
         runs += 1
@@ -182,7 +184,7 @@ def hunt(
     except NoSuchExample:
         wall_s = time.perf_counter() - started
         say(f"no schedule broke {name} in {runs} runs ({wall_s:.1f} s)")
-        return HuntResult(name, seed, messages, runs, wall_s, None)
+        return HuntResult(name, seed, messages, drawn, runs, wall_s, None)
     assert first is not None
     scenario = scenario_of(minimal)
     ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
@@ -191,7 +193,7 @@ def hunt(
     wall_s = time.perf_counter() - started
     say(f"smallest: {_events(minimal.events)}, after {runs} runs ({wall_s:.1f} s)")
     found = Found(minimal, scenario, case, story, *first)
-    return HuntResult(name, seed, messages, runs, wall_s, found)
+    return HuntResult(name, seed, messages, drawn, runs, wall_s, found)
 
 
 def slug(name: str) -> str:

@@ -79,7 +79,7 @@ def test_hunt_finds_nothing_in_robust_without_ambiguous_drops(tmp_path, capsys) 
     )
 
     assert code == 0
-    assert "No schedule broke robust in 100 runs" in out
+    assert "No schedule broke robust: 100 schedules drawn" in out
     assert not (tmp_path / "scenarios").exists()
 
 

@@ -88,7 +88,8 @@ def main(args: argparse.Namespace) -> int:
     found = result.found
     if found is None:
         print(
-            f"No schedule broke {name} in {result.runs} runs ({result.wall_s:.1f} s, seed {seed}). "
+            f"No schedule broke {name}: {result.drawn} schedules drawn, {result.runs} distinct "
+            f"ones run ({result.wall_s:.1f} s, seed {seed}). "
             "A bigger --max-examples or another --seed searches further."
         )
         return 0
