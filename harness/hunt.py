@@ -156,8 +156,8 @@ def hunt(
         return failed
 
     say(
-        f"hunting {name}: {messages} messages, up to {max_examples} schedules of at most "
-        f"{max_events} events, seed {seed}"
+        f"hunting {name}: {messages} message{'' if messages == 1 else 's'}, "
+        f"up to {max_examples} schedules of at most {max_events} events, seed {seed}"
         + ("" if ambiguous else ", without ambiguous drops at end of data")
     )
     search = settings(
