@@ -278,7 +278,7 @@ def _string(value: Any, key: str) -> str:
 
 
 def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
-    allowed = f">= {minimum}" if maximum is None else f"{minimum} to {maximum:,}"
+    allowed = f">= {minimum}" if maximum is None else f">= {minimum} and <= {maximum:,}"
     if not isinstance(value, int) or isinstance(value, bool):
         raise PlanError(key, f"{value!r} is not an integer", allowed=allowed)
     if value < minimum:
