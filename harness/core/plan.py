@@ -199,7 +199,9 @@ class Rule:
             raise PlanError(unknown[0], "unknown key", allowed=allowed)
         if "stage" not in data:
             raise PlanError("stage", "is required", allowed=[s.value for s in Stage])
-        kind = data.get("action")
+        if "action" not in data:
+            raise PlanError("action", "is required", allowed=list(ACTIONS))
+        kind = data["action"]
         if kind not in ACTIONS:
             raise PlanError("action", f"{kind!r} is not an action", allowed=list(ACTIONS))
         action_cls = ACTIONS[kind]
