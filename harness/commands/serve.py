@@ -13,9 +13,11 @@ import argparse
 import asyncio
 import ipaddress
 import json
+import os
 import signal
 import sys
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +41,14 @@ from harness.store import Store
 NAME = "serve"
 HELP = "run a fake SES SMTP server with a live log, an HTTP API and a live web page"
 READY = "READY"
+#: Where the API token comes from when --api-token is not given (it stays out of `ps`).
+TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    parser.add_argument("--port", type=int, default=2525, help="SMTP port, 0 for any (2525)")
+    parser.add_argument("--port", type=_port, default=2525, help="SMTP port, 0 for any (2525)")
     parser.add_argument(
         "--seed", type=int, help="seed for every random decision (default: 0, or the plan's)"
     )
@@ -72,18 +76,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
     parser.add_argument(
-        "--api-port", type=int, default=8025, help="HTTP API and live page port, 0 for any (8025)"
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set)",
+    )
+    parser.add_argument(
+        "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
 
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
-    if not is_loopback(args.host):
-        print(
-            f"ses-harness: warning: listening on {args.host}, not loopback: other machines can "
-            "reach this server and its mail. The HTTP API stays on 127.0.0.1.",
-            file=sys.stderr,
-        )
+    warning = exposure_warning(args.host)
+    if warning:
+        print(f"ses-harness: warning: {warning}", file=sys.stderr)
     log = LiveLog(sys.stdout)
     store = None
     ledger = Ledger(sink=log)
@@ -139,7 +145,21 @@ def load_plan_file(path: str) -> Plan:
         raise PlanError("", f"cannot read: {error.strerror}", source=path) from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         raise PlanError("", f"not valid {suffix[1:].upper()}: {error}", source=path) from None
+    except UnicodeDecodeError as error:
+        raise PlanError(
+            "", f"not UTF-8 text: {error.reason} at byte {error.start}", source=path
+        ) from None
     return Plan.from_dict(data, source=path)
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to tell the user before listening on `host`: None for a loopback address."""
+    if is_loopback(host):
+        return None
+    return (
+        f"listening on {host}, not loopback: other machines can reach this server and its "
+        "mail. The HTTP API stays on 127.0.0.1."
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -179,8 +199,10 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with ses, ApiServer(create_app(ses, store), port=args.api_port) as api:
-        for line in banner(ses, api.url, store):
+    token = args.api_token or os.environ.get(TOKEN_ENV) or None
+    app = create_app(ses, store, token=token)
+    async with ses, ApiServer(app, port=args.api_port) as api:
+        for line in banner(ses, api.url, store, token):
             print(line, flush=True)
         await stop.wait()
     restored = store.restored if store is not None else 0
@@ -188,8 +210,12 @@ async def _serve(
     return 0
 
 
-def banner(ses: FakeSES, api_url: str, store: Store | None) -> list[str]:
-    """How to connect, what is switched on, and the machine-readable READY line."""
+def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = None) -> list[str]:
+    """How to connect, what is switched on, and the machine-readable READY line.
+
+    With an API token, the live page's URL carries it (the page keeps it for its API calls);
+    the token is shown on that line only.
+    """
     endpoint = ses.endpoint
     plan = ses.plan
     tls = {
@@ -212,8 +238,15 @@ def banner(ses: FakeSES, api_url: str, store: Store | None) -> list[str]:
         lines.append(
             f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
         )
-    lines.append(f"  API       {api_url}/api/messages  (docs/http-api.md)")
-    lines.append(f"  live page {api_url}/")
+    if token is None:
+        lines.append(f"  API       {api_url}/api/messages  (docs/http-api.md)")
+        lines.append(f"  live page {api_url}/")
+    else:
+        lines.append(
+            f"  API       {api_url}/api/messages  with 'Authorization: Bearer <token>' "
+            "(docs/http-api.md)"
+        )
+        lines.append(f"  live page {api_url}/?token={urllib.parse.quote(token, safe='')}")
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,
@@ -239,6 +272,16 @@ def _limit(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string
     return key.strip(), value
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return port
 
 
 def _credentials(text: str) -> tuple[str, str]:
