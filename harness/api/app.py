@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hmac
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +29,9 @@ WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 SES_KEY = web.AppKey("ses", FakeSES)
 STORE_KEY = web.AppKey("store", Store | None)
 STARTED_KEY = web.AppKey("started", float)
+TOKEN_KEY = web.AppKey("token", str | None)
+#: What a client without the token is told to send.
+TOKEN_HEADERS = "'Authorization: Bearer TOKEN' or 'X-Api-Token: TOKEN'"
 
 
 class ApiError(Exception):
@@ -56,16 +61,45 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if error.status < 400:
             raise
         return reply({"status": error.status, "error": error.reason}, error.status)
+    except Exception as error:  # a bug of ours: one line on stderr, JSON to the client
+        problem = f"{type(error).__name__}: {error}"
+        print(
+            f"ses-harness: API error on {request.method} {request.path}: {problem}", file=sys.stderr
+        )
+        return reply({"status": 500, "error": f"internal error: {problem}"}, 500)
 
 
-def create_app(ses: FakeSES, store: Store | None = None) -> web.Application:
-    """The API over `ses` (started or not); `store` is the `--store` folder, if any.
+@web.middleware
+async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """With a token set, every /api/ request must carry it. The page and its static files carry
+    no data and load without it (the page takes the token from its URL, `/?token=...`)."""
+    token = request.app[TOKEN_KEY]
+    if token is None or not request.path.startswith("/api/"):
+        return await handler(request)
+    given = request.headers.get("X-Api-Token")
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        given = credentials.strip()
+    if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+        return await handler(request)
+    problem = "wrong API token" if given else "this server wants an API token"
+    response = reply({"status": 401, "error": f"{problem}: send {TOKEN_HEADERS}"}, 401)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="ses-harness"'
+    return response
+
+
+def create_app(
+    ses: FakeSES, store: Store | None = None, *, token: str | None = None
+) -> web.Application:
+    """The API over `ses` (started or not); `store` is the `--store` folder, if any; with a
+    `token`, /api/ requests without it get a 401.
 
     >>> app = create_app(FakeSES(profile="plain"))
     """
-    app = web.Application(middlewares=[json_errors])
+    app = web.Application(middlewares=[json_errors, require_token])
     app[SES_KEY] = ses
     app[STORE_KEY] = store
+    app[TOKEN_KEY] = token or None
     app[STARTED_KEY] = time.time()
     app.add_routes(
         [
@@ -228,7 +262,9 @@ async def get_plan(request: web.Request) -> web.Response:
 async def put_plan(request: web.Request) -> web.Response:
     """Replace the whole plan (profile, seed, limits, faults); effective for the next commands."""
     try:
-        data = await request.json()
+        data = json.loads(await request.read())
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"the body is not JSON: {error}") from None
     try:
