@@ -4,6 +4,24 @@
 
 const POLL_MS = 1000;
 const LAST = 50;
+const TOKEN_KEY = "ses-harness-api-token";
+
+// A server started with --api-token prints the page's URL as /?token=...: keep the token for
+// this tab (a reload still works) and take it out of the address bar and the history.
+function apiToken() {
+  const params = new URLSearchParams(location.search);
+  const given = params.get("token");
+  if (given !== null) {
+    sessionStorage.setItem(TOKEN_KEY, given);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", `${location.pathname}${rest ? `?${rest}` : ""}${location.hash}`);
+  }
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+const TOKEN = apiToken();
+const AUTH = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 
 function cell(row, text, className) {
   const td = row.insertCell();
@@ -63,6 +81,7 @@ function drawMessage(row, m) {
   link.href = m.raw_url;
   link.textContent = m.sequence;
   link.title = "the message as received (.eml)";
+  if (TOKEN) link.addEventListener("click", openRaw);
   row.insertCell().append(link);
   cell(row, clock(m.received));
   cell(row, m.mail_from);
@@ -92,8 +111,21 @@ function drawFault(row, f) {
   cell(row, f.reply, "mono");
 }
 
+// A plain link cannot send the token: fetch the .eml with it and show it as text.
+async function openRaw(event) {
+  event.preventDefault();
+  const response = await fetch(event.currentTarget.href, { headers: AUTH, cache: "no-store" });
+  const blob = new Blob([await response.arrayBuffer()], { type: "text/plain; charset=utf-8" });
+  window.open(URL.createObjectURL(blob), "_blank");
+}
+
 async function getJson(path) {
-  const response = await fetch(path, { cache: "no-store" });
+  const response = await fetch(path, { headers: AUTH, cache: "no-store" });
+  if (response.status === 401) {
+    const error = new Error("the API wants a token: open the page at the URL the server printed");
+    error.needsToken = true;
+    throw error;
+  }
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
 }
@@ -114,7 +146,7 @@ async function poll() {
     status.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
     status.className = "status ok";
   } catch (error) {
-    status.textContent = `server unreachable (${error.message})`;
+    status.textContent = error.needsToken ? error.message : `server unreachable (${error.message})`;
     status.className = "status down";
   } finally {
     setTimeout(poll, POLL_MS);
