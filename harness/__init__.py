@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from harness.endpoint import Endpoint, TlsMode
     from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord, TranscriptLine
+    from harness.hunt import hunt
     from harness.matrix import run_case, run_matrix
     from harness.profiles import PROFILES, Evidence, Line, Profile
     from harness.scenario import Scenario, load_scenario
@@ -59,6 +60,7 @@ _HOMES = {
     "harness.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
     "harness.server.runner": ("FakeSES",),
     "harness.arrange": ("FakeSESView",),
+    "harness.hunt": ("hunt",),
     "harness.matrix": ("run_case", "run_matrix"),
     "harness.scenario": ("Scenario", "load_scenario"),
     "harness.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy", "resolve_strategy"),

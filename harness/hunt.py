@@ -105,14 +105,15 @@ def hunt(
 
     `seed` drives the search and the workload: the same arguments give the same hunt.
     `ambiguous=False` leaves out drops at end of data, which no client can get right. `path`
-    is where the scenario is meant to go (default ``scenarios/hunt-<strategy>-seed<N>.toml``;
-    it appears in the reproducer). `on_progress` hears a line now and then.
+    is where the scenario is meant to go (it appears in the reproducer); the default,
+    ``reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml``, keeps it out of the built-in suite
+    in a folder named scenarios, which pytest collects. `on_progress` hears a line now and then.
     """
     name, _ = resolve_strategy(strategy)  # a bad name fails before any run
     Plan(profile=profile)  # and so does a bad profile
     say = on_progress or (lambda line: None)
     spec = WorkloadSpec(count=messages, seed=seed)
-    path = path or Path("scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
+    path = path or Path("reports", "hunts", "scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
     started = time.perf_counter()
     drawn = runs = 0  # schedules hypothesis drew; distinct ones run
     first: tuple[int, float] | None = None  # runs and seconds to the first counterexample

@@ -50,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         metavar="FILE",
-        help="where to write the scenario (default scenarios/hunt-<strategy>-seed<N>.toml)",
+        help="where to write the scenario "
+        "(default reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml)",
     )
     parser.add_argument(
         "--exclude-ambiguous",
