@@ -30,8 +30,8 @@ if TYPE_CHECKING:
         Stall,
     )
     from harness.endpoint import Endpoint, TlsMode
-    from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord, TranscriptLine
     from harness.hunt import hunt
+    from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord, TranscriptLine
     from harness.matrix import run_case, run_matrix
     from harness.profiles import PROFILES, Evidence, Line, Profile
     from harness.scenario import Scenario, load_scenario
@@ -118,6 +118,7 @@ __all__ = [
     "TlsMode",
     "TranscriptLine",
     "VirtualClock",
+    "hunt",
     "load_scenario",
     "resolve_strategy",
     "run_case",
