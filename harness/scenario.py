@@ -167,6 +167,10 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
+    if "workload" not in data and "plan" not in data:  # another kind of TOML, or empty
+        raise PlanError(
+            "", "not a scenario file: it has no [workload] and no [plan] table", allowed=_TOP_KEYS
+        )
     unknown = sorted(set(data) - set(_TOP_KEYS))
     if unknown:
         raise PlanError(unknown[0], "unknown key", allowed=_TOP_KEYS)
