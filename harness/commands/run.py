@@ -40,7 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, help="replace every scenario's plan and workload seed with this one"
     )
     parser.add_argument(
-        "-n", "--workers", type=int, default=1, metavar="N", help="worker processes (default 1)"
+        "-n",
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes (default 1)",
     )
     parser.add_argument(
         "--case-timeout",
@@ -137,6 +142,12 @@ def command_line(args: argparse.Namespace) -> str:
     if args.case_timeout is not None:
         words += ["--case-timeout", f"{args.case_timeout:g}"]
     return shlex.join(words)
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def _seconds(text: str) -> float:
