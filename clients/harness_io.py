@@ -69,9 +69,14 @@ class Claims:
         """Failed, with the reply inside the library's exception when there is one."""
         code = getattr(error, "smtp_code", None) or getattr(error, "code", None)
         text = getattr(error, "smtp_error", None) or getattr(error, "message", None)
-        recipients = getattr(error, "recipients", None)  # smtplib's SMTPRecipientsRefused
-        if code is None and isinstance(recipients, dict) and recipients:
+        recipients = getattr(error, "recipients", None)  # every recipient refused
+        if code is None and isinstance(recipients, dict) and recipients:  # smtplib
             code, text = next(iter(recipients.values()))
+        elif code is None and isinstance(recipients, list) and recipients:  # aiosmtplib
+            code, text = (
+                getattr(recipients[0], "code", None),
+                getattr(recipients[0], "message", None),
+            )
         if isinstance(text, bytes):
             text = text.decode("utf-8", "replace")
         if not isinstance(code, int) or not text:

@@ -144,9 +144,10 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
     session = next(s for s in sessions if s.number == first.session)
     stored = sum(1 for m in ledger.messages if m.session == first.session and m.at <= first.at)
     later = sum(1 for s in sessions if s.opened_at > first.at)
+    where = f"at {STAGES.get(first.stage, first.stage)} in session {first.session}"
+    where += f" after {_count(stored, 'message')}" if stored else ", its first message"
     parts = [
-        f"First refusal: {_what(first)} at {STAGES.get(first.stage, first.stage)} in session "
-        f"{first.session} after {_count(stored, 'message')} in it",
+        f"First refusal, {where}: {_what(first)}",
         _next(session, first),
         f"{_count(later, 'more session') if later else 'no more sessions'} opened after it",
     ]
