@@ -9,6 +9,7 @@ the moment to act and which processes must be gone afterwards.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -86,3 +87,24 @@ def kills_itself(
     """Sends one message, then sends SIGKILL to its own process."""
     yield _send_first(messages, endpoint)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+#: The password `sends_credentials` logs in with; it must appear in no report.
+SECRET = "misbehaving-Secr3t-pw"
+
+
+def sends_credentials(
+    messages: Sequence[OutgoingMessage], endpoint: Endpoint, clock: Clock
+) -> Iterator[Claim]:
+    """Logs in with a password the server never asked for (AUTH PLAIN and LOGIN), then sends
+    the batch on that connection."""
+    client = endpoint.connect()
+    client.ehlo()
+    plain = base64.b64encode(f"\0user\0{SECRET}".encode()).decode()
+    client.docmd("AUTH", f"PLAIN {plain}")
+    client.docmd("AUTH", f"LOGIN {base64.b64encode(b'user').decode()}")
+    client.docmd(base64.b64encode(SECRET.encode()).decode())
+    for message in messages:
+        client.sendmail(message.sender, list(message.recipients), message.data)
+        yield Claim(message.id, ClaimStatus.SENT)
+    client.quit()
