@@ -275,6 +275,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     raise TimeoutError(f"maildev did not listen on {port} within {START_TIMEOUT_S}s")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
     """A process's resident memory (or its high-water mark, `VmHWM`) in KiB, from /proc."""
     with open(f"/proc/{pid}/status") as status:

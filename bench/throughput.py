@@ -24,17 +24,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from loadgen import Load, drive
-from peers import maildev_missing, serving
+from peers import cpu_s, maildev_missing, serving
 
 CONCURRENCY = (1, 8)
 
 
 def measure(
     name: str, sessions: int, seconds: float, processes: int, body_bytes: int
-) -> tuple[float, dict]:
+) -> tuple[float, float]:
+    """Messages/s acknowledged, and the server process's CPU microseconds per message."""
     use_uvloop = name == "fake_ses+uvloop"
     peer_name = "fake_ses" if use_uvloop else name
     with serving(peer_name, use_uvloop=use_uvloop) as peer:
+        cpu_before = cpu_s(peer.pid)
         result = drive(
             Load(
                 peer.port,
@@ -44,11 +46,12 @@ def measure(
                 seconds=seconds,
             )
         )
+        cpu_used = cpu_s(peer.pid) - cpu_before
     if result.refused:
         raise RuntimeError(f"{name} refused {result.refused} messages: the load hit a limit")
     if peer.ledger and peer.ledger["acknowledged"] < result.acked:
         raise RuntimeError(f"{name} acknowledged more than its ledger holds: {peer.ledger}")
-    return result.per_s, peer.ledger
+    return result.per_s, 1e6 * cpu_used / max(1, result.acked)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             names.append("fake_ses+uvloop")
 
     rates: dict[tuple[str, int], list[float]] = {}
+    cpu_us: dict[tuple[str, int], list[float]] = {}
     for repeat in range(args.repeats):
         for sessions in CONCURRENCY:
             for name in names:
-                per_s, _ = measure(name, sessions, args.seconds, args.processes, args.body_bytes)
+                per_s, us = measure(name, sessions, args.seconds, args.processes, args.body_bytes)
                 rates.setdefault((name, sessions), []).append(per_s)
+                cpu_us.setdefault((name, sessions), []).append(us)
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
 
     def ratio(a: str, b: str, sessions: int) -> float:
@@ -105,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         row = [statistics.median(rates[(name, c)]) for c in CONCURRENCY]
         medians[name] = dict(zip(map(str, CONCURRENCY), row, strict=True))
+        print(f"{name:<16}" + "".join(f"{r:>14.0f}" for r in row))
+    print("\nserver CPU time per message, microseconds (user + system of its process)")
+    for name in names:
+        row = [statistics.median(cpu_us[(name, c)]) for c in CONCURRENCY]
+        medians[name].update({f"cpu_us_{c}": r for c, r in zip(CONCURRENCY, row, strict=True)})
         print(f"{name:<16}" + "".join(f"{r:>14.0f}" for r in row))
     print("\nratios (median of per-repeat ratios)")
     comparisons = [

@@ -99,6 +99,7 @@ class SesSMTP(SMTP):
         self._after_421 = False
         self._quit_at: float | None = None  # when the client said QUIT
         self._lost = asyncio.Event()
+        self._unsent: list[bytes] = []  # replies held back to go out with the next ones
         replies = engine.replies
         self._wording = {
             "250 OK": str(replies.ok),
@@ -175,6 +176,7 @@ class SesSMTP(SMTP):
         self._record_faults(decision, "IDLE")
         assert decision.reply is not None
         self._log("<", decision.reply)
+        self._flush()
         self._writer.write(decision.reply.encode() + b"\r\n")  # unprompted, as SES does
         self._hang_up("server", "limit:idle_timeout_s")
 
@@ -295,6 +297,7 @@ class SesSMTP(SMTP):
         elif decision.outcome is Outcome.DROP:
             self._drop(decision)
         elif decision.outcome is Outcome.STALL:
+            self._flush()
             if decision.stall_s is None:
                 await self._lost.wait()
             else:
@@ -305,6 +308,7 @@ class SesSMTP(SMTP):
     async def _wait(self, seconds: float) -> None:
         if seconds <= 0:
             return
+        self._flush()  # what was answered before the delay reaches the client before it
         if self.state.clock.virtual:
             self.state.clock.sleep(seconds)
         else:
@@ -312,13 +316,18 @@ class SesSMTP(SMTP):
 
     def _hang_up(self, by: str, reason: str, at: float | None = None) -> None:
         """Close after what was written is flushed."""
+        self._flush()
         self._end(by, reason, at)
         self._silenced = True
         if self.transport is not None:
             self.transport.close()
 
     def _drop(self, decision: Decision) -> None:
-        """Cut the connection at once; nothing buffered or later reaches the client."""
+        """Cut the connection at once; nothing buffered or later reaches the client.
+
+        Replies to earlier pipelined commands are written first, as they were due before.
+        """
+        self._flush()
         self._end("server", _reason(decision))
         self._silenced = True
         if self.transport is not None:
@@ -346,7 +355,21 @@ class SesSMTP(SMTP):
         if self.number:
             with self.state.lock:
                 self.state.engine.replied(self.number, now=self.state.clock.now())
-        await super().push(text)
+        self._unsent.append(text.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") + b"\r\n")
+        if text.startswith("250") and b"\n" in self._reader._buffer:  # type: ignore[attr-defined]
+            # A pipelining client has sent the next command already: its reply goes out with
+            # this one, one write (one wake-up of the client) per batch instead of per reply.
+            # Only 250s wait: a client may wait for a 354 before it sends the message, and any
+            # other reply may come with a change of state (TLS, close).
+            return
+        self._flush()
+        await self._writer.drain()
+
+    def _flush(self) -> None:
+        """Write the replies held back, in order."""
+        if self._unsent:
+            self._writer.write(b"".join(self._unsent))
+            self._unsent.clear()
 
     def _log(self, direction: str, text: str) -> None:
         if self.record is not None:
