@@ -65,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-maildev", action="store_true", help="leave maildev out")
     parser.add_argument("--json", type=Path, help="write the medians here")
     parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=list(CONCURRENCY),
+        metavar="N",
+        help="concurrent sessions per figure (default: 1 8)",
+    )
+    parser.add_argument(
         "--servers", nargs="+", metavar="NAME", help="only these: instant aiosmtpd fake_ses maildev"
     )
     args = parser.parse_args(argv)
+    concurrency = tuple(args.concurrency)
     if args.quick:
         args.seconds, args.repeats = 0.5, 1
     names = ["instant", "aiosmtpd", "fake_ses"]
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     rates: dict[tuple[str, int], list[float]] = {}
     cpu_us: dict[tuple[str, int], list[float]] = {}
     for repeat in range(args.repeats):
-        for sessions in CONCURRENCY:
+        for sessions in concurrency:
             for name in names:
                 per_s, us = measure(name, sessions, args.seconds, args.processes, args.body_bytes)
                 rates.setdefault((name, sessions), []).append(per_s)
@@ -104,17 +113,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{'server':<16}"
-        + "".join(f"{f'{c} session' + ('s' if c > 1 else ''):>14}" for c in CONCURRENCY)
+        + "".join(f"{f'{c} session' + ('s' if c > 1 else ''):>14}" for c in concurrency)
     )
     medians = {}
     for name in names:
-        row = [statistics.median(rates[(name, c)]) for c in CONCURRENCY]
-        medians[name] = dict(zip(map(str, CONCURRENCY), row, strict=True))
+        row = [statistics.median(rates[(name, c)]) for c in concurrency]
+        medians[name] = dict(zip(map(str, concurrency), row, strict=True))
         print(f"{name:<16}" + "".join(f"{r:>14.0f}" for r in row))
     print("\nserver CPU time per message, microseconds (user + system of its process)")
     for name in names:
-        row = [statistics.median(cpu_us[(name, c)]) for c in CONCURRENCY]
-        medians[name].update({f"cpu_us_{c}": r for c, r in zip(CONCURRENCY, row, strict=True)})
+        row = [statistics.median(cpu_us[(name, c)]) for c in concurrency]
+        medians[name].update({f"cpu_us_{c}": r for c, r in zip(concurrency, row, strict=True)})
         print(f"{name:<16}" + "".join(f"{r:>14.0f}" for r in row))
     print("\nratios (median of per-repeat ratios)")
     comparisons = [
@@ -127,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = [(a, b, n) for a, b, n in comparisons if a in names and b in names]
     ratios = {}
     for a, b, note in comparisons:
-        values = [ratio(a, b, c) for c in CONCURRENCY]
-        ratios[f"{a}/{b}"] = dict(zip(map(str, CONCURRENCY), values, strict=True))
+        values = [ratio(a, b, c) for c in concurrency]
+        ratios[f"{a}/{b}"] = dict(zip(map(str, concurrency), values, strict=True))
         print(f"{a + ' / ' + b:<30}" + "".join(f"{v:>10.2f}x" for v in values) + f"   {note}")
     if args.json:
         args.json.write_text(json.dumps({"messages_per_s": medians, "ratios": ratios}, indent=2))
