@@ -16,15 +16,17 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import Any, Protocol
 
+# Records use __slots__: a long run holds hundreds of thousands of them.
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class TranscriptLine:
     at: float  # server clock
     direction: str  # ">" client to server, "<" server to client
     text: str
 
 
-@dataclass
+@dataclass(slots=True)
 class SessionRecord:
     number: int
     peer: str
@@ -46,7 +48,7 @@ class SessionRecord:
         return self.closed_at is None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FaultRecord:
     """A fault rule or a limit that changed what the server did."""
 
@@ -61,7 +63,7 @@ class FaultRecord:
     rule_index: int | None = None  # for rules: its position in the plan's faults
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     sequence: int  # 1-based, order of acceptance
     session: int
@@ -83,6 +85,10 @@ class MessageRecord:
             if key.lower() == name.lower():
                 return value
         return None
+
+
+#: How many distinct repeated texts the ledger keeps one copy of (first come, first kept).
+SHARED_VALUES = 4096
 
 
 class LedgerSink(Protocol):
@@ -150,7 +156,11 @@ class Ledger:
         self.sink = sink
         self.memory_budget_bytes = memory_budget_bytes
         self.transcript_limit_lines = transcript_limit_lines
-        self._lock = threading.Condition()
+        self._mutex = threading.RLock()
+        self._lock = threading.Condition(self._mutex)  # readers wait on it for new records
+        # One copy of each text that repeats (a batch's MAIL FROM, its From: header...), so a
+        # long run's transcripts and headers hold references, not copies. Bounded.
+        self._shared: dict[object, Any] = {}
         self._sessions: list[SessionRecord] = []
         self._messages: list[MessageRecord] = []
         self._faults: list[FaultRecord] = []
@@ -166,9 +176,9 @@ class Ledger:
         return record
 
     def log(self, session: SessionRecord, direction: str, text: str, at: float) -> None:
-        with self._lock:
+        with self._mutex:  # nobody waits for transcript lines: no notify
             transcript = session.transcript
-            transcript.append(TranscriptLine(at, direction, text))
+            transcript.append(TranscriptLine(at, direction, self._share(text)))
             if len(transcript) > self.transcript_limit_lines:
                 # The oldest line after the kept head goes; a short list shift, no copy.
                 del transcript[self.transcript_limit_lines // 2]
@@ -205,6 +215,8 @@ class Ledger:
     ) -> MessageRecord:
         headers = parse_headers(data) if headers is None else headers
         with self._lock:
+            headers = tuple(self._share(field) for field in headers)
+            mail_from, rcpt_tos = self._share(mail_from), self._share(rcpt_tos)
             keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
                 sequence=len(self._messages) + 1,
@@ -252,7 +264,17 @@ class Ledger:
                 s.transcript_dropped = 0
             self._messages.clear()
             self._faults.clear()
+            self._shared.clear()
             self._bytes_held = 0
+
+    def _share(self, value: Any) -> Any:
+        """The copy of `value` kept already, if any (called under the lock)."""
+        shared = self._shared.get(value)
+        if shared is not None:
+            return shared
+        if len(self._shared) < SHARED_VALUES:
+            self._shared[value] = value
+        return value
 
     # --- reading (any thread) --------------------------------------------------------------
 
