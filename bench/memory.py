@@ -32,13 +32,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--body-bytes", type=int, default=10 * 1024)
     parser.add_argument("--sessions", type=int, default=8, help="concurrent sessions")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument(
+        "--budget-mib",
+        type=float,
+        help="the ledger's memory budget for bodies (default: the Ledger's own, 64 MiB)",
+    )
     parser.add_argument("--quick", action="store_true", help="5,000 messages")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     if args.quick:
         args.messages = 5_000
     # Keep the profile's session cap: transcripts of many sessions are part of the memory.
-    with serving("fake_ses", session_limit=SESSION_CAP) as peer:
+    options = {}
+    if args.budget_mib is not None:
+        options["memory_budget_bytes"] = int(args.budget_mib * 1024 * 1024)
+    with serving("fake_ses", session_limit=SESSION_CAP, **options) as peer:
         rss_start = rss_kib(peer.pid)
         began = time.perf_counter()
         result = drive(
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_start_mib": round(rss_start / 1024, 1),
         "rss_end_mib": round(rss_end / 1024, 1),
         "peak_rss_mib": round(peak / 1024, 1),
+        "budget_mib": args.budget_mib,
         "ledger": ledger,
         "exact": exact,
     }

@@ -78,8 +78,11 @@ def fake_ses_options(**limits: Any) -> dict[str, Any]:
 
 
 async def _fake_ses(pipe: Connection, options: dict[str, Any]) -> None:
-    from harness import FakeSES
+    from harness import FakeSES, Ledger
 
+    budget = options.pop("memory_budget_bytes", None)
+    if budget is not None:
+        options["ledger"] = Ledger(memory_budget_bytes=budget)
     async with FakeSES(**options) as ses:
         pipe.send(ses.port)
         await asyncio.get_running_loop().run_in_executor(None, pipe.recv)

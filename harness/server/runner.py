@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,8 @@ START_TIMEOUT_S = 10.0
 # ACK is dropped and the client, which waits for the greeting, hangs until SYN-ACK retries (tens
 # of seconds). A deep queue lets the server itself answer every one, with 421 past the cap.
 LISTEN_BACKLOG = 4096
+#: Set to 1 to run the sync API's loop on uvloop (`pip install 'ses-fault-harness[fast]'`).
+UVLOOP_ENV = "SES_HARNESS_UVLOOP"
 
 
 class FakeSES:
@@ -147,7 +150,7 @@ class FakeSES:
     def start(self) -> FakeSES:
         ready = threading.Event()
         failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
+        loop = new_event_loop()
 
         def serve() -> None:
             asyncio.set_event_loop(loop)
@@ -217,6 +220,20 @@ class FakeSES:
 
     def __repr__(self) -> str:
         return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The loop of the sync API's thread: uvloop's when SES_HARNESS_UVLOOP=1, else asyncio's."""
+    if os.environ.get(UVLOOP_ENV, "") not in ("", "0"):
+        try:
+            import uvloop
+        except ImportError as missing:
+            raise RuntimeError(
+                f"{UVLOOP_ENV} is set but uvloop is not installed: "
+                "pip install 'ses-fault-harness[fast]'"
+            ) from missing
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def _is_ours(task: asyncio.Task[Any]) -> bool:
