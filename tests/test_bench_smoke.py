@@ -1,0 +1,89 @@
+"""Smoke runs of bench/ at tiny sizes: every benchmark runs and its counts add up.
+
+No figure is asserted (these are not timings); what is asserted is that each script finishes,
+prints its comparison, and that the load generator and the ledger agree message for message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+from loadgen import Load, drive  # noqa: E402
+from peers import maildev_missing, serving  # noqa: E402
+
+
+def run_bench(script: str, *args: str, timeout_s: float = 300.0) -> str:
+    finished = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    return finished.stdout
+
+
+def test_load_generator_sends_every_message_of_a_counted_run() -> None:
+    with serving("instant") as peer:
+        result = drive(Load(peer.port, sessions=3, processes=2, messages=50, per_session=7))
+    assert (result.acked, result.refused) == (50, 0)
+    assert result.sessions >= 50 // 7  # it reconnected after 7 messages a session
+
+
+def test_fake_ses_ledger_matches_the_load_message_for_message() -> None:
+    with serving("fake_ses", session_limit=5) as peer:
+        result = drive(Load(peer.port, sessions=2, processes=1, messages=23, per_session=5))
+    assert (result.acked, result.refused) == (23, 0)
+    ledger = peer.ledger
+    assert ledger["messages"] == ledger["acknowledged"] == 23
+    assert ledger["unique_ses_ids"] == ledger["unique_message_ids"] == 23
+    assert ledger["faults"] == 0  # the armed rules never fire
+    assert ledger["sessions"] == result.sessions
+
+
+def test_throughput_compares_against_aiosmtpd_and_the_instant_sink() -> None:
+    out = run_bench(
+        "throughput.py", "--seconds", "0.3", "--repeats", "1", "--concurrency", "1", "2",
+        "--no-maildev",
+    )  # fmt: skip
+    assert "fake_ses / aiosmtpd" in out
+    assert "instant / fake_ses" in out
+
+
+@pytest.mark.skipif(
+    maildev_missing() is not None,
+    reason=f"maildev peer unavailable ({maildev_missing()}); see docs/performance.md",
+)
+def test_throughput_compares_against_maildev() -> None:
+    out = run_bench(
+        "throughput.py", "--seconds", "0.3", "--repeats", "1", "--concurrency", "1",
+        "--servers", "fake_ses", "maildev",
+    )  # fmt: skip
+    assert "fake_ses / maildev" in out
+
+
+def test_memory_run_reports_exact_counts() -> None:
+    out = run_bench(
+        "memory.py", "--messages", "400", "--body-bytes", "2048", "--sessions", "2",
+        "--processes", "1",
+    )  # fmt: skip
+    assert "counts and ids exact: yes" in out
+
+
+def test_fixture_overhead_measures_fake_ses(tmp_path: Path) -> None:
+    out = run_bench("fixture_overhead.py", "--tests", "5", "--json", str(tmp_path / "f.json"))
+    assert "fake_ses" in out
+    assert (tmp_path / "f.json").exists()
+
+
+def test_run_all_runs_the_matrix_benchmark_quickly() -> None:
+    out = run_bench("run_all.py", "--quick", "--only", "matrix_speed")
+    assert "simulated / wall" in out
+    assert "=== matrix_speed: exit 0" in out
