@@ -36,11 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         args.workers, args.repeats = 1, 1
     runs = []
     for _ in range(args.repeats):
-        run = run_matrix(scenarios, strategies, workers=args.workers)["run"]
+        results = run_matrix(scenarios, strategies, workers=args.workers)
+        run = results["run"]
         runs.append((run["wall_s"], run["virtual_s"]))
+        commands = sum(c["score"]["commands"] for c in results["cases"])
+        sessions = sum(c["score"]["sessions"] for c in results["cases"])
         print(
             f"  {len(scenarios)} scenarios x {len(strategies)} strategies, {args.workers} workers: "
-            f"{run['wall_s']:.1f} s wall, {run['virtual_s'] / 3600:.2f} h simulated",
+            f"{run['wall_s']:.1f} s wall, {run['virtual_s'] / 3600:.2f} h simulated, "
+            f"{commands:,} SMTP commands in {sessions:,} sessions",
             file=sys.stderr,
         )
     wall = statistics.median(w for w, _ in runs)
@@ -55,8 +59,19 @@ def main(argv: list[str] | None = None) -> int:
         f"simulated / wall: {ratio:.0f}x, {ratio * 60 / 3600:.1f} simulated hours per wall "
         f"minute (target: 10 h in under a minute, 600x)"
     )
+    print(
+        f"work: {commands:,} SMTP commands in {sessions:,} sessions, "
+        f"{commands / wall:,.0f} commands per wall second"
+    )
     if args.json:
-        figures = {"wall_s": wall, "virtual_s": virtual, "ratio": ratio, "runs": runs}
+        figures = {
+            "wall_s": wall,
+            "virtual_s": virtual,
+            "ratio": ratio,
+            "commands": commands,
+            "sessions": sessions,
+            "runs": runs,
+        }
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
 

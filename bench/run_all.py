@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.json_dir:
             args.json_dir.mkdir(parents=True, exist_ok=True)
             command += ["--json", str(args.json_dir / f"{name}.json")]
-        print(f"\n=== {name} ({' '.join(command[1:])})", flush=True)
-        began = time.perf_counter()
         if args.uvloop and name == "throughput":
             command.append("--uvloop")
+        print(f"\n=== {name} ({' '.join(command[1:])})", flush=True)
+        began = time.perf_counter()
         finished = subprocess.run(command)
         print(f"=== {name}: exit {finished.returncode} in {time.perf_counter() - began:.0f} s")
         if finished.returncode != 0:
