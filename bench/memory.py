@@ -3,7 +3,7 @@
     python bench/memory.py [--messages 100000] [--body-bytes 10240] [--quick]
 
 The server (`ses` profile: 350 messages a session, rate and daily quota off, ledger on with its
-default 64 MiB budget for bodies) runs in its own process; the load generator's processes send
+default 32 MiB budget for bodies) runs in its own process; the load generator's processes send
 over 8 concurrent sessions and, like a batch mailer at SES's cap, start a new session every 350
 messages. Prints the server process's resident memory at start, at the end, and its high-water
 mark (VmHWM), and checks that the ledger holds exactly one record per message acknowledged,
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--budget-mib",
         type=float,
-        help="the ledger's memory budget for bodies (default: the Ledger's own, 64 MiB)",
+        help="the ledger's memory budget for bodies (default: the Ledger's own, 32 MiB)",
     )
     parser.add_argument("--quick", action="store_true", help="5,000 messages")
     parser.add_argument("--json", type=Path, help="write the figures here")
