@@ -54,6 +54,23 @@ class SessionRecord:
     def open(self) -> bool:
         return self.closed_at is None
 
+    def summary(self) -> dict[str, Any]:
+        """The session's plain fields (everything but the transcript), for JSON."""
+        return {
+            "number": self.number,
+            "peer": self.peer,
+            "opened_at": self.opened_at,
+            "opened_wall": self.opened_wall,
+            "closed_at": self.closed_at,
+            "closed_by": self.closed_by,
+            "close_reason": self.close_reason,
+            "tls": self.tls,
+            "user": self.user,
+            "accepted": self.accepted,
+            "commands_after_421": self.commands_after_421,
+            "transcript_dropped": self.transcript_dropped,
+        }
+
     @property
     def transcript(self) -> list[TranscriptLine]:
         """The first and the newest lines; see `Ledger.transcript_limit_lines`."""

@@ -50,17 +50,7 @@ class Store:
         self._append(
             {
                 "type": "session",
-                "number": record.number,
-                "peer": record.peer,
-                "opened_at": record.opened_at,
-                "opened_wall": record.opened_wall,
-                "closed_at": record.closed_at,
-                "closed_by": record.closed_by,
-                "close_reason": record.close_reason,
-                "tls": record.tls,
-                "user": record.user,
-                "accepted": record.accepted,
-                "commands_after_421": record.commands_after_421,
+                **record.summary(),
                 "transcript": [[line.at, line.direction, line.text] for line in record.transcript],
             }
         )

@@ -41,18 +41,9 @@ def message_json(record: MessageRecord, *, restored: bool, headers: bool = False
 
 def session_json(record: SessionRecord, *, transcript: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "number": record.number,
-        "peer": record.peer,
+        **record.summary(),
         "open": record.open,
-        "opened_at": record.opened_at,
         "opened": iso(record.opened_wall),
-        "closed_at": record.closed_at,
-        "closed_by": record.closed_by,
-        "close_reason": record.close_reason,
-        "tls": record.tls,
-        "user": record.user,
-        "accepted": record.accepted,
-        "commands_after_421": record.commands_after_421,
     }
     if transcript:
         out["transcript"] = [
