@@ -18,11 +18,16 @@ import asyncio
 import contextlib
 import multiprocessing
 import resource
+import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from harness import FakeSES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import rss_kib
 
 TIMEOUT_S = 30.0
 
@@ -44,14 +49,6 @@ def serve(pipe: Connection, cap: int) -> None:
                 "open": sum(s.open for s in ledger.sessions),
             }
         )
-
-
-def rss_kib(pid: int, field_name: str = "VmRSS") -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise LookupError(field_name)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ import pytest
 from harness.cli import main
 from harness.commands import serve
 from harness.commands.serve import TOKEN_ENV, exposure_warning
-from tests.serve_process import ServeProcess
 from tests.strategies_misbehaving import SECRET
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,20 +31,6 @@ TOKEN = "tok-3n/ 5+ecret"  # characters that need quoting in a URL
 USER, PASSWORD = "AKIAFAKEUSER", "Pa55-never-logged"
 WAIT_S = 30.0
 MESSAGE = b"From: app@example.com\r\nTo: user@example.com\r\nSubject: hi\r\n\r\nHello.\r\n"
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., ServeProcess]]:
-    started: list[ServeProcess] = []
-
-    def make(*args: str) -> ServeProcess:
-        server = ServeProcess(*args)
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.close()
 
 
 def request(

@@ -8,13 +8,11 @@ import signal
 import smtplib
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.commands.serve import is_loopback
-from tests.serve_process import ServeProcess
 
 SESSION_CAP_TEXT = "Connection closed by server. Maximum message count per session reached."
 
@@ -24,21 +22,6 @@ def mail(number: int) -> bytes:
         f"From: app@example.com\r\nTo: user@example.com\r\nSubject: Hello {number}\r\n"
         f"Message-ID: <cli-{number}@example.com>\r\n\r\nMessage number {number}.\r\n"
     ).encode()
-
-
-@pytest.fixture
-def start() -> Iterator[Callable[..., ServeProcess]]:
-    """Start `ses-harness serve` with the given flags; killed at teardown if still running."""
-    started: list[ServeProcess] = []
-
-    def make(*args: str) -> ServeProcess:
-        server = ServeProcess(*args)
-        started.append(server)
-        return server
-
-    yield make
-    for server in started:
-        server.close()
 
 
 def test_banner_gives_the_real_ports_and_the_ses_behaviours(start) -> None:
