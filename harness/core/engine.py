@@ -179,17 +179,11 @@ class Engine:
         if stage is Stage.RCPT and recipients:
             attempt = self._count_attempt(("rcpt", (sender or "").lower(), recipients[0].lower()))
         command = Command(stage, session, state.commands, sender, recipients, attempt)
-        decision = self._from_rules(command)
-        if decision is not None and decision.outcome is not Outcome.PROCEED:
-            return decision
+        rules = self._from_rules(command) or PROCEED
+        if rules.outcome is not Outcome.PROCEED:
+            return rules
         limit = self._limit_at(state, stage)
-        if limit is not None:
-            return dataclasses.replace(
-                limit,
-                delay_s=decision.delay_s if decision else 0.0,
-                fired=(decision.fired if decision else ()) + limit.fired,
-            )
-        return decision or PROCEED
+        return _after(rules, limit) if limit is not None else rules
 
     def end_of_data(
         self,
@@ -209,18 +203,16 @@ class Engine:
             return idle
         attempt = self._count_attempt(("eom", key))
         command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt)
-        decision = self._from_rules(command)
-        delay_s = decision.delay_s if decision else 0.0
-        fired = decision.fired if decision else ()
-        if decision is not None and decision.outcome is Outcome.DROP_AFTER_ACCEPT:
+        rules = self._from_rules(command) or PROCEED
+        if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
             self._charge(len(recipients), now)
-            return self._accept(state, now, decision)
-        if decision is not None and decision.outcome is not Outcome.PROCEED:
-            return decision
+            return self._accept(state, now, rules)
+        if rules.outcome is not Outcome.PROCEED:
+            return rules
         refusal = self._content_refusal(recipients, size, now)
         if refusal is not None:
-            return dataclasses.replace(refusal, delay_s=delay_s, fired=fired + refusal.fired)
-        return self._accept(state, now, Decision(Outcome.ACCEPT, delay_s=delay_s, fired=fired))
+            return _after(rules, refusal)
+        return self._accept(state, now, _after(rules, Decision(Outcome.ACCEPT)))
 
     def replied(self, session: int, *, now: float) -> None:
         """The server finished answering: the idle timer restarts from here."""
@@ -347,3 +339,10 @@ class Engine:
         ses_id = self.ses_id(state.number, state.accepted, now)
         reply = f"{self.replies.accepted.code} {self.replies.accepted.text.format(ses_id)}"
         return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
+
+
+def _after(rules: Decision, then: Decision) -> Decision:
+    """`then`, preceded by what rules that let the command proceed did (their delays)."""
+    if not rules.fired:
+        return then
+    return dataclasses.replace(then, delay_s=rules.delay_s, fired=rules.fired + then.fired)
