@@ -17,12 +17,13 @@ from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
 
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
 from harness.endpoint import TlsMode
 from harness.ledger import FaultRecord, SessionRecord, parse_headers
+from harness.server.data import read_message
 from harness.server.handler import SesHandler
 from harness.server.state import ServerState
 
@@ -241,6 +242,35 @@ class SesSMTP(SMTP):
             if stage is Stage.QUIT:  # the session ends now, not when the loop sees the close
                 self._quit_at = self.state.clock.now()
         await method(arg)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        """aiosmtpd's DATA, with the message data read in blocks (see harness.server.data)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        try:
+            data, error = await read_message(
+                self._reader, line_limit=self.line_length_limit, size_limit=self.data_size_limit
+            )
+        except asyncio.CancelledError:  # the connection went away mid-data
+            self._writer.close()
+            raise
+        if error is not None:
+            await self.push(error)
+            self._set_post_data_state()
+            return
+        self.envelope.content = self.envelope.original_content = data
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
 
     async def end_of_message(self, envelope: Envelope) -> str:
         """End of data: ask the engine, record an accepted message, then answer (or not)."""
