@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 import socket
+import time
 
 import aiosmtplib
 import pytest
@@ -209,6 +210,26 @@ def test_idle_timeout_sends_an_unprompted_451_and_closes():
             lambda ledger: not ledger.sessions[0].open and ledger.sessions[0]
         )
         assert (record.closed_by, record.close_reason) == ("server", "limit:idle_timeout_s")
+
+
+def test_every_command_restarts_the_idle_timeout():
+    timeout_s = 1.0
+    with (
+        FakeSES(profile="ses", idle_timeout_s=timeout_s) as ses,
+        socket.create_connection(ses.address, timeout=10) as raw,
+    ):
+        reader = raw.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        # Busy for 2.5 timeouts, a command every 1/20 of one: never idle for long enough.
+        began = time.monotonic()
+        while time.monotonic() - began < 2.5 * timeout_s:
+            last_sent = time.monotonic()
+            raw.sendall(b"NOOP\r\n")
+            assert reader.readline().startswith(b"250 ")
+            time.sleep(timeout_s / 20)
+        assert reader.readline() == b"451 4.4.2 Timeout waiting for data from client.\r\n"
+        assert time.monotonic() - last_sent >= timeout_s  # counted from the last command
+        assert reader.readline() == b""
 
 
 def test_idle_timeout_on_the_virtual_clock_answers_the_next_command():

@@ -101,6 +101,8 @@ class SesSMTP(SMTP):
         self._quit_at: float | None = None  # when the client said QUIT
         self._lost = asyncio.Event()
         self._unsent: list[bytes] = []  # replies held back to go out with the next ones
+        self._idle_deadline = 0.0  # loop time; see _reset_timeout
+        self._timer_at: float | None = None  # when the armed timer fires
         replies = engine.replies
         self._wording = {
             "250 OK": str(replies.ok),
@@ -168,10 +170,33 @@ class SesSMTP(SMTP):
         await super()._handle_client()
 
     def _reset_timeout(self, duration: float | None = None) -> None:
+        """aiosmtpd calls this on every command; its own cancels the timer and makes a new one.
+
+        Here a later deadline (the usual case) only moves `_idle_deadline`: the armed timer
+        fires first and re-arms itself for what is left, so the timeout still comes exactly
+        `duration` after the last command.
+        """
         limit = self.state.engine.limits.idle_timeout_s
         if duration is None and limit is not None and not self.state.clock.virtual:
             duration = limit
-        super()._reset_timeout(duration or SAFETY_TIMEOUT_S)
+        deadline = self.loop.time() + (duration or SAFETY_TIMEOUT_S)
+        self._idle_deadline = deadline
+        if self._timer_at is not None and self._timer_at <= deadline:
+            return
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        self._timer_at = self._idle_deadline
+        self._timeout_handle = self.loop.call_at(self._idle_deadline, self._timer_fired)
+
+    def _timer_fired(self) -> None:
+        self._timer_at = None
+        if self.loop.time() < self._idle_deadline:
+            self._arm_timer()
+        else:
+            self._timeout_cb()
 
     def _timeout_cb(self) -> None:
         limit = self.state.engine.limits.idle_timeout_s
