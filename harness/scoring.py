@@ -153,7 +153,7 @@ def score_case(
         if record.message_id in by_id:
             copies[record.message_id].append(record)
 
-    transactions = _transactions(sessions)
+    transactions, commands = _transactions(sessions)
     keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
     seen = {keys[t.key] for t in transactions if t.key in keys}
     refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
@@ -201,7 +201,7 @@ def score_case(
     )
     score.update(
         sessions=len(sessions),
-        commands=sum(1 for s in sessions for line in s.transcript if line.direction == ">"),
+        commands=commands,
         retries=max(0, len(transactions) - len(attempted)),
         retried_5xx=_retried_5xx(transactions),
         commands_after_421=sum(s.commands_after_421 for s in sessions),
@@ -316,9 +316,11 @@ class _Transaction:
             self.code = self.rcpt_refusal
 
 
-def _transactions(sessions: Sequence[SessionRecord]) -> list[_Transaction]:
-    """Every MAIL FROM and how its transaction ended, in the order they happened."""
+def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction], int]:
+    """Every MAIL FROM and how its transaction ended, in the order they happened; and the
+    number of commands the client sent."""
     found = []
+    commands = 0
     for session in sessions:
         current: _Transaction | None = None
         for position, line in enumerate(session.transcript):
@@ -327,6 +329,7 @@ def _transactions(sessions: Sequence[SessionRecord]) -> list[_Transaction]:
                 if current is not None and code is not None:
                     current.reply(code)
                 continue
+            commands += 1
             verb = line.text.split(" ", 1)[0].upper()
             if current is not None and (verb == "MAIL" or not current.command(verb, line.text)):
                 current.finish()
@@ -337,7 +340,7 @@ def _transactions(sessions: Sequence[SessionRecord]) -> list[_Transaction]:
         if current is not None:
             current.finish()
     found.sort(key=lambda t: t.order)
-    return found
+    return found, commands
 
 
 def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
