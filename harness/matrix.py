@@ -152,7 +152,12 @@ def run_matrix(
         for spec, name in zip(strategies, names, strict=True)
     ]
     tasks = [
-        Task(index, (scenario, spec, seed), case_timeout(scenario, case_timeout_s))
+        Task(
+            index,
+            (scenario, spec, seed),
+            case_timeout(scenario, case_timeout_s),
+            group=scenario.name,
+        )
         for index, (scenario, spec, _) in enumerate(jobs)
     ]
     cases: list[dict[str, Any] | None] = [None] * len(jobs)

@@ -12,7 +12,6 @@ goes on. A worker whose parent dies kills its own group, so nothing is left behi
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import importlib
 import multiprocessing
@@ -40,6 +39,9 @@ class Task:
     index: int
     args: tuple[Any, ...]
     timeout_s: float
+    #: Tasks of one group share set-up a worker caches (a scenario's batch): a free worker
+    #: takes more of a group it has begun, then a group nobody has begun, then any task.
+    group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def supervise(fn: str, tasks: Sequence[Task], workers: int) -> Iterator[tuple[in
 
     Closing the generator early (an exception in the caller, Ctrl-C) kills every worker.
     """
-    pending = collections.deque(tasks)
+    pending = list(tasks)
     context = multiprocessing.get_context("spawn")  # no forking of threads or event loops
     pool: list[_Worker] = []
     done = False
@@ -64,7 +66,7 @@ def supervise(fn: str, tasks: Sequence[Task], workers: int) -> Iterator[tuple[in
             pool.append(_Worker(context, fn))
         for worker in pool:
             if pending:
-                worker.give(pending.popleft())
+                worker.give(_next_task(pending, worker, pool))
         while any(worker.task is not None for worker in pool):
             busy = [worker for worker in pool if worker.task is not None]
             deadlines = [worker.deadline for worker in busy if worker.deadline is not None]
@@ -80,12 +82,22 @@ def supervise(fn: str, tasks: Sequence[Task], workers: int) -> Iterator[tuple[in
                     worker.stop(kill=True)
                     worker = pool[slot] = _Worker(context, fn)
                 if pending:
-                    worker.give(pending.popleft())
+                    worker.give(_next_task(pending, worker, pool))
                 yield outcome
         done = True
     finally:
         for worker in pool:
             worker.stop(kill=not done)
+
+
+def _next_task(pending: list[Task], worker: _Worker, pool: list[_Worker]) -> Task:
+    """Take `worker`'s next task out of `pending` (see `Task.group`)."""
+    begun = set().union(*(other.groups for other in pool))
+    for prefer in (lambda g: g in worker.groups, lambda g: g not in begun):
+        for position, task in enumerate(pending):
+            if task.group is not None and prefer(task.group):
+                return pending.pop(position)
+    return pending.pop(0)
 
 
 class _Worker:
@@ -97,12 +109,15 @@ class _Worker:
         self.process.start()
         child.close()
         self.task: Task | None = None
+        self.groups: set[str] = set()  # of the tasks it was given
         self.deadline: float | None = None  # set when the worker says it started the task
         self.timed = False  # past set-up: the strategy itself is running
         self._killed = False
 
     def give(self, task: Task) -> None:
         self.task, self.deadline, self.timed = task, None, False
+        if task.group is not None:
+            self.groups.add(task.group)
         self.conn.send(task.args)
 
     def outcome(self) -> tuple[int, Any] | None:
