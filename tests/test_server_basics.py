@@ -163,3 +163,24 @@ def test_reset_clears_the_ledger_and_restarts_rule_counters():
         assert client.noop()[0] == 452
         client.quit()
         assert ses.ledger.sessions[0].number == 1
+
+
+def test_a_client_that_has_the_221_finds_its_session_closed_in_the_ledger():
+    # Closed in the ledger before the 221 is written: no waiting for the socket to close.
+    with FakeSES(profile="plain") as ses:
+        for _ in range(50):
+            client = smtplib.SMTP(ses.host, ses.port)
+            send(client, 1)
+            client.quit()
+            last = ses.sessions[-1]
+            assert not last.open
+            assert (last.closed_by, last.close_reason) == ("client", "client quit")
+            assert [line.text for line in last.transcript][-2:] == ["QUIT", "221 Bye"]
+
+
+def test_quit_with_an_argument_is_refused_and_the_session_goes_on():
+    with FakeSES(profile="plain") as ses, smtplib.SMTP(ses.host, ses.port) as client:
+        assert client.docmd("QUIT", "now") == (501, b"Syntax: QUIT")
+        assert ses.sessions[0].open
+        send(client, 1)
+    assert ses.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
