@@ -234,7 +234,7 @@ class FakeSESView:
         return arranged
 
     def _apply(self, plan: Plan) -> None:
-        if plan != self.server.plan:
+        if plan is not self.server.plan and plan != self.server.plan:
             self.server.set_plan(plan)
 
     # --- records ---------------------------------------------------------------------------

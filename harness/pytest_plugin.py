@@ -140,7 +140,7 @@ def fake_ses(request: pytest.FixtureRequest, fake_ses_server: FakeSES) -> Iterat
         _settle(fake_ses_server)
         _check(request.node, view)
     finally:
-        if fake_ses_server.plan != base:
+        if fake_ses_server.plan is not base:
             fake_ses_server.set_plan(base)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -325,6 +326,11 @@ class Plan:
             raise error.within(prefix="limits") from None
 
     def resolved_limits(self) -> Limits:
+        """The profile's limits with this plan's overrides (worked out once per plan)."""
+        return self._resolved_limits
+
+    @functools.cached_property
+    def _resolved_limits(self) -> Limits:
         from harness.profiles import PROFILES
 
         return PROFILES[self.profile].limits.updated(**dict(self.limits))
