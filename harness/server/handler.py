@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from harness.profiles import Replies
@@ -31,3 +32,14 @@ class SesHandler:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         return await server.end_of_message(envelope)
+
+    def __dir__(self) -> list[str]:
+        # aiosmtpd's SMTP.__init__ looks for hooks with dir() and inspect.getmembers() on
+        # every new connection: only the hooks, not every dunder of the class.
+        return list(_HOOKS)
+
+
+_HOOKS = ("handle_DATA", "handle_EHLO")
+# aiosmtpd also reads handle_EHLO's signature on every new connection; inspect returns a
+# function's __signature__ when it has one instead of working it out again.
+SesHandler.handle_EHLO.__signature__ = inspect.signature(SesHandler.handle_EHLO)  # type: ignore[attr-defined]
