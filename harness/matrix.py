@@ -26,7 +26,7 @@ from harness.scenario import Scenario
 from harness.scoring import score_case
 from harness.server.runner import FakeSES
 from harness.strategy import Claim, OutgoingMessage, resolve_strategy
-from harness.workers import Lost, Task, supervise
+from harness.workers import Lost, Task, on_own_core, supervise
 from harness.workload import Workload, WorkloadSpec, build_messages
 
 SCHEMA = "ses-fault-harness/results"
@@ -71,7 +71,9 @@ def run_case(
     error = None
     if ledger is None:
         ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
-    with FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
+    # A client in another process is left to the scheduler; see on_own_core for the rest.
+    pinned = on_own_core() if command is None else contextlib.nullcontext()
+    with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
         if started is not None:

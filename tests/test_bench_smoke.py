@@ -87,3 +87,9 @@ def test_run_all_runs_the_matrix_benchmark_quickly() -> None:
     out = run_bench("run_all.py", "--quick", "--only", "matrix_speed")
     assert "simulated / wall" in out
     assert "=== matrix_speed: exit 0" in out
+
+
+def test_matrix_benchmark_compares_pinned_and_unpinned_workers() -> None:
+    out = run_bench("matrix_speed.py", "--quick", "--compare-pinning")
+    assert "default matrix, pinned" in out and "default matrix, unpinned" in out
+    assert "wall time unpinned / pinned:" in out
