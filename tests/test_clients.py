@@ -135,13 +135,21 @@ def test_nodemailer_unpooled_opens_a_connection_per_message_and_never_meets_the_
 
 
 @needs_node
-def test_nodemailer_pooled_fails_the_message_that_meets_the_421_and_carries_on(tmp_path):
-    # 60 messages over 5 pooled connections: each reaches the cap of 10 once or twice.
+def test_nodemailer_pooled_fails_or_requeues_the_message_that_meets_the_421(tmp_path):
+    # 60 messages over 5 pooled connections: each reaches the cap of 10 once or twice. nodemailer
+    # 10 puts a message that meets the 421 back in its queue when none of its bytes were read
+    # yet, and fails it otherwise; which of the two depends on timing inside nodemailer. Either
+    # way nothing is lost or sent twice, and every failure reported is the 421.
     case = run_case(scenario(tmp_path, 60), node_client("--pool"))
 
     caps = [f for f in case["timeline"]["faults"] if f["name"] == "session_limit"]
     assert caps
-    assert counts(case) == {"delivered_once": 60 - len(caps), "given_up": len(caps)}
+    given_up = case["score"]["given_up"]
+    assert given_up <= len(caps)
+    assert counts(case) == {"delivered_once": 60 - given_up} | (
+        {"given_up": given_up} if given_up else {}
+    )
+    assert len(replies(case)) == given_up
     assert all(r.startswith("421 Connection closed by server.") for r in replies(case))
     assert case["score"]["sessions"] > 5  # the pool replaced the closed connections
     sessions_at_once = Counter(d["session"] for d in case["timeline"]["deliveries"][:10])
