@@ -6,6 +6,7 @@ import gc
 import os
 import re
 import smtplib
+import socket
 import threading
 
 import aiosmtplib
@@ -184,3 +185,21 @@ def test_quit_with_an_argument_is_refused_and_the_session_goes_on():
         assert ses.sessions[0].open
         send(client, 1)
     assert ses.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
+
+
+def test_a_multi_line_reply_goes_out_in_one_write():
+    # One wake-up of the client per reply, not one per EHLO line (white-box: the writes of the
+    # connection's own StreamWriter are counted).
+    with FakeSES(profile="ses") as ses, socket.create_connection(ses.address, timeout=10) as raw:
+        reader = raw.makefile("rb")
+        assert reader.readline().startswith(b"220 ")
+        (protocol,) = ses._state.live
+        writes: list[bytes] = []
+        write = protocol._writer.write
+        protocol._writer.write = lambda data: (writes.append(bytes(data)), write(data))[1]
+        raw.sendall(b"EHLO client.example\r\n")
+        lines = [reader.readline()]
+        while lines[-1][3:4] == b"-":
+            lines.append(reader.readline())
+    assert len(lines) == 4
+    assert writes == [b"".join(lines)]

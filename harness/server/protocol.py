@@ -421,6 +421,10 @@ class SesSMTP(SMTP):
             # that then reads the ledger) finds the session over, without waiting for the close.
             self._end("client", "client quit", at=self._quit_at)
         self._unsent.append(text.encode("utf-8" if self.enable_SMTPUTF8 else "ascii") + b"\r\n")
+        if text[3:4] == "-":
+            # Not the last line of a multi-line reply (EHLO's): the rest follows at once, and
+            # the client reads until the last line; one write for the whole reply.
+            return
         if text.startswith("250") and b"\n" in self._reader._buffer:  # type: ignore[attr-defined]
             # A pipelining client has sent the next command already: its reply goes out with
             # this one, one write (one wake-up of the client) per batch instead of per reply.
