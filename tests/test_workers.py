@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from harness import workers
 from harness.workers import PIN_ENV, Task, _next_task, on_own_core, supervise
 
 
@@ -70,3 +71,12 @@ def test_pinning_can_be_switched_off_and_does_nothing_outside_a_worker(monkeypat
     monkeypatch.setenv(PIN_ENV, "0")
     results = dict(supervise("tests.test_workers:affinity_in_a_case", [Task(0, ("x",), 60.0)], 1))
     assert results[0] == (everything, everything)
+
+
+@linux_only
+def test_a_core_that_cannot_be_chosen_leaves_the_case_unpinned(monkeypatch):
+    everything = os.sched_getaffinity(0)
+    monkeypatch.setattr(workers, "_own_core", 10_000)  # no such core
+    with on_own_core():
+        assert os.sched_getaffinity(0) == everything
+    assert os.sched_getaffinity(0) == everything
