@@ -76,6 +76,7 @@ from harness.strategy import Claim, ClaimStatus, OutgoingMessage
 
 PREFIX = "cmd"
 DEFAULT_TIMEOUT_S = 300.0
+KILL_WAIT_S = 10.0  # how long a killed process group may take to exit
 STDERR_TAIL_CHARS = 2000
 _SPEC = re.compile(r"^cmd(?:\[(?P<options>[^\]]*)\])?:(?P<command>.*)$", re.DOTALL)
 _OPTIONS = ("time_scale", "timeout_s")
@@ -178,12 +179,14 @@ class CommandStrategy:
                 if self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                self.exit_code = process.wait()
+                self.exit_code, survivors = _kill_group(process)
                 failure = (
                     f"{shlex.join(self.argv)} still running after {self.timeout_s:g} s; killed"
                 )
+                if survivors:
+                    failure += (
+                        f" ({survivors} of its processes had not exited {KILL_WAIT_S:g} s later)"
+                    )
         if failure:
             tail = stderr_path.read_bytes()[-STDERR_TAIL_CHARS:].decode("utf-8", "replace")
             self.stderr_tail = tail.strip() or None
@@ -368,3 +371,44 @@ def _claim(line: str, where: str) -> Claim:
 def _path(command: str) -> str:
     found = re.search(r"<([^>]*)>", command)
     return found.group(1) if found else command.partition(":")[2].strip().split(" ")[0]
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> tuple[int, int]:
+    """SIGKILL `process` and its group, and wait until none of them runs any more.
+
+    A kill is delivered asynchronously, and a process with much memory takes a while to exit, so
+    the group is watched until it is empty. A zombie waiting for a parent other than us has
+    exited, so it counts as gone. Returns the exit code and how many processes still ran after
+    `KILL_WAIT_S` (only one stuck in the kernel can).
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    exit_code = process.wait()
+    deadline = time.monotonic() + KILL_WAIT_S
+    while (running := _running_in_group(process.pid)) and time.monotonic() < deadline:
+        time.sleep(0.002)  # a condition wait: the kernel gives no notice for another's child
+    return exit_code, running
+
+
+def _running_in_group(pgid: int) -> int:
+    """How many processes of group `pgid` have not exited (zombies have)."""
+    proc = Path("/proc")
+    if not proc.is_dir():  # no procfs: a group with only zombies left counts as running
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return 0
+        return 1
+    running = 0
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # it exited while we looked
+            continue
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split(" ", 3)[:3]
+        if int(pgrp) == pgid and state != "Z":
+            running += 1
+    return running

@@ -205,10 +205,14 @@ def test_a_client_that_exits_non_zero_fails_the_case_with_its_stderr_tail(tmp_pa
 
 
 def test_a_hanging_client_is_killed_with_its_children_at_the_timeout(tmp_path, scenario):
+    # The child holds 128 MiB, which takes it tens of milliseconds to give back when killed:
+    # the case must not return before it has exited.
     pids = tmp_path / "pids"
+    child = "import time; memory = b'x' * (128 << 20); print(flush=True); time.sleep(600)"
     source = f"""
         import os, subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+        child = subprocess.Popen([sys.executable, "-c", {child!r}], stdout=subprocess.PIPE)
+        child.stdout.readline()  # it holds its memory now
         open({str(pids)!r}, "w").write(f"{{os.getpid()}} {{child.pid}}")
         time.sleep(600)
     """
