@@ -2,14 +2,24 @@
 
 # In-process pytester runs drop the modules a run imported when it ends. Loading the harness
 # here, before any run, keeps one copy of smtplib and of our classes for all of them.
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import harness.arrange  # noqa: F401
 from tests.serve_process import ServeProcess
 
 pytest_plugins = ["pytester"]
+
+# Hypothesis times each example (a 200 ms deadline, a health check on slow generation). Those are
+# timed assertions, and a loaded machine fails them at random: the suite makes none. In CI the
+# examples are also derived from each test, not drawn at random, so a red run replays exactly.
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("untimed", **_UNTIMED)
+settings.register_profile("ci", derandomize=True, print_blob=True, **_UNTIMED)
+settings.load_profile("ci" if os.environ.get("CI") else "untimed")
 
 
 @pytest.fixture
