@@ -8,13 +8,20 @@ import dataclasses
 import json
 import os
 import shlex
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from harness.cli import main as cli_main
-from harness.command_strategy import CommandStrategy, claims_from_ledger, read_claims
+from harness.command_strategy import (
+    CommandStrategy,
+    _running_in_group,
+    claims_from_ledger,
+    read_claims,
+)
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.matrix import run_case, run_matrix
@@ -234,6 +241,30 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent is dead too
         return stat.read().split(") ")[-1][0] != "Z"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_a_process_group_is_counted_whatever_its_members_call_themselves():
+    # A process names itself (its "comm" in /proc/PID/stat), with spaces and parentheses if it
+    # likes; the group is the fifth field, counted from the last parenthesis.
+    rename = "open('/proc/self/comm', 'w').write('a) 1 2 (b'); print(flush=True); input()"
+    member = subprocess.Popen(
+        [sys.executable, "-c", rename],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    member.stdout.readline()
+    assert Path(f"/proc/{member.pid}/comm").read_text() == "a) 1 2 (b\n"
+    assert _running_in_group(member.pid) == 1
+    assert _running_in_group(os.getpgrp()) >= 1  # this test's own group
+    member.stdin.write(b"\n")
+    member.stdin.close()
+    os.waitid(os.P_PID, member.pid, os.WEXITED | os.WNOWAIT)  # it has exited: a zombie, unreaped
+    assert Path(f"/proc/{member.pid}/stat").exists()
+    assert _running_in_group(member.pid) == 0
+    member.wait()
+    member.stdout.close()
 
 
 def test_a_claim_that_is_not_json_names_its_line(tmp_path, scenario):
