@@ -137,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             f"fake_ses / smtpd, median overhead: {ours / theirs:.2f}x (target <= 0.05x); "
             f"above a bare test's own {bare:.3f} ms: {(ours - bare) / (theirs - bare):.2f}x; "
             f"do_nothing / smtpd: {floor / theirs:.2f}x, above bare "
-            f"{(floor - bare) / (theirs - bare):.2f}x"
+            f"{(floor - bare) / (theirs - bare):.2f}x; bare / smtpd (no fixture at all): "
+            f"{bare / theirs:.2f}x"
         )
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
