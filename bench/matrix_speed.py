@@ -19,10 +19,10 @@ import statistics
 import sys
 from pathlib import Path
 
-from harness.matrix import run_matrix
-from harness.scenario import builtin_scenarios, load_scenario
-from harness.strategies import BUILTINS
-from harness.workers import PIN_ENV
+from harness.runner.matrix import run_matrix
+from harness.runner.scenario import builtin_scenarios, load_scenario
+from harness.runner.strategies import BUILTINS
+from harness.runner.workers import PIN_ENV
 
 
 def main(argv: list[str] | None = None) -> int:

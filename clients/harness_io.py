@@ -1,7 +1,7 @@
 """The command-strategy contract for the Python clients here: read the batch, write claims.
 
 No SMTP in this module: each client beside it talks to the server with its own library, the
-way an application would. See harness/command_strategy.py for the contract.
+way an application would. See harness/runner/command.py for the contract.
 """
 
 from __future__ import annotations

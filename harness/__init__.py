@@ -1,6 +1,7 @@
 """ses-fault-harness: a fault-injecting fake Amazon SES SMTP server and exactly-once scoring.
 
-The public API. The CLI, the pytest plugin and the HTTP API use only these names.
+The public API: a user's code imports from here. Inside the package each module imports from
+the modules it needs, in its own layer or below (see each subpackage's docstring).
 
 Names load on first use (PEP 562): pytest imports this package for its plugin entry point in
 every run, and the server (aiosmtpd, cryptography) should cost nothing until a test needs it.
@@ -12,16 +13,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.arrange import FakeSESView
-    from harness.clock import Clock, RealClock, VirtualClock
     from harness.core.engine import Decision, Engine, Outcome
     from harness.core.errors import PlanError
+    from harness.core.limits import Limits
     from harness.core.plan import (
         ACTIONS,
         Delay,
         Drop,
         DropAfterAccept,
-        Limits,
         Matcher,
         Plan,
         Reply,
@@ -29,25 +28,34 @@ if TYPE_CHECKING:
         Stage,
         Stall,
     )
-    from harness.endpoint import Endpoint, TlsMode
-    from harness.hunt import hunt
-    from harness.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord, TranscriptLine
-    from harness.matrix import run_case, run_matrix
-    from harness.profiles import PROFILES, Evidence, Line, Profile
-    from harness.scenario import Scenario, load_scenario
-    from harness.server.runner import FakeSES
-    from harness.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy, resolve_strategy
+    from harness.core.profiles import PROFILES, Evidence, Line, Profile
+    from harness.hunting.search import hunt
+    from harness.plugin.arrange import FakeSESView
+    from harness.runner.matrix import run_case, run_matrix
+    from harness.runner.resolve import resolve_strategy
+    from harness.runner.scenario import Scenario, load_scenario
+    from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
+    from harness.server.clock import Clock, RealClock, VirtualClock
+    from harness.server.endpoint import Endpoint, TlsMode
+    from harness.server.fake_ses import FakeSES
+    from harness.server.ledger import (
+        FaultRecord,
+        Ledger,
+        MessageRecord,
+        SessionRecord,
+        TranscriptLine,
+    )
 
 _HOMES = {
-    "harness.clock": ("Clock", "RealClock", "VirtualClock"),
+    "harness.server.clock": ("Clock", "RealClock", "VirtualClock"),
     "harness.core.engine": ("Decision", "Engine", "Outcome"),
     "harness.core.errors": ("PlanError",),
+    "harness.core.limits": ("Limits",),
     "harness.core.plan": (
         "ACTIONS",
         "Delay",
         "Drop",
         "DropAfterAccept",
-        "Limits",
         "Matcher",
         "Plan",
         "Reply",
@@ -55,15 +63,22 @@ _HOMES = {
         "Stage",
         "Stall",
     ),
-    "harness.endpoint": ("Endpoint", "TlsMode"),
-    "harness.ledger": ("FaultRecord", "Ledger", "MessageRecord", "SessionRecord", "TranscriptLine"),
-    "harness.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
-    "harness.server.runner": ("FakeSES",),
-    "harness.arrange": ("FakeSESView",),
-    "harness.hunt": ("hunt",),
-    "harness.matrix": ("run_case", "run_matrix"),
-    "harness.scenario": ("Scenario", "load_scenario"),
-    "harness.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy", "resolve_strategy"),
+    "harness.server.endpoint": ("Endpoint", "TlsMode"),
+    "harness.server.ledger": (
+        "FaultRecord",
+        "Ledger",
+        "MessageRecord",
+        "SessionRecord",
+        "TranscriptLine",
+    ),
+    "harness.core.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
+    "harness.server.fake_ses": ("FakeSES",),
+    "harness.plugin.arrange": ("FakeSESView",),
+    "harness.hunting.search": ("hunt",),
+    "harness.runner.matrix": ("run_case", "run_matrix"),
+    "harness.runner.scenario": ("Scenario", "load_scenario"),
+    "harness.runner.resolve": ("resolve_strategy",),
+    "harness.runner.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy"),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-import harness.arrange  # noqa: F401
+import harness.plugin.arrange  # noqa: F401
 from tests.serve_process import ServeProcess
 
 pytest_plugins = ["pytester"]

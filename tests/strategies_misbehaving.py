@@ -17,9 +17,9 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
-from harness.clock import Clock
-from harness.endpoint import Endpoint
-from harness.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.server.clock import Clock
+from harness.server.endpoint import Endpoint
 
 ANNOUNCE = "MISBEHAVING_ANNOUNCE"
 

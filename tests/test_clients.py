@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main as cli_main
-from harness.conformance import END, START, write_section
+from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
-from harness.ledger import Ledger
-from harness.matrix import run_case
-from harness.scenario import Scenario
-from harness.workload import WorkloadSpec, build_messages
+from harness.runner.conformance import END, START, write_section
+from harness.runner.matrix import run_case
+from harness.runner.scenario import Scenario
+from harness.runner.workload import WorkloadSpec, build_messages
+from harness.server.ledger import Ledger
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 NODEMAILER = CLIENTS / "nodemailer"

@@ -15,22 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main as cli_main
-from harness.command_strategy import (
+from harness.cli.main import main as cli_main
+from harness.core.errors import PlanError
+from harness.core.plan import Plan, Rule
+from harness.reports.markdown import render_summary
+from harness.reports.schema import validate_results
+from harness.runner.command import (
     CommandStrategy,
     _running_in_group,
     claims_from_ledger,
     read_claims,
 )
-from harness.core.errors import PlanError
-from harness.core.plan import Plan, Rule
-from harness.matrix import run_case, run_matrix
-from harness.reports.markdown import render_summary
-from harness.reports.schema import validate_results
-from harness.scenario import load_scenario
-from harness.server.runner import FakeSES
-from harness.strategy import ClaimStatus, resolve_strategy
-from harness.workload import WorkloadSpec, build_messages
+from harness.runner.matrix import run_case, run_matrix
+from harness.runner.resolve import resolve_strategy
+from harness.runner.scenario import load_scenario
+from harness.runner.strategy import ClaimStatus
+from harness.runner.workload import WorkloadSpec, build_messages
+from harness.server.fake_ses import FakeSES
 
 SCENARIO = """
 name = "small-cap"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.matrix import run_case, run_matrix
 from harness.reports.schema import validate_results
-from harness.scenario import load_scenario
+from harness.runner.matrix import run_case, run_matrix
+from harness.runner.scenario import load_scenario
 from tests.strategies_misbehaving import ANNOUNCE
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES, Ledger, Rule
-from harness.api import create_app
+from harness.serve.app import create_app
 
 
 def message(number: int, subject: str | None = None) -> bytes:

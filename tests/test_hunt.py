@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from harness.cli.main import main
 from harness.core.plan import DropAfterAccept, Stage
-from harness.hunt import breaks, broken_classes, hunt
-from harness.matrix import run_case
-from harness.scenario import load_scenario
+from harness.hunting.search import breaks, broken_classes, hunt
+from harness.runner.matrix import run_case
+from harness.runner.scenario import load_scenario
 
 CAP_421 = "421 Connection closed by server. Maximum message count per session reached."
 
@@ -107,7 +107,7 @@ OPTIMIST = '''
 """Claims every message sent, whatever the server said."""
 import smtplib
 
-from harness.strategy import Claim, ClaimStatus
+from harness.runner.strategy import Claim, ClaimStatus
 
 
 def send_batch(messages, endpoint, clock):

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from harness.matrix import SCHEMA, run_case, run_matrix
-from harness.scenario import load_scenario
+from harness.runner.matrix import SCHEMA, run_case, run_matrix
+from harness.runner.scenario import load_scenario
 
 SMALL = """
 name = "small-cap"
@@ -43,7 +43,7 @@ duplicated = 0
 """
 
 RAISES = """
-from harness.strategy import Claim, ClaimStatus
+from harness.runner.strategy import Claim, ClaimStatus
 
 
 def send_batch(messages, endpoint, clock):

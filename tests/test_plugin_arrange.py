@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from harness import PlanError, Rule, VirtualClock
-from harness.assertions import rule_spec
+from harness.plugin.assertions import rule_spec
 from tests.helpers import message, send
 
 

@@ -44,8 +44,8 @@ def test_installing_the_package_shows_our_options_and_marker(pytester: pytest.Py
 
 def test_importing_the_plugin_loads_no_server_code() -> None:
     probe = (
-        "import sys, harness.pytest_plugin; "
-        "print(sorted(m for m in ('aiosmtpd', 'harness.server.runner', 'harness.core.engine', "
+        "import sys, harness.plugin.pytest_plugin; "
+        "print(sorted(m for m in ('aiosmtpd', 'harness.server.fake_ses', 'harness.core.engine', "
         "'cryptography') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

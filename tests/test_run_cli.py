@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
-from harness.scenario import builtin_scenarios
+from harness.cli.main import main
+from harness.runner.scenario import builtin_scenarios
 
 SCENARIO = """
 name = "tiny-cap"

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from harness.cli import main
-from harness.commands import serve
-from harness.commands.serve import TOKEN_ENV, exposure_warning
+from harness.cli import serve
+from harness.cli.main import main
+from harness.cli.serve import TOKEN_ENV, exposure_warning
 from tests.strategies_misbehaving import SECRET
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from harness import PlanError
-from harness.scenario import builtin_scenarios, load_scenario, scenario_paths
-from harness.strategies import BUILTINS
+from harness.runner.scenario import builtin_scenarios, load_scenario, scenario_paths
+from harness.runner.strategies import BUILTINS
 
 REPO = Path(__file__).resolve().parent.parent
 MINIMAL = '[workload]\ncount = 3\n[plan]\nprofile = "ses"\n'
@@ -56,7 +56,7 @@ def test_a_built_package_carries_the_scenarios_and_finds_them(tmp_path):
     assert [p.name for p in shipped] == sorted(p.name for p in (REPO / "scenarios").glob("*.toml"))
     assert all(not p.is_symlink() for p in shipped)
     probe = (
-        "import harness, harness.scenario as s; "
+        "import harness, harness.runner.scenario as s; "
         "print(harness.__file__); print(len(s.builtin_scenarios()))"
     )
     result = subprocess.run(

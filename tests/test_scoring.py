@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import FaultRecord, Limits, MessageRecord, SessionRecord, TranscriptLine
-from harness.scoring import (
+from harness.runner.scoring import (
     METRICS,
     MessageClass,
     classify,
@@ -13,7 +13,7 @@ from harness.scoring import (
     fastest_possible_s,
     score_case,
 )
-from harness.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
 SENDER = "app@example.com"
 NO_LIMITS = Limits()

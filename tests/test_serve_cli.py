@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.commands.serve import is_loopback
+from harness.cli.serve import is_loopback
 
 SESSION_CAP_TEXT = "Connection closed by server. Maximum message count per session reached."
 

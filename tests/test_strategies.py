@@ -9,11 +9,12 @@ import textwrap
 import pytest
 
 from harness import FakeSES, PlanError, Rule, VirtualClock
-from harness.matrix import run_case
-from harness.scenario import builtin_scenarios, load_scenario
-from harness.strategies import BUILTINS, backoff, paced, reconnect, robust
-from harness.strategies.session import Session
-from harness.strategy import ClaimStatus, OutgoingMessage, resolve_strategy
+from harness.runner.matrix import run_case
+from harness.runner.resolve import resolve_strategy
+from harness.runner.scenario import builtin_scenarios, load_scenario
+from harness.runner.strategies import BUILTINS, backoff, paced, reconnect, robust
+from harness.runner.strategies.session import Session
+from harness.runner.strategy import ClaimStatus, OutgoingMessage
 
 
 def batch(count: int, domain: str = "example.com") -> list[OutgoingMessage]:
@@ -128,7 +129,7 @@ def test_robust_stops_the_batch_when_the_daily_quota_is_spent():
 
 
 def test_robust_reconnects_before_the_idle_timeout_instead_of_meeting_it():
-    from harness.workload import Workload
+    from harness.runner.workload import Workload
 
     clock = VirtualClock(latency_s=0.01)
     messages = batch(4)
@@ -182,7 +183,7 @@ def test_resolve_imports_module_attr_from_the_working_directory(tmp_path, monkey
     (tmp_path / "mymail_strategy.py").write_text(
         textwrap.dedent(
             """
-            from harness.strategy import Claim, ClaimStatus
+            from harness.runner.strategy import Claim, ClaimStatus
 
             def send_batch(messages, endpoint, clock):
                 return [Claim(m.id, ClaimStatus.NOT_ATTEMPTED) for m in messages]
@@ -201,8 +202,8 @@ def test_resolve_imports_module_attr_from_the_working_directory(tmp_path, monkey
     [
         ("robst", "is not a known strategy"),
         ("no_such_module_here:send", "cannot import"),
-        ("harness.strategies.robust:nothing", "has no 'nothing'"),
-        ("harness.strategies.robust:PER_SESSION", "is not callable"),
+        ("harness.runner.strategies.robust:nothing", "has no 'nothing'"),
+        ("harness.runner.strategies.robust:PER_SESSION", "is not callable"),
     ],
 )
 def test_a_bad_strategy_spec_says_why_and_lists_the_builtins(spec, problem):

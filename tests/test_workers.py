@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import workers
-from harness.workers import PIN_ENV, Task, _next_task, on_own_core, supervise
+from harness.runner import workers
+from harness.runner.workers import PIN_ENV, Task, _next_task, on_own_core, supervise
 
 
 def take(pending, worker, pool):

@@ -1,1 +1,4 @@
-"""The sans-I/O core: plans, limits and fault decisions. Imports no asyncio, socket or aiosmtpd."""
+"""The sans-I/O core: plan schema, rule matching, limits, the decision engine and SES's profiles.
+
+Imports nothing outside `harness.core`: no asyncio, socket, aiosmtpd or clock.
+"""

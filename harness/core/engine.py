@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.core.limits import RollingQuota, TokenBucket
-from harness.core.plan import Delay, Drop, DropAfterAccept, Limits, Plan, Reply, Stage, Stall
+from harness.core.limits import Limits, RollingQuota, TokenBucket
+from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
+from harness.core.profiles import PROFILES, Line, Replies
 from harness.core.rules import Command, RuleBook
-from harness.profiles import PROFILES, Line, Replies
 
 
 class Outcome(enum.StrEnum):

@@ -2,9 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core import schema
+from harness.core.errors import PlanError
 
 DAY_S = 24 * 60 * 60.0
+
+
+@dataclass(frozen=True)
+class Limits:
+    """SES's stateful limits. None switches a limit off. Profiles give the defaults."""
+
+    session_limit: int | None = None  # messages accepted per connection, then 421 at MAIL
+    rate_per_s: float | None = None  # recipients per second (token bucket)
+    burst: float | None = None  # bucket size; default: one second's worth
+    daily_quota: int | None = None  # recipients per rolling 24 h
+    max_connections: int | None = None  # concurrent connections; more get 421 at connect
+    idle_timeout_s: float | None = None  # unprompted 451 and close after this much silence
+    max_recipients: int | None = None  # per message
+    max_message_bytes: int | None = None  # per message, as received
+    require_auth: bool = False  # MAIL before AUTH gets 530
+    verified: tuple[str, ...] | None = None  # sandbox: only these addresses or @domains
+
+    def __post_init__(self) -> None:
+        for name in (
+            "session_limit",
+            "daily_quota",
+            "max_connections",
+            "max_recipients",
+            "max_message_bytes",
+        ):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise PlanError(name, f"{value} is too small", allowed=">= 1, or leave unset")
+        for name in ("rate_per_s", "burst", "idle_timeout_s"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise PlanError(name, f"{value} must be positive", allowed="> 0, or leave unset")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
+        return schema.load(cls, data)
+
+    def updated(self, **overrides: Any) -> Limits:
+        """A copy with `overrides` applied, validated as user input."""
+        merged = {**schema.dump(self), **overrides}
+        merged = {k: v for k, v in merged.items() if v is not None}
+        base = schema.load(Limits, merged)
+        # Explicit None switches a limit off.
+        return dataclasses.replace(base, **{k: None for k, v in overrides.items() if v is None})
 
 
 class TokenBucket:

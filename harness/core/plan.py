@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 from harness.core import schema
 from harness.core.errors import PlanError
+from harness.core.limits import Limits
+from harness.core.profiles import PROFILES
 
 
 class Stage(enum.StrEnum):
@@ -263,50 +265,6 @@ def _scalar(raw: str) -> Any:
 
 
 @dataclass(frozen=True)
-class Limits:
-    """SES's stateful limits. None switches a limit off. Profiles give the defaults."""
-
-    session_limit: int | None = None  # messages accepted per connection, then 421 at MAIL
-    rate_per_s: float | None = None  # recipients per second (token bucket)
-    burst: float | None = None  # bucket size; default: one second's worth
-    daily_quota: int | None = None  # recipients per rolling 24 h
-    max_connections: int | None = None  # concurrent connections; more get 421 at connect
-    idle_timeout_s: float | None = None  # unprompted 451 and close after this much silence
-    max_recipients: int | None = None  # per message
-    max_message_bytes: int | None = None  # per message, as received
-    require_auth: bool = False  # MAIL before AUTH gets 530
-    verified: tuple[str, ...] | None = None  # sandbox: only these addresses or @domains
-
-    def __post_init__(self) -> None:
-        for name in (
-            "session_limit",
-            "daily_quota",
-            "max_connections",
-            "max_recipients",
-            "max_message_bytes",
-        ):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise PlanError(name, f"{value} is too small", allowed=">= 1, or leave unset")
-        for name in ("rate_per_s", "burst", "idle_timeout_s"):
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise PlanError(name, f"{value} must be positive", allowed="> 0, or leave unset")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Limits:
-        return schema.load(cls, data)
-
-    def updated(self, **overrides: Any) -> Limits:
-        """A copy with `overrides` applied, validated as user input."""
-        merged = {**schema.dump(self), **overrides}
-        merged = {k: v for k, v in merged.items() if v is not None}
-        base = schema.load(Limits, merged)
-        # Explicit None switches a limit off.
-        return dataclasses.replace(base, **{k: None for k, v in overrides.items() if v is None})
-
-
-@dataclass(frozen=True)
 class Plan:
     """Everything that decides the server's behaviour: profile, limit overrides, faults, seed."""
 
@@ -316,8 +274,6 @@ class Plan:
     faults: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
-        from harness.profiles import PROFILES  # data, not I/O; imported late to avoid a cycle
-
         if self.profile not in PROFILES:
             raise PlanError("profile", f"{self.profile!r} is not a profile", allowed=list(PROFILES))
         try:
@@ -331,8 +287,6 @@ class Plan:
 
     @functools.cached_property
     def _resolved_limits(self) -> Limits:
-        from harness.profiles import PROFILES
-
         return PROFILES[self.profile].limits.updated(**dict(self.limits))
 
     @classmethod

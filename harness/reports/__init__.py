@@ -1,5 +1,7 @@
 """Report writers for a scenario run: results.json, summary.md, junit.xml and report.html.
 
+Reads only the results dict (and `harness.core`); `ses-harness run` calls it.
+
     from harness.reports import write_reports
     paths = write_reports(results, Path("reports") / results["run"]["id"])
 

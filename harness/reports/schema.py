@@ -132,7 +132,7 @@ FAULT = Obj({"at": NUM, "session": INT, "stage": STR, "source": STR, "name": STR
 TIMELINE = Obj(
     {"sessions": ListOf(SESSION), "deliveries": ListOf(DELIVERY), "faults": ListOf(FAULT)}
 )
-# Only in cases of a command strategy (harness.command_strategy): the client process.
+# Only in cases of a command strategy (harness.runner.command): the client process.
 COMMAND = Obj(
     {
         "argv": ListOf(STR),

@@ -1,1 +1,4 @@
-"""The aiosmtpd adapter: carries out the core's decisions on real sockets."""
+"""The fake server: the aiosmtpd adapter, ledger, TLS, endpoint and clocks, as `FakeSES`.
+
+Carries out `harness.core`'s decisions on real sockets; imports only `harness.core`.
+"""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from harness.profiles import Replies
+from harness.core.profiles import Replies
 
 
 class SesHandler:

@@ -21,10 +21,10 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
 
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
-from harness.endpoint import TlsMode
-from harness.ledger import FaultRecord, SessionRecord, parse_headers
 from harness.server.data import read_message
+from harness.server.endpoint import TlsMode
 from harness.server.handler import SesHandler
+from harness.server.ledger import FaultRecord, SessionRecord, parse_headers
 from harness.server.state import ServerState
 
 STAGES = {

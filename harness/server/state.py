@@ -5,18 +5,22 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from harness.clock import Clock
 from harness.core.engine import Decision, Engine
 from harness.core.plan import Plan
-from harness.endpoint import TlsMode
-from harness.ledger import FaultRecord, Ledger, SessionRecord
+from harness.server.clock import Clock
+from harness.server.endpoint import TlsMode
+from harness.server.ledger import FaultRecord, Ledger, SessionRecord
 
 if TYPE_CHECKING:
     import ssl
 
-    from harness.server.protocol import SesSMTP
+
+class Connection(Protocol):
+    """What the server needs of a live connection (a `SesSMTP`) to shut it down."""
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -27,7 +31,7 @@ class ServerState:
     tls: TlsMode = TlsMode.NONE
     ssl_context: ssl.SSLContext | None = None
     credentials: tuple[str, str] | None = None
-    live: set[SesSMTP] = field(default_factory=set)
+    live: set[Connection] = field(default_factory=set)
     # Plan changes come from other threads (tests, the HTTP API); decisions hold this briefly.
     lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -1,0 +1,142 @@
+"""`ses-harness conformance`: run real client libraries against the scenarios and tabulate it.
+
+Run from the repository root (the client scripts live in ``clients/``)::
+
+    ses-harness conformance --write README.md --docs docs/conformance.md
+
+prints the table and rewrites only the section of README.md between
+``<!-- conformance:start -->`` and ``<!-- conformance:end -->``, and the whole docs file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+NAME = "conformance"
+HELP = "Run real SMTP client libraries against the scenarios and write the conformance table."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from harness.runner.conformance import CLIENTS, DEFAULT_SCENARIOS, DEFAULT_TIME_SCALE
+
+    parser.add_argument(
+        "--client",
+        action="append",
+        choices=[c.name for c in CLIENTS],
+        metavar="NAME",
+        help="a client to run; repeat for more (default: all of "
+        + ", ".join(c.name for c in CLIENTS)
+        + ")",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME|FILE",
+        help=f"a built-in scenario name or a scenario file; repeat for more "
+        f"(default: {', '.join(DEFAULT_SCENARIOS)})",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        metavar="K",
+        help=f"run SES's time-based limits K times faster (default {DEFAULT_TIME_SCALE:g})",
+    )
+    parser.add_argument("--seed", type=int, help="replace every scenario's seed with this one")
+    parser.add_argument(
+        "--clients-dir",
+        type=Path,
+        default=Path("clients"),
+        metavar="DIR",
+        help="the clients/ folder of the repository (default: ./clients)",
+    )
+    parser.add_argument(
+        "--write",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="rewrite the section between the conformance markers of FILE (e.g. README.md)",
+    )
+    parser.add_argument(
+        "--docs", type=Path, metavar="FILE", help="write the table as a whole page to FILE"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.core.errors import PlanError
+    from harness.runner.conformance import (
+        CLIENTS,
+        DEFAULT_SCENARIOS,
+        render,
+        run_rows,
+        write_doc,
+        write_section,
+    )
+    from harness.runner.scenario import builtin_scenarios, load_scenario
+
+    if not args.time_scale > 0:
+        raise PlanError("--time-scale", f"{args.time_scale:g} must be positive", allowed="> 0")
+    clients = [c for c in CLIENTS if not args.client or c.name in args.client]
+    builtin = {path.stem: path for path in builtin_scenarios()}
+    scenarios = []
+    for target in args.scenario or DEFAULT_SCENARIOS:
+        path = builtin.get(target, Path(target))
+        if not path.is_file():
+            raise PlanError(
+                "--scenario", f"{target!r} is no built-in scenario or file", allowed=sorted(builtin)
+            )
+        scenarios.append(load_scenario(path))
+
+    def progress(row) -> None:
+        s = row.score
+        print(
+            f"{row.client} x {row.scenario}: {s['delivered_once']}/{s['messages']} once",
+            file=sys.stderr,
+        )
+
+    rows = run_rows(
+        clients,
+        scenarios,
+        clients_dir=args.clients_dir.resolve(),
+        time_scale=args.time_scale,
+        seed=args.seed,
+        on_row=progress,
+    )
+    block = render(
+        rows,
+        time_scale=args.time_scale,
+        clients_dir=args.clients_dir.resolve(),
+        command=command_line(args),
+    )
+    print(block)
+    for path in args.write:
+        write_section(path, block)
+        print(f"rewrote the conformance section of {path}", file=sys.stderr)
+    if args.docs:
+        write_doc(args.docs, block)
+        print(f"wrote {args.docs}", file=sys.stderr)
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that made the table, as the table says."""
+    from harness.runner.conformance import DEFAULT_TIME_SCALE
+
+    words = ["ses-harness", NAME]
+    for name in args.client or ():
+        words += ["--client", name]
+    for scenario in args.scenario or ():
+        words += ["--scenario", scenario]
+    if args.time_scale != DEFAULT_TIME_SCALE:
+        words += ["--time-scale", f"{args.time_scale:g}"]
+    if args.seed is not None:
+        words += ["--seed", str(args.seed)]
+    for path in args.write:
+        words += ["--write", str(path)]
+    if args.docs:
+        words += ["--docs", str(args.docs)]
+    return shlex.join(words)

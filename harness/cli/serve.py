@@ -1,0 +1,285 @@
+"""`ses-harness serve`: a fake SES server for manual testing, with a live log, an HTTP API and a
+live web page. Ctrl-C (or SIGTERM) prints a summary and exits 0.
+
+The last banner line is machine-readable, for scripts and tests that start the server with
+`--port 0 --api-port 0`::
+
+    READY {"smtp_host": "127.0.0.1", "smtp_port": 40123, "api_url": "http://127.0.0.1:40124", ...}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import signal
+import sys
+import tomllib
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import PlanError
+from harness.core.plan import Plan, Rule
+from harness.core.profiles import PROFILES
+from harness.serve.app import create_app
+from harness.serve.http import ApiServer
+from harness.serve.livelog import LiveLog, describe_limits, describe_rule
+from harness.serve.store import Store
+from harness.server.endpoint import TlsMode
+from harness.server.fake_ses import FakeSES
+from harness.server.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+
+NAME = "serve"
+HELP = "run a fake SES SMTP server with a live log, an HTTP API and a live web page"
+READY = "READY"
+#: Where the API token comes from when --api-token is not given (it stays out of `ps`).
+TOKEN_ENV = "SES_HARNESS_API_TOKEN"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=2525, help="SMTP port, 0 for any (2525)")
+    parser.add_argument(
+        "--seed", type=int, help="seed for every random decision (default: 0, or the plan's)"
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a fault rule, e.g. stage=RCPT,first=2,action=reply,code=451,text=Later (repeatable)",
+    )
+    parser.add_argument("--plan", metavar="FILE", help="a plan file (TOML or JSON)")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        type=_limit,
+        metavar="KEY=VALUE",
+        help="override a limit, e.g. session_limit=3 or rate_per_s=none (repeatable)",
+    )
+    tls = parser.add_mutually_exclusive_group()
+    tls.add_argument("--tls", action="store_true", help="implicit TLS (smtps) with a test CA")
+    tls.add_argument("--starttls", action="store_true", help="offer STARTTLS with a test CA")
+    parser.add_argument(
+        "--auth", type=_credentials, metavar="USER:PASS", help="require AUTH PLAIN/LOGIN"
+    )
+    parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
+    parser.add_argument(
+        "--api-token",
+        metavar="TOKEN",
+        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set)",
+    )
+    parser.add_argument(
+        "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    plan = build_plan(args)
+    warning = exposure_warning(args.host)
+    if warning:
+        print(f"ses-harness: warning: {warning}", file=sys.stderr)
+    log = LiveLog(sys.stdout)
+    store = None
+    ledger = Ledger(sink=log)
+    if args.store:
+        try:
+            store = Store(args.store)
+            ledger = Ledger(sink=_Sinks(store, log))
+            ledger.restore(store.load_messages())
+        except (OSError, ValueError) as error:
+            print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
+            return 2
+    try:
+        return asyncio.run(_serve(args, plan, ledger, log, store))
+    except OSError as error:
+        print(f"ses-harness: cannot listen: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if store is not None:
+            store.close()
+
+
+def build_plan(args: argparse.Namespace) -> Plan:
+    """The plan file (if any), then the flags on top of it."""
+    base = load_plan_file(args.plan) if args.plan else Plan()
+    rules = []
+    for spec in args.fault:
+        try:
+            rules.append(Rule.from_spec(spec))
+        except PlanError as error:
+            raise error.within(source=f"--fault {spec!r}") from None
+    try:
+        return Plan(
+            profile=args.profile or base.profile,
+            seed=base.seed if args.seed is None else args.seed,
+            limits={**base.limits, **dict(args.limit)},
+            faults=base.faults + tuple(rules),
+        )
+    except PlanError as error:
+        raise error.within(source="--limit" if args.limit else args.plan) from None
+
+
+def load_plan_file(path: str) -> Plan:
+    """A plan from a .toml or .json file, in the Plan schema; errors name the file."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in (".toml", ".json"):
+        raise PlanError(
+            "", f"unknown plan file type {suffix!r}", allowed=".toml, .json", source=path
+        )
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+    except OSError as error:
+        raise PlanError("", f"cannot read: {error.strerror}", source=path) from None
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
+        raise PlanError("", f"not valid {suffix[1:].upper()}: {error}", source=path) from None
+    except UnicodeDecodeError as error:
+        raise PlanError(
+            "", f"not UTF-8 text: {error.reason} at byte {error.start}", source=path
+        ) from None
+    return Plan.from_dict(data, source=path)
+
+
+def exposure_warning(host: str) -> str | None:
+    """What to tell the user before listening on `host`: None for a loopback address."""
+    if is_loopback(host):
+        return None
+    return (
+        f"listening on {host}, not loopback: other machines can reach this server and its "
+        "mail. The HTTP API stays on 127.0.0.1."
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _Sinks:
+    """Several LedgerSinks in order: the store before the log, so what is shown is on disk."""
+
+    def __init__(self, *sinks: LedgerSink) -> None:
+        self.sinks = sinks
+
+    def session(self, record: SessionRecord) -> None:
+        for sink in self.sinks:
+            sink.session(record)
+
+    def message(self, record: MessageRecord, data: bytes) -> None:
+        for sink in self.sinks:
+            sink.message(record, data)
+
+    def fault(self, record: FaultRecord) -> None:
+        for sink in self.sinks:
+            sink.fault(record)
+
+
+async def _serve(
+    args: argparse.Namespace, plan: Plan, ledger: Ledger, log: LiveLog, store: Store | None
+) -> int:
+    tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
+    ses = FakeSES(plan=plan, host=args.host, port=args.port, tls=tls, auth=args.auth, ledger=ledger)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    token = args.api_token or os.environ.get(TOKEN_ENV) or None
+    app = create_app(ses, store, token=token)
+    async with ses, ApiServer(app, port=args.api_port) as api:
+        for line in banner(ses, api.url, store, token):
+            print(line, flush=True)
+        await stop.wait()
+    restored = store.restored if store is not None else 0
+    print("\nstopped.", *log.summary(restored), sep="\n", flush=True)
+    return 0
+
+
+def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = None) -> list[str]:
+    """How to connect, what is switched on, and the machine-readable READY line.
+
+    With an API token, the live page's URL carries it (the page keeps it for its API calls);
+    the token is shown on that line only.
+    """
+    endpoint = ses.endpoint
+    plan = ses.plan
+    tls = {
+        TlsMode.NONE: "no TLS",
+        TlsMode.STARTTLS: "STARTTLS offered (AUTH only after it)",
+        TlsMode.IMPLICIT: "implicit TLS (smtps)",
+    }[endpoint.tls]
+    lines = [
+        f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
+        f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
+    ]
+    if endpoint.ca_file:
+        lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
+    if endpoint.username is not None:
+        lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
+    lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    for rule in plan.faults:
+        lines.append(f"  fault     {describe_rule(rule)}")
+    if store is not None:
+        lines.append(
+            f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
+        )
+    if token is None:
+        lines.append(f"  API       {api_url}/api/messages  (docs/http-api.md)")
+        lines.append(f"  live page {api_url}/")
+    else:
+        lines.append(
+            f"  API       {api_url}/api/messages  with 'Authorization: Bearer <token>' "
+            "(docs/http-api.md)"
+        )
+        lines.append(f"  live page {api_url}/?token={urllib.parse.quote(token, safe='')}")
+    lines.append("Ctrl-C prints a summary and stops.")
+    ready: dict[str, Any] = {
+        "smtp_host": endpoint.host,
+        "smtp_port": endpoint.port,
+        "tls": endpoint.tls.value,
+        "ca_file": endpoint.ca_file,
+        "api_url": api_url,
+    }
+    lines.append(f"{READY} {json.dumps(ready)}")
+    return lines
+
+
+def _limit(text: str) -> tuple[str, Any]:
+    """KEY=VALUE with a TOML value (3, 1.5, true, ["@a.com"]); `none` switches a limit off."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    raw = raw.strip()
+    if raw.lower() in ("none", "off"):
+        return key.strip(), None
+    try:
+        value = tomllib.loads(f"value = {raw}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: a string
+    return key.strip(), value
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return port
+
+
+def _credentials(text: str) -> tuple[str, str]:
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        raise argparse.ArgumentTypeError("expected USER:PASS")
+    return user, password

@@ -1,0 +1,161 @@
+"""Profiles are data: the limits and the exact reply lines of a server we imitate.
+
+Each SES line carries its evidence (see shared ses-smtp-facts.md): documented by AWS, reported by
+users, or inferred. When SES changes, this file is the one place to update.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from harness.core.limits import Limits
+
+
+class Evidence(enum.StrEnum):
+    DOCUMENTED = "documented"
+    USER_REPORTED = "user-reported"
+    INFERRED = "inferred"
+
+
+@dataclass(frozen=True)
+class Line:
+    """One reply line and why we believe it."""
+
+    code: int
+    text: str
+    evidence: Evidence
+    source: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.text}"
+
+
+DOC, USER, INFER = Evidence.DOCUMENTED, Evidence.USER_REPORTED, Evidence.INFERRED
+
+
+@dataclass(frozen=True)
+class Replies:
+    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids."""
+
+    host: str  # greeting host and first EHLO line
+    ident: str  # after the host in the 220; `{instance}` and `{token}` are seeded
+    ehlo_last: str  # the final EHLO line ("Ok" at SES)
+    ok: Line
+    data: Line
+    accepted: Line
+    quit: Line
+    session_cap: Line
+    rate_exceeded: Line
+    daily_quota: Line
+    too_many_connections: Line
+    idle_timeout: Line
+    too_many_recipients: Line
+    too_large: Line
+    not_verified: Line
+    auth_required: Line
+    starttls_first: Line
+    auth_ok: Line
+    auth_invalid: Line
+    sender_repeated: Line
+    advertise_size: bool = False  # SES dropped "250-SIZE" from its EHLO around 2020
+
+
+SES_REPLIES = Replies(
+    host="email-smtp.amazonaws.com",
+    ident="ESMTP SimpleEmailService-d-{instance} {token}",
+    ehlo_last="Ok",
+    ok=Line(250, "Ok", USER, "TX-2023, TX-2026"),
+    data=Line(354, "End data with <CR><LF>.<CR><LF>", USER, "TX-2023, TX-2026"),
+    accepted=Line(250, "Ok {}", DOC, "DG-SMTP 'Successful delivery: 250 Ok MessageID'"),
+    quit=Line(221, "Bye", USER, "TX-2023, TX-2026"),
+    session_cap=Line(
+        421,
+        "Connection closed by server. Maximum message count per session reached.",
+        USER,
+        "REPOST-421 (Nov 2024), listmonk#2683; stage (MAIL FROM) inferred",
+    ),
+    rate_exceeded=Line(454, "Throttling failure: Maximum sending rate exceeded", DOC, "DG-SMTP"),
+    daily_quota=Line(454, "Throttling failure: Daily message quota exceeded", DOC, "DG-SMTP"),
+    too_many_connections=Line(421, "Too many concurrent SMTP connections", DOC, "DG-SMTP"),
+    idle_timeout=Line(
+        451, "4.4.2 Timeout waiting for data from client.", USER, "listmonk#81, symfony#43237"
+    ),
+    too_many_recipients=Line(
+        554, "Transaction failed: Recipient count exceeds 50.", USER, "DG-QUOTAS; text from users"
+    ),
+    too_large=Line(552, "Message is too long.", DOC, "DG-SMTP"),
+    not_verified=Line(
+        554,
+        "Message rejected: Email address is not verified. The following identities failed "
+        "the check in region US-EAST-1: {}",
+        DOC,
+        "DG-SMTP; stage inferred",
+    ),
+    auth_required=Line(530, "Authentication required", DOC, "DG-SMTP"),
+    starttls_first=Line(530, "Must issue a STARTTLS command first", USER, "omniwallet#1161"),
+    auth_ok=Line(235, "Authentication successful.", USER, "TX-2020, TX-2023"),
+    auth_invalid=Line(535, "Authentication Credentials Invalid", DOC, "DG-SMTP"),
+    sender_repeated=Line(503, "Sender already specified.", USER, "listmonk#1530"),
+)
+
+PLAIN_REPLIES = Replies(
+    host="localhost",
+    ident="ESMTP ses-fault-harness",
+    ehlo_last="HELP",
+    ok=Line(250, "OK", INFER),
+    data=Line(354, "End data with <CR><LF>.<CR><LF>", INFER),
+    accepted=Line(250, "OK {}", INFER),
+    quit=Line(221, "Bye", INFER),
+    session_cap=Line(421, "4.7.0 Too many messages in this session", INFER),
+    rate_exceeded=Line(454, "4.7.0 Sending rate exceeded", INFER),
+    daily_quota=Line(454, "4.7.0 Daily quota exceeded", INFER),
+    too_many_connections=Line(421, "4.7.0 Too many concurrent connections", INFER),
+    idle_timeout=Line(451, "4.4.2 Timeout waiting for data from client.", INFER),
+    too_many_recipients=Line(452, "4.5.3 Too many recipients", INFER),
+    too_large=Line(552, "5.3.4 Message too big", INFER),
+    not_verified=Line(554, "5.7.1 Not verified: {}", INFER),
+    auth_required=Line(530, "5.7.0 Authentication required", INFER),
+    starttls_first=Line(530, "5.7.0 Must issue a STARTTLS command first", INFER),
+    auth_ok=Line(235, "2.7.0 Authentication successful", INFER),
+    auth_invalid=Line(535, "5.7.8 Authentication credentials invalid", INFER),
+    sender_repeated=Line(503, "5.5.1 Error: nested MAIL command", INFER),
+    advertise_size=True,
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    limits: Limits
+    replies: Replies
+
+
+SES_LIMITS = Limits(
+    session_limit=350,  # user-reported (REPOST-421)
+    rate_per_s=14.0,  # documented default production rate
+    daily_quota=50_000,  # documented default production quota, rolling 24 h
+    max_connections=50,  # inferred: SES documents the 421 but no number
+    idle_timeout_s=10.0,  # documented, "about 10 seconds"
+    max_recipients=50,  # documented
+    max_message_bytes=40 * 1024 * 1024,  # documented, after encoding
+)
+
+PROFILES: dict[str, Profile] = {
+    "ses": Profile(
+        "ses",
+        "Amazon SES SMTP in production: 350 messages a session, 14/s, 50,000 a day",
+        SES_LIMITS,
+        SES_REPLIES,
+    ),
+    "ses-sandbox": Profile(
+        "ses-sandbox",
+        "Amazon SES sandbox: 1/s, 200 a day, only verified identities",
+        SES_LIMITS.updated(
+            rate_per_s=1.0, daily_quota=200, verified=("@example.com", "@simulator.amazonses.com")
+        ),
+        SES_REPLIES,
+    ),
+    "plain": Profile("plain", "A plain SMTP sink with no limits", Limits(), PLAIN_REPLIES),
+}

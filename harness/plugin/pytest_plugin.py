@@ -1,0 +1,314 @@
+"""pytest plugin (entry point `pytest11: fake_ses`): fixtures, the marker, and scenario items.
+
+Thin on purpose: options, the marker, fixtures and report hooks only. The harness is imported
+inside fixtures and hooks, when a test asks for it, so having the package installed costs a
+pytest run that does not use it nothing but reading this module.
+
+- `fake_ses_server` (session scope): one server per session, per xdist worker (port 0).
+- `fake_ses` (function scope): a view of that server, reset before each test, with the
+  marker's plan applied for the test and the server's own plan restored after it.
+- `fake_ses_factory` (function scope): extra servers with other plans, stopped at teardown.
+- Scenario files (`*.toml` in a folder named `scenarios`, or matching the `fake_ses_scenarios`
+  ini globs) are collected as one item per scenario and strategy: `pytest scenarios/ -n auto`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.plugin.arrange import FakeSESView
+    from harness.runner.scenario import Scenario
+    from harness.server.fake_ses import FakeSES
+
+MARKER_HELP = (
+    "fake_ses(profile='ses', seed=0, faults=[...], strict=True, **limits): the plan of the "
+    "fake SES server for this test. faults: Rule objects, Rule.from_spec strings "
+    "('stage=RCPT,first=2,action=reply,code=451,text=Later') or tables; other keywords are "
+    "limits (session_limit=3, rate_per_s=None...). strict=False: arranged faults may stay unfired."
+)
+CLOCKS = ("real", "virtual")
+#: How long teardown waits for clients to finish closing before the next test's reset.
+CLOSE_WAIT_S = 1.0
+
+_VIEWS = pytest.StashKey[list["FakeSESView"]]()
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
+# --- options and marker ---------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fake_ses", "fake Amazon SES server (ses-fault-harness)")
+    group.addoption(
+        "--fake-ses-profile",
+        help="profile of the shared fake SES server: ses, ses-sandbox, plain (default: ses)",
+    )
+    group.addoption(
+        "--fake-ses-seed", type=int, help="seed of the fake SES server's decisions (default: 0)"
+    )
+    group.addoption(
+        "--fake-ses-clock",
+        choices=CLOCKS,
+        help="real: limits and delays in wall time; virtual: sleeping through fake_ses.clock "
+        "and server delays cost no wall time (default: real)",
+    )
+    parser.addini("fake_ses_profile", "default profile of the fake SES server", default="ses")
+    parser.addini("fake_ses_seed", "default seed of the fake SES server", default="0")
+    parser.addini(
+        "fake_ses_scenarios",
+        "globs of scenario files to collect as tests (default: *.toml in a folder named scenarios)",
+        type="args",
+        default=[],
+    )
+    parser.addini(
+        "fake_ses_clock", "default clock of the fake SES server (real, virtual)", default="real"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    clock = _setting(config, "clock")
+    if clock not in CLOCKS:
+        raise pytest.UsageError(
+            f"fake_ses_clock: {clock!r} is not a clock (allowed: real, virtual)"
+        )
+    try:
+        int(_setting(config, "seed"))
+    except ValueError:
+        raise pytest.UsageError(
+            f"fake_ses_seed: {_setting(config, 'seed')!r} is not an integer"
+        ) from None
+
+
+def _setting(config: pytest.Config, name: str) -> str:
+    value = config.getoption(f"fake_ses_{name}")
+    return str(value) if value is not None else str(config.getini(f"fake_ses_{name}"))
+
+
+def _new_clock(config: pytest.Config) -> Any:
+    from harness.server.clock import RealClock, VirtualClock
+
+    return VirtualClock() if _setting(config, "clock") == "virtual" else RealClock()
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_ses_server(pytestconfig: pytest.Config) -> Iterator[FakeSES]:
+    """One fake SES server for the whole session (per xdist worker), on 127.0.0.1 port 0.
+
+    Override it in a conftest.py to change the shared server (TLS, auth, another plan).
+    """
+    from harness.core.errors import PlanError
+    from harness.core.plan import Plan
+    from harness.server.fake_ses import FakeSES
+
+    try:
+        plan = Plan(
+            profile=_setting(pytestconfig, "profile"), seed=int(_setting(pytestconfig, "seed"))
+        )
+    except PlanError as error:
+        message = str(error.within(source="fake_ses options"))
+        raise pytest.fail.Exception(message, pytrace=False) from None
+    with FakeSES(plan=plan, clock=_new_clock(pytestconfig)) as server:
+        yield server
+
+
+@pytest.fixture
+def fake_ses(request: pytest.FixtureRequest, fake_ses_server: FakeSES) -> Iterator[FakeSESView]:
+    """A clean view of the shared fake SES server for this test; see harness.plugin.arrange."""
+    from harness.core.errors import PlanError
+    from harness.plugin.arrange import MARKER, FakeSESView, plan_from_marker
+
+    base = fake_ses_server.plan
+    kwargs: dict[str, Any] = {}
+    for marker in reversed(list(request.node.iter_markers(MARKER))):  # the closest wins
+        kwargs.update(marker.kwargs)
+    try:
+        plan, strict = plan_from_marker(base, kwargs)
+    except PlanError as error:
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
+    view = FakeSESView(fake_ses_server, plan, strict=strict, first_arranged=len(base.faults))
+    fake_ses_server.reset()
+    request.node.stash.setdefault(_VIEWS, []).append(view)
+    yield view
+    try:
+        _settle(fake_ses_server)
+        _check(request.node, view)
+    finally:
+        if fake_ses_server.plan is not base:
+            fake_ses_server.set_plan(base)
+
+
+@pytest.fixture
+def fake_ses_factory(
+    request: pytest.FixtureRequest, pytestconfig: pytest.Config
+) -> Iterator[Callable[..., FakeSESView]]:
+    """Start extra fake SES servers: `fake_ses_factory(profile=..., seed=..., faults=[...],
+    strict=True, clock=..., tls=..., auth=(user, password), **limits)` returns a view like
+    `fake_ses`. Every server is checked and stopped at teardown."""
+    from harness.core.errors import PlanError
+    from harness.core.plan import Plan
+    from harness.plugin.arrange import FakeSESView, plan_from_marker
+    from harness.server.fake_ses import FakeSES
+
+    views: list[FakeSESView] = []
+
+    def start(
+        clock: Any = None,
+        tls: str | None = None,
+        auth: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> FakeSESView:
+        base = Plan(
+            profile=_setting(pytestconfig, "profile"), seed=int(_setting(pytestconfig, "seed"))
+        )
+        try:
+            plan, strict = plan_from_marker(base, kwargs)
+        except PlanError as error:
+            raise error.within(source="fake_ses_factory") from None
+        server = FakeSES(plan=plan, clock=clock or _new_clock(pytestconfig), tls=tls, auth=auth)
+        server.start()
+        view = FakeSESView(server, plan, strict=strict)
+        views.append(view)
+        request.node.stash.setdefault(_VIEWS, []).append(view)
+        return view
+
+    yield start
+    try:
+        for view in views:
+            _settle(view.server)
+        for view in views:
+            _check(request.node, view)
+    finally:
+        for view in views:
+            view.server.stop()
+
+
+def _settle(server: FakeSES) -> None:
+    """Let clients that already hung up finish closing, so the records (and the next test's
+    session numbers) are complete. A client the test left connected is reported instead."""
+    try:
+        server.ledger.wait_for(
+            lambda ledger: not any(s.open for s in ledger.sessions), CLOSE_WAIT_S
+        )
+    except TimeoutError:
+        import warnings
+
+        still_open = [s.number for s in server.ledger.sessions if s.open]
+        warnings.warn(
+            f"fake_ses: sessions {still_open} were still open {CLOSE_WAIT_S}s after the test; "
+            "close clients before the test ends (their records carry into the next test)",
+            pytest.PytestWarning,
+            stacklevel=1,
+        )
+
+
+def _check(item: pytest.Item, view: FakeSESView) -> None:
+    """Fail a passed test whose arranged faults never fired. A test that failed already has the
+    same text added to its failure report, so its own error stays first and alone."""
+    if item.stash.get(_CALL_FAILED, True):
+        return
+    report = view.strict_report()
+    if report:
+        pytest.fail(report, pytrace=False)
+
+
+# --- reporting ------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    views = item.stash.get(_VIEWS, None)
+    if views and report.when == "call":
+        # A skipped (or xfailed) test is not held to strictness either.
+        item.stash[_CALL_FAILED] = not report.passed
+        if report.failed:
+            for view in views:
+                text = view.strict_report() or view.summary()
+                _add_section(report, text)
+    return report
+
+
+def _add_section(report: pytest.TestReport, text: str) -> None:
+    longrepr = report.longrepr
+    if hasattr(longrepr, "addsection"):  # shown right after the traceback, whatever -s says
+        longrepr.addsection("fake_ses", text)
+    else:
+        report.sections.append(("fake_ses", text))
+
+
+# --- scenario files as test items -----------------------------------------------------------
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix != ".toml":
+        return None
+    globs = parent.config.getini("fake_ses_scenarios")
+    wanted = (
+        any(file_path.match(glob) for glob in globs)
+        if globs
+        else file_path.parent.name == "scenarios"  # so pyproject.toml and friends are left alone
+    )
+    return ScenarioFile.from_parent(parent, path=file_path) if wanted else None
+
+
+class ScenarioFile(pytest.File):
+    """A scenario file: one item per strategy it states expectations for."""
+
+    def collect(self) -> Iterator[ScenarioItem]:
+        from harness.core.errors import PlanError
+        from harness.runner.scenario import load_scenario
+
+        try:
+            scenario = load_scenario(self.path)
+        except PlanError as error:  # shown as the message alone, no traceback
+            raise self.CollectError(str(error)) from None
+        for strategy in scenario.strategies:
+            yield ScenarioItem.from_parent(self, name=strategy, scenario=scenario)
+
+
+class ScenarioFailure(Exception):
+    """A scenario case that missed an expectation; carries the case dict of results.json."""
+
+    def __init__(self, case: dict[str, Any]) -> None:
+        super().__init__(case["reproducer"])
+        self.case = case
+
+
+class ScenarioItem(pytest.Item):
+    """One strategy against one scenario, on its own server and virtual clock."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+
+    def runtest(self) -> None:
+        from harness.runner.matrix import run_case
+
+        seed = self.config.getoption("fake_ses_seed")  # only when given: files carry their own
+        case = run_case(self.scenario, self.name, seed=seed)
+        self.user_properties.append(("reproducer", case["reproducer"]))
+        if not case["passed"]:
+            raise ScenarioFailure(case)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        from harness.core.errors import PlanError
+
+        if isinstance(excinfo.value, ScenarioFailure):
+            from harness.plugin.assertions import case_report
+
+            return case_report(excinfo.value.case)
+        if isinstance(excinfo.value, PlanError):  # e.g. a strategy that cannot be imported
+            return f"{self.path}: {excinfo.value}"
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.scenario.name}, strategy {self.name}"

@@ -1,0 +1,319 @@
+"""The client conformance table: real mail libraries against SES's limits, from real runs.
+
+Each row is one run of an unmodified client library (the thin application scripts in
+``clients/`` at the top of the repository) through a command strategy against one scenario.
+The numbers are the scorer's; the sentence on each row is read from the same run's ledger: the
+first refusal the client met, what it did next on that connection, whether it opened another,
+and what it reported for the mail that did not arrive.
+
+>>> replace_section("intro\\n<!-- conformance:start -->\\nold\\n<!-- conformance:end -->\\n", "new")
+'intro\\n<!-- conformance:start -->\\nnew\\n<!-- conformance:end -->\\n'
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import platform
+import shlex
+import shutil
+import subprocess
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import PlanError
+from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, run_case
+from harness.runner.scenario import Scenario
+from harness.server.ledger import FaultRecord, Ledger, SessionRecord
+
+START = "<!-- conformance:start -->"
+END = "<!-- conformance:end -->"
+DEFAULT_SCENARIOS = ("session-cap", "throttling", "drop-after-accept", "random-4xx")
+DEFAULT_TIME_SCALE = 4.0
+STAGES = {
+    "CONNECT": "connect",
+    "EHLO": "EHLO",
+    "AUTH": "AUTH",
+    "MAIL": "MAIL FROM",
+    "RCPT": "RCPT TO",
+    "DATA": "DATA",
+    "EOM": "end of data",
+    "RSET": "RSET",
+    "QUIT": "QUIT",
+    "IDLE": "idle",
+}
+REPLY_CHARS = 80  # a reply quoted in a sentence is cut here
+
+
+@dataclass(frozen=True)
+class Client:
+    """A library and how the script in ``clients/`` runs it."""
+
+    name: str
+    argv: tuple[str, ...]  # relative to the clients folder for the script; "python" is ours
+    needs: str  # "python", "django" or "node"
+
+    def spec(self, clients_dir: Path, time_scale: float) -> str:
+        program, script, *args = self.argv
+        argv = [program, str(clients_dir / script), *args]
+        return f"cmd[time_scale={time_scale:g}]:{shlex.join(argv)}"
+
+
+CLIENTS = (
+    Client("smtplib", ("python", "smtplib_batch.py"), "python"),
+    Client("aiosmtplib", ("python", "aiosmtplib_batch.py"), "python"),
+    Client("Django", ("python", "django_batch.py"), "django"),
+    Client("Django, fail_silently", ("python", "django_batch.py", "--fail-silently"), "django"),
+    Client("nodemailer", ("node", "nodemailer/send.js"), "node"),
+    Client("nodemailer, pooled", ("node", "nodemailer/send.js", "--pool"), "node"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    client: str
+    scenario: str
+    score: dict[str, Any]
+    story: str
+
+
+def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
+    """A clear error, with the install command, for a client that cannot run here."""
+    if not (clients_dir / "harness_io.py").is_file():
+        raise PlanError(
+            "clients-dir", f"{clients_dir} is not the clients/ folder of ses-fault-harness"
+        )
+    for client in clients:
+        if client.needs == "django" and _version("django") is None:
+            raise PlanError(
+                "client", f"{client.name} needs Django", allowed="pip install -e '.[clients]'"
+            )
+        if client.needs == "node" and (
+            shutil.which("node") is None or _nodemailer_version(clients_dir) is None
+        ):
+            raise PlanError(
+                "client",
+                f"{client.name} needs node and nodemailer",
+                allowed=f"(cd {clients_dir / 'nodemailer'} && npm ci)",
+            )
+
+
+def run_rows(
+    clients: Sequence[Client],
+    scenarios: Sequence[Scenario],
+    *,
+    clients_dir: Path,
+    time_scale: float = DEFAULT_TIME_SCALE,
+    seed: int | None = None,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Run every client on every scenario, one at a time; a row per run, clients first."""
+    check_clients(clients, clients_dir)
+    rows = []
+    for client in clients:
+        for scenario in scenarios:
+            ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+            case = run_case(scenario, client.spec(clients_dir, time_scale), seed, ledger=ledger)
+            row = Row(client.name, scenario.name, case["score"], story(case, ledger))
+            rows.append(row)
+            if on_row:
+                on_row(row)
+    return rows
+
+
+# --- the sentence ------------------------------------------------------------------------------
+
+
+def story(case: dict[str, Any], ledger: Ledger) -> str:
+    """One or two sentences on what the client did, read from the run: its first refusal, what
+    came next, and what it reported for the mail that did not arrive."""
+    if case["error"] is not None:
+        return f"The client failed: {_cut(case['error'], 160)}."
+    sessions = ledger.sessions
+    faults = ledger.faults
+    if not faults:
+        told = f"No refusal in {_count(len(sessions), 'session')}"
+        if len(sessions) == case["score"]["messages"] > 1:
+            told += ", one per message"
+        return told + f"; {_reports(case)}."
+    first = faults[0]
+    session = next(s for s in sessions if s.number == first.session)
+    stored = sum(1 for m in ledger.messages if m.session == first.session and m.at <= first.at)
+    later = sum(1 for s in sessions if s.opened_at > first.at)
+    where = f"at {STAGES.get(first.stage, first.stage)} in session {first.session}"
+    where += f" after {_count(stored, 'message')}" if stored else ", its first message"
+    parts = [
+        f"First refusal, {where}: {_what(first)}",
+        _next(session, first),
+        f"{_count(later, 'more session') if later else 'no more sessions'} opened after it",
+    ]
+    reports = _reports(case)
+    return "; ".join(parts) + f". {reports[0].upper()}{reports[1:]}."
+
+
+def _what(fault: FaultRecord) -> str:
+    if fault.reply:
+        return f"`{_cut(fault.reply, REPLY_CHARS)}`"
+    if fault.action == "drop_after_accept":
+        return "the connection cut after the message was stored, before its 250"
+    return "the connection cut without a reply"
+
+
+def _next(session: SessionRecord, fault: FaultRecord) -> str:
+    """What the client sent next on the connection of the refusal, or how that connection ended."""
+    commands = [line.text for line in session.transcript if line.direction == ">"]
+    later = commands[fault.command :]
+    if later:
+        verbs = [text.split(" ")[0].upper() for text in later[:3]]
+        verbs = ["end of data" if v == "[" or v.startswith("[") else v for v in verbs]
+        more = ", ..." if len(later) > 3 else ""
+        return f"the client then sent {', '.join(verbs)}{more} on that connection"
+    by = session.closed_by or "nobody"
+    if by == "server":
+        return "the server closed that connection and the client sent nothing more on it"
+    return "the client closed that connection without another command"
+
+
+def _reports(case: dict[str, Any]) -> str:
+    """What the client said about the messages that did not arrive exactly once."""
+    missed = [m for m in case["messages"] if m["class"] != "delivered_once"]
+    if not missed:
+        return "every message arrived once and was reported sent"
+    groups = Counter(
+        (m["claim"], _cut(m["reply"], REPLY_CHARS) if m["reply"] else None) for m in missed
+    )
+    said = []
+    for (claim, reply), number in groups.most_common(3):
+        if claim == "sent":
+            said.append(f"{number} reported sent")
+        elif claim == "failed":
+            said.append(f"{number} reported failed" + (f" (`{reply}`)" if reply else ""))
+        else:
+            said.append(f"{number} never tried")
+    if len(groups) > 3:
+        said.append(f"{sum(n for _, n in groups.most_common()[3:])} others")
+    return "of the mail not delivered exactly once, " + ", ".join(said)
+
+
+def _cut(text: str, limit: int) -> str:
+    text = " ".join(text.split()).replace("`", "'")
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+def render(rows: Sequence[Row], *, time_scale: float, clients_dir: Path, command: str) -> str:
+    """The generated block: how it was made, the table, and what the columns mean."""
+    versions = ", ".join(f"{name} {v}" for name, v in library_versions(clients_dir).items() if v)
+    lines = [
+        f"Generated by `{command}` on {datetime.date.today():%Y-%m-%d} from real runs "
+        f"(ses-fault-harness {_version('ses-fault-harness') or 'unknown'}; {versions}; "
+        f"limits {time_scale:g}x faster in time, see `harness/runner/command.py`). Do not edit "
+        "by hand.",
+        "",
+        "| client | scenario | delivered once | lost | duplicated | misreported | what happened |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        s = row.score
+        lost = s["given_up"] + s["abandoned"] + s["silently_lost"]
+        lost_cell = f"{lost} ({s['silently_lost']} reported sent)" if s["silently_lost"] else lost
+        lines.append(
+            f"| {row.client} | {row.scenario} | {s['delivered_once']} of {s['messages']} "
+            f"| {lost_cell} | {s['duplicated']} | {s['misreported']} | {_cell(row.story)} |"
+        )
+    lines += [
+        "",
+        "*lost*: no copy reached the server and the client did not rightly report a permanent "
+        "refusal (given up, never tried, or silently lost: reported sent). *misreported*: one "
+        "copy arrived but the client reported it failed. Each client is a few lines of ordinary "
+        "application code in `clients/`; the scenarios are in `scenarios/`.",
+    ]
+    return "\n".join(lines)
+
+
+def library_versions(clients_dir: Path) -> dict[str, str | None]:
+    return {
+        "Python": platform.python_version(),
+        "aiosmtplib": _version("aiosmtplib"),
+        "Django": _version("django"),
+        "nodemailer": _nodemailer_version(clients_dir),
+        "node": _node_version(),
+    }
+
+
+def replace_section(text: str, block: str) -> str:
+    """`text` with what lies between the conformance markers replaced by `block`; the markers
+    are appended when `text` has none."""
+    start, end = text.find(START), text.find(END)
+    if start == -1 and end == -1:
+        separator = (
+            "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+        )
+        return f"{text}{separator}{START}\n{block}\n{END}\n"
+    if start == -1 or end == -1 or end < start:
+        raise PlanError("", f"needs {START} before {END}, each once")
+    if text.count(START) > 1 or text.count(END) > 1:
+        raise PlanError("", f"has more than one {START} or {END}")
+    return f"{text[: start + len(START)]}\n{block}\n{text[end:]}"
+
+
+def write_section(path: Path, block: str) -> None:
+    """Rewrite only the marked section of `path` (created with just the section if missing).
+
+    The file is read right before it is written: others may be editing the rest of it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        updated = replace_section(text, block)
+    except PlanError as error:
+        raise error.within(source=str(path)) from None
+    path.write_text(updated, encoding="utf-8")
+
+
+def write_doc(path: Path, block: str) -> None:
+    """docs/conformance.md: the same block under a title."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Client conformance\n\n"
+        "What real SMTP client libraries do with each message when Amazon SES's limits and\n"
+        "faults hit them, scored by ses-fault-harness against the fake server's ledger.\n\n"
+        f"{block}\n",
+        encoding="utf-8",
+    )
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _nodemailer_version(clients_dir: Path) -> str | None:
+    package = clients_dir / "nodemailer" / "node_modules" / "nodemailer" / "package.json"
+    try:
+        return json.loads(package.read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _node_version() -> str | None:
+    node = shutil.which("node")
+    if node is None:
+        return None
+    done = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip().lstrip("v") or None

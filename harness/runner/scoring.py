@@ -1,0 +1,372 @@
+"""The scorer: the client's claims against the server's ledger, per logical message. Pure.
+
+Each message (by Message-ID) gets one class from the number of copies the server accepted and
+what the client claims:
+
+| copies | claim                                   | class               |
+|--------|-----------------------------------------|---------------------|
+| 2+     | any                                     | `duplicated`        |
+| 1      | sent                                    | `delivered_once`    |
+| 1      | failed or not attempted                 | `misreported`       |
+| 0      | sent                                    | `silently_lost`     |
+| 0      | failed, after the server refused it 5xx | `rejected_reported` |
+| 0      | failed after transient faults only      | `given_up`          |
+| 0      | not attempted (or not claimed at all)   | `abandoned`         |
+
+``delivered_once_score = (delivered_once + rejected_reported) / messages``.
+
+"Refused with a 5xx" is read from the ledger, not taken from the client: a transaction of the
+message (tied to it by sender and first recipient) ended in a 5xx at RCPT, DATA or end of data.
+So a 503 a client earns by breaking the protocol (smtplib leaves a transaction open when DATA is
+refused) is not a verdict on the message, and a refusal at MAIL FROM, which names no message,
+is not attributed: both leave the message `given_up`.
+
+The ledger also gives the cost of getting there: `sessions` opened, `commands` sent, `retries`
+(MAIL FROM commands beyond one per attempted message; a message is attempted when the client
+claims sent or failed, or the server saw it at RCPT or later), `retried_5xx` (transactions for a
+message after one of its transactions was refused with a 5xx; a transaction is tied to its
+message by sender and first recipient, so refusals at MAIL FROM are not attributed),
+`commands_after_421` (commands the client sent on a connection after the server said 421),
+`throttle_violations` (sends refused by the rate or the daily quota), and time:
+`virtual_elapsed_s` from the first call of the strategy to its last claim, and
+``efficiency = fastest_possible_s / virtual_elapsed_s`` (at most 1), where
+`fastest_possible_s` is the least time in which the limits and the modelled latency let a
+perfect client achieve what this run achieved (the exact bounds are in
+:func:`fastest_possible_s`). A strategy that sleeps more than it must, or resends, scores low.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.limits import DAY_S, Limits
+from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
+
+#: Every metric of a case score, in report order; expectations may name any of them.
+METRICS = (
+    "messages",
+    "delivered_once",
+    "misreported",
+    "silently_lost",
+    "rejected_reported",
+    "given_up",
+    "abandoned",
+    "duplicated",
+    "delivered_once_score",
+    "sessions",
+    "commands",
+    "retries",
+    "retried_5xx",
+    "commands_after_421",
+    "throttle_violations",
+    "virtual_elapsed_s",
+    "fastest_possible_s",
+    "efficiency",
+)
+THROTTLES = ("rate_per_s", "daily_quota")
+_ANGLED = re.compile(r"<([^>]*)>")
+
+
+class MessageClass(enum.StrEnum):
+    DELIVERED_ONCE = "delivered_once"
+    MISREPORTED = "misreported"
+    SILENTLY_LOST = "silently_lost"
+    REJECTED_REPORTED = "rejected_reported"
+    GIVEN_UP = "given_up"
+    ABANDONED = "abandoned"
+    DUPLICATED = "duplicated"
+
+
+@dataclass(frozen=True)
+class MessageScore:
+    """The verdict on one message, with what it rests on."""
+
+    id: str
+    cls: MessageClass
+    copies: int
+    claim: ClaimStatus
+    reply: str | None
+    ses_ids: tuple[str, ...]
+    sessions: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "class": self.cls.value,
+            "copies": self.copies,
+            "claim": self.claim.value,
+            "reply": self.reply,
+            "ses_ids": list(self.ses_ids),
+            "sessions": list(self.sessions),
+        }
+
+
+@dataclass(frozen=True)
+class Scorecard:
+    score: dict[str, int | float]  # every name in METRICS
+    messages: tuple[MessageScore, ...]
+
+
+def classify(copies: int, claim: Claim | None, refused: bool = False) -> MessageClass:
+    """The class of one message from its accepted copies, the client's claim, and whether the
+    server refused it with a 5xx."""
+    status = claim.status if claim else ClaimStatus.NOT_ATTEMPTED
+    if copies >= 2:
+        return MessageClass.DUPLICATED
+    if copies == 1:
+        return (
+            MessageClass.DELIVERED_ONCE if status is ClaimStatus.SENT else MessageClass.MISREPORTED
+        )
+    if status is ClaimStatus.SENT:
+        return MessageClass.SILENTLY_LOST
+    if status is ClaimStatus.FAILED:
+        return MessageClass.REJECTED_REPORTED if refused else MessageClass.GIVEN_UP
+    return MessageClass.ABANDONED
+
+
+def score_case(
+    messages: Sequence[OutgoingMessage],
+    claims: Iterable[Claim],
+    *,
+    sessions: Sequence[SessionRecord],
+    accepted: Sequence[MessageRecord],
+    faults: Sequence[FaultRecord],
+    limits: Limits,
+    latency_s: float,
+    elapsed_s: float,
+    arrivals_s: Sequence[float] | None = None,
+) -> Scorecard:
+    """Score one run of a strategy. `accepted` are the ledger's messages; a later claim for the
+    same message replaces an earlier one; claims for unknown ids are ignored."""
+    by_id = {m.id: m for m in messages}
+    claimed = {c.message_id: c for c in claims if c.message_id in by_id}
+    copies: dict[str, list[MessageRecord]] = defaultdict(list)
+    for record in accepted:
+        if record.message_id in by_id:
+            copies[record.message_id].append(record)
+
+    transactions, commands = _transactions(sessions)
+    keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
+    seen = {keys[t.key] for t in transactions if t.key in keys}
+    refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
+
+    verdicts = []
+    for message in messages:
+        claim = claimed.get(message.id)
+        records = copies.get(message.id, [])
+        verdicts.append(
+            MessageScore(
+                id=message.id,
+                cls=classify(len(records), claim, message.id in refused),
+                copies=len(records),
+                claim=claim.status if claim else ClaimStatus.NOT_ATTEMPTED,
+                reply=claim.reply if claim else None,
+                ses_ids=tuple(r.ses_id for r in records),
+                sessions=tuple(r.session for r in records),
+            )
+        )
+    classes = Counter(v.cls for v in verdicts)
+    total = len(messages)
+
+    attempted = seen | {i for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED}
+
+    counted = [by_id[v.id] for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
+    arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
+    fastest = fastest_possible_s(
+        [
+            (
+                len(m.recipients),
+                arrivals[m.id],
+                len(copies[m.id][0].rcpt_tos) if copies.get(m.id) else 0,
+            )
+            for m in counted
+        ],
+        limits=limits,
+        latency_s=latency_s,
+    )
+    score: dict[str, int | float] = {"messages": total}
+    score.update({cls.value: classes.get(cls, 0) for cls in MessageClass})
+    score["delivered_once_score"] = (
+        (classes[MessageClass.DELIVERED_ONCE] + classes[MessageClass.REJECTED_REPORTED]) / total
+        if total
+        else 1.0
+    )
+    score.update(
+        sessions=len(sessions),
+        commands=commands,
+        retries=max(0, len(transactions) - len(attempted)),
+        retried_5xx=_retried_5xx(transactions),
+        commands_after_421=sum(s.commands_after_421 for s in sessions),
+        throttle_violations=sum(1 for f in faults if f.source == "limit" and f.name in THROTTLES),
+        virtual_elapsed_s=round(elapsed_s, 6),
+        fastest_possible_s=round(fastest, 6),
+        efficiency=round(efficiency(fastest, elapsed_s), 6),
+    )
+    return Scorecard({name: score[name] for name in METRICS}, tuple(verdicts))
+
+
+def fastest_possible_s(
+    sends: Sequence[tuple[int, float, int]], *, limits: Limits, latency_s: float
+) -> float:
+    """The least virtual time in which a perfect client could achieve what this run achieved.
+
+    `sends` lists, per message that counts (delivered at least once, or rightly rejected):
+    (recipients r, arrival time a in seconds from the start, recipients the server accepted it
+    for: 0 when it did not). With n such messages, R the accepted recipients in all, and L the
+    latency per command, it is the largest of these lower bounds:
+
+    - round trips: each message costs MAIL, r RCPT, DATA and end of data, 3 + r commands, and
+      each session at least an EHLO; sessions hold at most `session_limit` messages:
+      ``L * (sum(3 + r) + ceil(n / session_limit))``;
+    - arrivals: for each arrival time t, the messages arriving at t or later still need their
+      round trips: ``max over t of t + L * sum(3 + r for those)``;
+    - send rate: a bucket of `burst` tokens refilling at `rate_per_s`, where a send needs one
+      token and takes one per accepted recipient, so the last send (of at most r_max
+      recipients) starts once ``R - r_max + 1 - burst`` tokens have refilled:
+      ``(R - r_max + 1 - burst) / rate_per_s``;
+    - daily quota Q: recipients beyond each multiple of Q wait for the rolling window:
+      ``86400 * floor((R - 1) / Q)``.
+
+    It leaves out the faults: a greylisting server or a flaky network makes any client slower,
+    and efficiency says how much time a strategy spent beyond what the limits impose.
+    """
+    if not sends:
+        return 0.0
+    per_session = limits.session_limit or len(sends)
+    commands = sum(3 + r for r, _, _ in sends)
+    bounds = [latency_s * (commands + math.ceil(len(sends) / per_session))]
+    for start in sorted({a for _, a, _ in sends}):
+        bounds.append(start + latency_s * sum(3 + r for r, a, _ in sends if a >= start))
+    sent = [taken for _, _, taken in sends if taken]
+    total = sum(sent)
+    if sent and limits.rate_per_s:
+        burst = limits.burst if limits.burst is not None else limits.rate_per_s
+        bounds.append(max(0.0, total - max(sent) + 1 - burst) / limits.rate_per_s)
+    if sent and limits.daily_quota:
+        bounds.append(DAY_S * ((total - 1) // limits.daily_quota))
+    return max(bounds)
+
+
+def efficiency(fastest_s: float, elapsed_s: float) -> float:
+    """``fastest_possible_s / virtual_elapsed_s``, at most 1; 1 when nothing took any time."""
+    if elapsed_s <= 0:
+        return 1.0
+    return min(1.0, fastest_s / elapsed_s)
+
+
+# --- transactions from the transcript ---------------------------------------------------------
+
+
+@dataclass
+class _Transaction:
+    order: tuple[float, int, int]  # time, session, position: the order they happened in
+    sender: str
+    recipient: str | None = None  # the first RCPT TO
+    stage: str = "MAIL"  # the last command sent in it
+    code: int | None = None  # how it ended: a refusal (>= 400) or the 2xx at end of data
+    rcpt_ok: bool = False
+    rcpt_refusal: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str] | None:
+        return _key(self.sender, self.recipient) if self.recipient is not None else None
+
+    @property
+    def refused_permanently(self) -> bool:
+        return self.code is not None and self.code >= 500
+
+    def command(self, verb: str, text: str) -> bool:
+        """A client command; False when it ends the transaction (RSET, QUIT, ...)."""
+        if verb == "RCPT":
+            self.stage = "RCPT"
+            if self.recipient is None:
+                self.recipient = _address(text)
+        elif verb == "DATA":
+            self.stage = "DATA"
+        elif text.endswith("bytes of message data] ."):
+            self.stage = "EOM"
+        else:
+            return False
+        return True
+
+    def reply(self, code: int) -> None:
+        if self.code is not None:
+            return
+        if self.stage == "RCPT":
+            # One refused recipient does not refuse the message while another is accepted.
+            if code < 400:
+                self.rcpt_ok = True
+            elif code == 421:
+                self.code = code
+            elif self.rcpt_refusal is None:
+                self.rcpt_refusal = code
+        elif code >= 400 or (self.stage == "EOM" and code < 300):
+            self.code = code
+
+    def finish(self) -> None:
+        if self.code is None and not self.rcpt_ok and self.rcpt_refusal is not None:
+            self.code = self.rcpt_refusal
+
+
+def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction], int]:
+    """Every MAIL FROM and how its transaction ended, in the order they happened; and the
+    number of commands the client sent."""
+    found = []
+    commands = 0
+    for session in sessions:
+        current: _Transaction | None = None
+        for position, line in enumerate(session.transcript):
+            if line.direction != ">":
+                code = _code(line.text)
+                if current is not None and code is not None:
+                    current.reply(code)
+                continue
+            commands += 1
+            verb = line.text.split(" ", 1)[0].upper()
+            if current is not None and (verb == "MAIL" or not current.command(verb, line.text)):
+                current.finish()
+                current = None
+            if verb == "MAIL":
+                current = _Transaction((line.at, session.number, position), _address(line.text))
+                found.append(current)
+        if current is not None:
+            current.finish()
+    found.sort(key=lambda t: t.order)
+    return found, commands
+
+
+def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
+    refused: set[tuple[str, str]] = set()
+    count = 0
+    for transaction in transactions:
+        key = transaction.key
+        if key is None:
+            continue
+        if key in refused:
+            count += 1
+        if transaction.refused_permanently:
+            refused.add(key)
+    return count
+
+
+def _key(sender: str, recipient: str | None) -> tuple[str, str]:
+    return (sender.lower(), (recipient or "").lower())
+
+
+def _address(command: str) -> str:
+    found = _ANGLED.search(command)
+    if found:
+        return found.group(1)
+    return command.partition(":")[2].strip().split(" ")[0]
+
+
+def _code(reply: str) -> int | None:
+    head = reply[:3]
+    return int(head) if head.isdigit() else None

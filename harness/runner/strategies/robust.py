@@ -1,0 +1,76 @@
+"""`robust`: every lesson at once, and the one rule that keeps a retrying client honest.
+
+- Pace sends below SES's rate, in recipients per second (`paced`).
+- Recycle the connection every 300 messages, before SES's 421 at 350 (`rotate`), and after
+  8 s of silence, before SES's 10-second idle timeout closes it under a message (the stale
+  connection's QUIT may meet SES's idle 451; no message is at stake then).
+- On a 4xx or a lost connection, retry after an exponential, jittered wait (`backoff`) on a
+  fresh connection if the old one is gone (`reconnect`).
+- Never retry a 5xx: the server has said no for good; report it.
+- Never resend a message whose connection died after the final ".": SMTP cannot tell whether
+  the server kept it, and a resend may be a duplicate. Report it failed ("ambiguous") for the
+  application to reconcile (SES event notifications know). `resend_ambiguous=True` prefers a
+  possible duplicate to a possible loss.
+- Stop the batch when SES says the daily quota is spent: every further send is refused until
+  the rolling 24-hour window frees room. The rest is left unattempted for a later run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+from harness.runner.strategies.backoff import Exponential, Policy
+from harness.runner.strategies.paced import RATE_PER_S, Pacer
+from harness.runner.strategies.session import Attempt, Session
+from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.server.clock import Clock
+from harness.server.endpoint import Endpoint
+
+PER_SESSION = 300
+MAX_IDLE_S = 8.0  # SES closes after about 10 s of silence
+ATTEMPTS = 6
+BACKOFF = Exponential(base_s=1.0, cap_s=30.0)  # 1, 2, 4, 8, 16 s, jittered
+QUOTA_SPENT = "daily message quota exceeded"
+
+
+def send_batch(
+    messages: Sequence[OutgoingMessage],
+    endpoint: Endpoint,
+    clock: Clock,
+    *,
+    rate_per_s: float = RATE_PER_S,
+    per_session: int = PER_SESSION,
+    max_idle_s: float = MAX_IDLE_S,
+    policy: Policy = BACKOFF,
+    attempts: int = ATTEMPTS,
+    resend_ambiguous: bool = False,
+    seed: int = 0,
+) -> Iterator[Claim]:
+    rng = random.Random(seed)
+    pacer = Pacer(clock, rate_per_s)
+    session = Session(endpoint, clock)
+    try:
+        for message in messages:
+            for attempt in range(1, attempts + 1):
+                pacer.wait_for(len(message.recipients))
+                if session.is_open and (session.sent >= per_session or session.idle_s > max_idle_s):
+                    session.close()
+                result = session.send(message)
+                if result.ambiguous and not resend_ambiguous:
+                    yield _ambiguous(message, result)
+                    break
+                if QUOTA_SPENT in result.text.lower():
+                    yield result.claim(message)
+                    return
+                if result.accepted or result.permanent or attempt == attempts:
+                    yield result.claim(message)
+                    break
+                clock.sleep(policy.wait_s(attempt, rng))
+    finally:
+        session.close()
+
+
+def _ambiguous(message: OutgoingMessage, result: Attempt) -> Claim:
+    text = f"ambiguous: {result.text} after the final '.'; the server may have accepted it"
+    return Claim(message.id, ClaimStatus.FAILED, None, text)

@@ -1,0 +1,239 @@
+"""Seeded batches of realistic mail: faker names, addresses, subjects and bodies.
+
+Every message has a unique Message-ID and a unique (sender, first recipient) pair, which is how
+the fake server counts the attempts of one message and how the scorer ties a refused
+transaction to its message. Some messages are written in other scripts (accents, Cyrillic,
+Greek, Japanese) and some carry an attachment, so clients meet 8-bit content and MIME.
+
+>>> spec = WorkloadSpec(count=3, seed=1)
+>>> [m.recipients for m in build_messages(spec)] == [m.recipients for m in build_messages(spec)]
+True
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import textwrap
+import unicodedata
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from typing import overload
+
+from harness.runner.strategy import OutgoingMessage
+from harness.server.clock import VIRTUAL_EPOCH_S, Clock
+
+#: Locales for the share of messages that are not plain English.
+OTHER_LOCALES = ("de_DE", "fr_FR", "el_GR", "ru_RU", "ja_JP", "pt_BR")
+ATTACHMENTS = (
+    ("invoice-{n}.pdf", "application/pdf"),
+    ("report-{n}.csv", "text/csv"),
+    ("photo-{n}.png", "image/png"),
+)
+PARAGRAPHS = 40  # per locale
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What a batch looks like. Sizes are approximate body bytes, before MIME encoding."""
+
+    count: int
+    seed: int = 0
+    recipients: tuple[int, int] = (1, 1)  # per message, min and max
+    body_bytes: tuple[int, int] = (400, 4000)
+    attachments: float = 0.1  # share of messages with an attachment
+    attachment_bytes: tuple[int, int] = (2_000, 40_000)
+    unicode: float = 0.2  # share of messages written in another locale
+    sender: str = "notifications@example.com"
+    domains: tuple[tuple[str, float], ...] = (("example.com", 1.0),)  # recipient domain, weight
+    burst_size: int | None = None  # messages arrive in bursts of this many...
+    pause_s: float = 0.0  # ...this far apart (virtual seconds)
+
+    def arrivals_s(self) -> list[float]:
+        """When each message becomes available, in seconds from the start of the run."""
+        if not self.burst_size:
+            return [0.0] * self.count
+        return [(i // self.burst_size) * self.pause_s for i in range(self.count)]
+
+
+def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[OutgoingMessage]:
+    """The batch for `spec`; `seed` overrides the spec's own. Same seed, same bytes."""
+    from faker import Faker  # heavy import, only where mail is written
+
+    seed = spec.seed if seed is None else seed
+    rng = random.Random(f"workload:{seed}")
+    fakers = {}
+    for locale in ("en_US", *OTHER_LOCALES):
+        fake = Faker(locale)
+        fake.seed_instance(f"{seed}:{locale}")
+        fakers[locale] = fake
+    # Paragraphs from a per-locale pool: faker's lorem is slow, and bodies need only look real.
+    pools = {
+        locale: [_wrapped(fake.paragraph(nb_sentences=5)) for _ in range(PARAGRAPHS)]
+        for locale, fake in fakers.items()
+    }
+    domains, weights = zip(*spec.domains, strict=True)
+    sender = formataddr((fakers["en_US"].company(), spec.sender))
+    used: set[str] = set()
+    messages = []
+    for index in range(spec.count):
+        locale = rng.choice(OTHER_LOCALES) if rng.random() < spec.unicode else "en_US"
+        fake = fakers[locale]
+        people = [
+            (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
+        ]
+        addresses = [
+            _address(fakers["en_US"], person, rng.choices(domains, weights)[0], used)
+            for person in people
+        ]
+        message_id = f"<{rng.getrandbits(64):016x}.{index}@{spec.sender.rpartition('@')[2]}>"
+        headers = [
+            ("From", sender),
+            (
+                "To",
+                ", ".join(
+                    _mailbox(f"{first} {last}", a)
+                    for (first, last), a in zip(people, addresses, strict=True)
+                ),
+            ),
+            ("Subject", _encoded(fake.sentence(nb_words=rng.randint(3, 9)).rstrip("."))),
+            ("Date", format_datetime(datetime.fromtimestamp(VIRTUAL_EPOCH_S + index, UTC))),
+            ("Message-ID", message_id),
+            ("MIME-Version", "1.0"),
+        ]
+        body = _body(
+            rng, pools[locale], f"{people[0][0]} {people[0][1]}", rng.randint(*spec.body_bytes)
+        )
+        attachment = None
+        if rng.random() < spec.attachments:
+            pattern, mime_type = rng.choice(ATTACHMENTS)
+            attachment = (
+                pattern.format(n=index + 1),
+                mime_type,
+                rng.randbytes(rng.randint(*spec.attachment_bytes)),
+            )
+        data = _mime(headers, body, attachment, boundary=f"=_{rng.getrandbits(64):016x}")
+        messages.append(OutgoingMessage(message_id, spec.sender, tuple(addresses), data))
+    return messages
+
+
+def _address(fake: object, person: tuple[str, str], domain: str, used: set[str]) -> str:
+    """An ASCII address for `person` (made up when the name has no Latin letters)."""
+    parts = [_ascii(p) for p in person]
+    if not all(parts):
+        parts = [_ascii(fake.first_name()), _ascii(fake.last_name())]  # type: ignore[attr-defined]
+    local = ".".join(parts)
+    address, n = f"{local}@{domain}", 1
+    while address in used:
+        n += 1
+        address = f"{local}{n}@{domain}"
+    used.add(address)
+    return address
+
+
+def _ascii(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return "".join(c for c in folded if c.isalnum())
+
+
+def _encoded(text: str) -> str:
+    """A header value, RFC 2047-encoded when it is not ASCII."""
+    return text if text.isascii() else Header(text, "utf-8").encode()
+
+
+def _mailbox(name: str, address: str) -> str:
+    return formataddr((name, address), charset="utf-8")
+
+
+def _body(rng: random.Random, pool: Sequence[str], name: str, size: int) -> str:
+    parts = [f"{name},"]
+    length = len(parts[0])
+    while length < size:
+        parts.append(rng.choice(pool))
+        length += len(parts[-1].encode()) + 4
+    return "\r\n\r\n".join(parts)
+
+
+def _mime(
+    headers: list[tuple[str, str]],
+    body: str,
+    attachment: tuple[str, str, bytes] | None,
+    boundary: str,
+) -> bytes:
+    """The message as bytes on the wire: 8-bit UTF-8 text, base64 attachment, CRLF line ends."""
+    text_part = [
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        body,
+    ]
+    lines = [f"{k}: {v}" for k, v in headers]
+    if attachment is None:
+        lines += text_part
+    else:
+        filename, mime_type, payload = attachment
+        encoded = base64.encodebytes(payload).decode().splitlines()
+        lines += [
+            f'Content-Type: multipart/mixed; boundary="{boundary}"',
+            "",
+            f"--{boundary}",
+            *text_part,
+            f"--{boundary}",
+            f'Content-Type: {mime_type}; name="{filename}"',
+            "Content-Transfer-Encoding: base64",
+            f'Content-Disposition: attachment; filename="{filename}"',
+            "",
+            *encoded,
+            f"--{boundary}--",
+        ]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def _wrapped(paragraph: str, width: int = 76) -> str:
+    """A paragraph in lines under 998 bytes (RFC 5322), words kept whole."""
+    return "\r\n".join(textwrap.wrap(paragraph, width))
+
+
+class Workload(Sequence[OutgoingMessage]):
+    """The batch as a strategy sees it: reading message *i* waits until it has arrived.
+
+    Arrival times count from when the workload was made, on `clock`, like jobs reaching a queue.
+    """
+
+    def __init__(
+        self, messages: Sequence[OutgoingMessage], arrivals_s: Sequence[float], clock: Clock
+    ) -> None:
+        self._messages = list(messages)
+        self._arrivals_s = list(arrivals_s)
+        self._clock = clock
+        self._start = clock.now()
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    @overload
+    def __getitem__(self, index: int) -> OutgoingMessage: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[OutgoingMessage]: ...
+
+    def __getitem__(self, index: int | slice) -> OutgoingMessage | list[OutgoingMessage]:
+        if isinstance(index, slice):
+            chosen = range(len(self))[index]
+            if chosen:
+                self._wait_for(max(chosen, key=lambda i: self._arrivals_s[i]))
+            return [self._messages[i] for i in chosen]
+        self._wait_for(range(len(self))[index])
+        return self._messages[index]
+
+    def __iter__(self) -> Iterator[OutgoingMessage]:
+        for index in range(len(self)):
+            yield self[index]
+
+    def _wait_for(self, index: int) -> None:
+        due = self._start + self._arrivals_s[index]
+        now = self._clock.now()
+        if now < due:
+            self._clock.sleep(due - now)

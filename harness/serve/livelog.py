@@ -1,0 +1,109 @@
+"""What `ses-harness serve` prints: the banner, one line per session, message and fault, and the
+summary at exit. Credentials never appear in the live log.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import TextIO
+
+from harness.core.limits import Limits
+from harness.core.plan import Rule
+from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
+
+
+class LiveLog:
+    """A LedgerSink that prints one line per closed session, accepted message and fired fault,
+    and counts them for the summary (resets of the ledger do not reset these counts)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.sessions = 0
+        self.messages = 0
+        self.unacknowledged = 0
+        self.faults: collections.Counter[str] = collections.Counter()
+
+    def summary(self, restored: int = 0) -> list[str]:
+        """The lines printed at exit; `restored`: messages loaded from the store at start."""
+        messages = f"messages: {self.messages} accepted"
+        if self.unacknowledged:
+            messages += f" ({self.unacknowledged} without a 250: connection cut)"
+        if restored:
+            messages += f", {restored} more from earlier runs in the store"
+        lines = [f"sessions: {self.sessions}", messages, f"faults: {self.faults.total()}"]
+        lines.extend(f"  {name}: {count}" for name, count in self.faults.most_common())
+        return lines
+
+    def session(self, record: SessionRecord) -> None:
+        self.sessions += 1
+        closed = f"closed by {record.closed_by} ({record.close_reason})"
+        extras = [f"{record.accepted} message{'s' if record.accepted != 1 else ''}"]
+        if record.tls:
+            extras.append("TLS")
+        if record.user is not None:
+            extras.append("authenticated")
+        if record.commands_after_421:
+            extras.append(f"{record.commands_after_421} commands after a 421")
+        self._line(f"session {record.number} from {record.peer} {closed}: {', '.join(extras)}")
+
+    def message(self, record: MessageRecord, data: bytes) -> None:
+        self.messages += 1
+        self.unacknowledged += not record.acknowledged
+        outcome = "250" if record.acknowledged else "accepted, connection cut before the 250"
+        recipients = ", ".join(record.rcpt_tos)
+        self._line(
+            f"message #{record.sequence} in session {record.session}: {record.mail_from} -> "
+            f"{recipients}, {record.size} bytes, Message-ID {record.message_id or '(none)'}, "
+            f"{outcome} {record.ses_id}"
+        )
+
+    def fault(self, record: FaultRecord) -> None:
+        self.faults[f"{record.source}:{record.name}"] += 1
+        reply = f": {record.reply}" if record.reply else ""
+        self._line(
+            f"fault {record.source}:{record.name} in session {record.session} at "
+            f"{record.stage} (command {record.command}), {record.action}{reply}"
+        )
+
+    def _line(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {text}", file=self.stream, flush=True)
+
+
+def describe_limits(limits: Limits) -> list[str]:
+    """The SES behaviours a set of limits switches on, as a person reads them."""
+    parts = []
+    if limits.session_limit is not None:
+        parts.append(f"session cap {limits.session_limit} (421 at MAIL FROM)")
+    if limits.rate_per_s is not None:
+        burst = f", burst {limits.burst:g}" if limits.burst is not None else ""
+        parts.append(f"rate {limits.rate_per_s:g}/s{burst} (454 at end of data)")
+    if limits.daily_quota is not None:
+        parts.append(f"daily quota {limits.daily_quota:,} per rolling 24 h (454)")
+    if limits.max_connections is not None:
+        parts.append(f"{limits.max_connections} concurrent connections (421 at connect)")
+    if limits.idle_timeout_s is not None:
+        parts.append(f"idle timeout {limits.idle_timeout_s:g} s (451 and close)")
+    if limits.max_recipients is not None:
+        parts.append(f"{limits.max_recipients} recipients per message")
+    if limits.max_message_bytes is not None:
+        parts.append(f"{_size(limits.max_message_bytes)} per message")
+    if limits.require_auth:
+        parts.append("AUTH required (530 at MAIL FROM)")
+    if limits.verified is not None:
+        parts.append(f"only verified identities: {', '.join(limits.verified)} (554)")
+    return parts or ["no limits"]
+
+
+def describe_rule(rule: Rule) -> str:
+    """A rule in the `--fault` flag form, so it can be copied back onto a command line."""
+    spec = ",".join(f"{key}={value}" for key, value in rule.to_dict().items() if key != "name")
+    return f"{rule.label}: {spec}"
+
+
+def _size(size: int) -> str:
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor and size % factor == 0:
+            return f"{size // factor} {unit}"
+    return f"{size} bytes"

@@ -1,0 +1,58 @@
+"""The JSON shapes of the HTTP API: one function per ledger record type."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from typing import Any
+
+from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
+
+
+def iso(seconds: float | None) -> str | None:
+    """Seconds since the epoch as ISO 8601 UTC, to the millisecond."""
+    if seconds is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_json(record: MessageRecord, *, restored: bool, headers: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "sequence": record.sequence,
+        "session": record.session,
+        "ses_id": record.ses_id,
+        "message_id": record.message_id,
+        "subject": record.subject,
+        "mail_from": record.mail_from,
+        "rcpt_tos": list(record.rcpt_tos),
+        "size": record.size,
+        "sha256": record.sha256,
+        "at": record.at,
+        "received": iso(record.wall_at),
+        "acknowledged": record.acknowledged,
+        "restored": restored,
+        "raw_url": f"/api/messages/{record.sequence}/raw",
+    }
+    if headers:
+        out["headers"] = [[key, value] for key, value in record.headers]
+    return out
+
+
+def session_json(record: SessionRecord, *, transcript: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        **record.summary(),
+        "open": record.open,
+        "opened": iso(record.opened_wall),
+    }
+    if transcript:
+        out["transcript"] = [
+            {"at": line.at, "direction": line.direction, "text": line.text}
+            for line in record.transcript
+        ]
+    return out
+
+
+def fault_json(record: FaultRecord, index: int) -> dict[str, Any]:
+    """`index` is 1-based, in order of firing."""
+    return {"index": index, **dataclasses.asdict(record)}
