@@ -34,9 +34,12 @@ async def read_message(
     kept: list[bytes] = []
     size = 0
     error: str | None = None
-    head: list[bytes] = []  # the parts of a line longer than the reader's own limit
+    # The parts of a line longer than the reader's own limit. Once the message is refused
+    # nothing more is kept, so a line with no CRLF costs the reader's buffer, not its length.
+    head: list[bytes] = []
+    in_line = False  # inside such a line: the next bytes continue it
     while True:
-        if not head:
+        if not in_line:
             length, ended = _whole_lines(reader._buffer, None if error else line_limit)  # type: ignore[attr-defined]
             if length or ended:
                 taken = await reader.readexactly(length + (len(_DOT_LINE) if ended else 0))
@@ -54,21 +57,26 @@ async def read_message(
         except asyncio.LimitOverrunError as overrun:
             error = error or TOO_LONG
             kept.clear()
+            head.clear()
             line = await reader.read(overrun.consumed)
-        if not head and line == _DOT_LINE:
+        if not in_line and line == _DOT_LINE:
             break
         size += len(line)
         if error is None and size_limit and size > size_limit:
             error = TOO_MUCH
             kept.clear()
+            head.clear()
+        in_line = not line.endswith(_CRLF)
+        if error is not None:
+            continue
         head.append(line)
-        if line.endswith(_CRLF):
+        if not in_line:
             whole = b"".join(head)
             head.clear()
-            if error is None and len(whole) > line_limit:
+            if len(whole) > line_limit:
                 error = TOO_LONG
                 kept.clear()
-            elif error is None:
+            else:
                 kept.append(whole)
     if error is not None:
         return b"", error
