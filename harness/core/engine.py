@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.core import api_errors
+from harness.core.api_errors import ApiError
 from harness.core.limits import Limits, RollingQuota, TokenBucket
 from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
 from harness.core.profiles import PROFILES, Line, Replies
@@ -52,6 +54,7 @@ class Decision:
     stall_s: float | None = None
     fired: tuple[Fired, ...] = ()
     ses_id: str | None = None
+    error: ApiError | None = None  # API only: the error to answer with (outcome REPLY)
 
 
 PROCEED = Decision(Outcome.PROCEED)
@@ -91,6 +94,8 @@ class Engine:
         self._sessions: dict[int, SessionState] = {}
         self._next_session = 1
         self._attempts: dict[object, int] = {}
+        self.api_requests = 0  # API send requests so far: the API stage's command number
+        self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
         self._bucket: TokenBucket | None = None
         self._quota: RollingQuota | None = None
         self.set_plan(plan, now=now)
@@ -123,6 +128,7 @@ class Engine:
         connection after the reset.
         """
         self._attempts.clear()
+        self.api_requests = self._api_accepted = 0
         if not any(s.open for s in self._sessions.values()):
             self._sessions.clear()
             self._next_session = 1
@@ -216,6 +222,77 @@ class Engine:
         if refusal is not None:
             return _after(rules, refusal)
         return self._accept(state, now, _after(rules, Decision(Outcome.ACCEPT)))
+
+    # --- the SES HTTP API: the same account through another door ---------------------------
+
+    def api_request(
+        self, *, now: float, sender: str, recipients: tuple[str, ...], key: str
+    ) -> Decision:
+        """A send request reached the API (before its messages): what the fault rules say.
+
+        Requests are numbered across the server like commands of one session numbered 0, so a
+        rule's `nth`, `probability` and `attempts` (by `key`, the Message-ID) work as at EOM.
+        """
+        self.api_requests += 1
+        attempt = self._count_attempt(("api", key))
+        command = Command(Stage.API, 0, self.api_requests, sender, recipients, attempt)
+        return self._from_rules(command) or PROCEED
+
+    def api_message(
+        self,
+        *,
+        now: float,
+        version: str,
+        recipients: tuple[str, ...],
+        size: int,
+        sender: str = "",
+        by_fiat: bool = False,
+    ) -> Decision:
+        """One message of an API request: the account's limits, then an SES message id.
+
+        The rate bucket and the daily quota are the SMTP server's own, counted per recipient.
+        `by_fiat` (a drop_after_accept rule fired) accepts and charges without checking.
+        """
+        if by_fiat:
+            self._charge(len(recipients), now)
+        else:
+            max_bytes = self.limits.max_message_bytes
+            if version == api_errors.V1:
+                v1_cap = api_errors.V1_MAX_MESSAGE_BYTES
+                max_bytes = min(max_bytes or v1_cap, v1_cap)
+            refused = self._content_limit(
+                recipients, size, now, max_bytes, identities=(sender, *recipients)
+            )
+            if refused is not None:
+                name, fill = refused
+                if name == "max_message_bytes":
+                    fill = str(max_bytes)
+                error = api_errors.error_for(name, version, fill, self.limits.api_throttle)
+                fired = (Fired("limit", name, "reply", error.line),)
+                return Decision(Outcome.REPLY, reply=error.line, fired=fired, error=error)
+        self._api_accepted += 1
+        ses_id = self.ses_id(0, self._api_accepted, now)  # session 0: no SMTP session has it
+        return Decision(Outcome.ACCEPT, ses_id=ses_id)
+
+    def api_error(self, decision: Decision, version: str) -> ApiError:
+        """The API error a rule's reply stands for (its status, text and optional code)."""
+        assert decision.reply is not None
+        index = next(f.rule_index for f in reversed(decision.fired) if f.rule_index is not None)
+        action = self.rules.rules[index].action
+        assert isinstance(action, Reply)
+        return api_errors.for_rule(action.code, action.error, action.text, version)
+
+    def send_quota(self, *, now: float) -> tuple[float, float, float]:
+        """(max 24-hour send, max send rate, sent in the last 24 hours); -1 means unlimited."""
+        quota = self.limits.daily_quota
+        used = self._quota.used(now=now) if self._quota is not None else 0
+        return (
+            float(quota) if quota is not None else -1.0,
+            float(self.limits.rate_per_s) if self.limits.rate_per_s is not None else -1.0,
+            float(used),
+        )
+
+    # --- session bookkeeping ---------------------------------------------------------------
 
     def replied(self, session: int, *, now: float) -> None:
         """The server finished answering: the idle timer restarts from here."""
@@ -312,20 +389,37 @@ class Engine:
     def _content_refusal(
         self, recipients: tuple[str, ...], size: int, now: float
     ) -> Decision | None:
+        refused = self._content_limit(recipients, size, now, self.limits.max_message_bytes)
+        if refused is None:
+            return None
+        name, fill = refused
+        return self._refuse(name, getattr(self.replies, _LINES[name]), False, fill)
+
+    def _content_limit(
+        self,
+        recipients: tuple[str, ...],
+        size: int,
+        now: float,
+        max_bytes: int | None,
+        identities: tuple[str, ...] | None = None,
+    ) -> tuple[str, str] | None:
+        """The limit a message breaks (its field name, and the identities that failed), or None
+        after taking its recipients from the rate bucket and the daily quota."""
         limits = self.limits
-        if limits.max_message_bytes is not None and size > limits.max_message_bytes:
-            return self._refuse("max_message_bytes", self.replies.too_large, False)
+        if max_bytes is not None and size > max_bytes:
+            return "max_message_bytes", ""
         if limits.max_recipients is not None and len(recipients) > limits.max_recipients:
-            return self._refuse("max_recipients", self.replies.too_many_recipients, False)
+            return "max_recipients", ""
         if limits.verified is not None:
-            failed = [r for r in recipients if not _is_verified(r, limits.verified)]
+            checked = recipients if identities is None else identities
+            failed = [r for r in checked if not _is_verified(r, limits.verified)]
             if failed:
-                return self._refuse("verified", self.replies.not_verified, False, ", ".join(failed))
+                return "verified", ", ".join(dict.fromkeys(failed))
         count = len(recipients)
         if self._quota is not None and not self._quota.fits(count, now=now):
-            return self._refuse("daily_quota", self.replies.daily_quota, False)
+            return "daily_quota", ""
         if self._bucket is not None and not self._bucket.try_take(count, now=now):
-            return self._refuse("rate_per_s", self.replies.rate_exceeded, False)
+            return "rate_per_s", ""
         if self._quota is not None:
             self._quota.try_take(count, now=now)
         return None
@@ -342,6 +436,16 @@ class Engine:
         ses_id = self.ses_id(state.number, state.accepted, now)
         reply = f"{self.replies.accepted.code} {self.replies.accepted.text.format(ses_id)}"
         return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
+
+
+# The profile's reply line for each limit a message can break at end of data.
+_LINES = {
+    "max_message_bytes": "too_large",
+    "max_recipients": "too_many_recipients",
+    "verified": "not_verified",
+    "daily_quota": "daily_quota",
+    "rate_per_s": "rate_exceeded",
+}
 
 
 def _after(rules: Decision, then: Decision) -> Decision:

@@ -28,6 +28,9 @@ class Limits:
     max_message_bytes: int | None = None  # per message, as received
     require_auth: bool = False  # MAIL before AUTH gets 530
     verified: tuple[str, ...] | None = None  # sandbox: only these addresses or @domains
+    # The SES API's v2 throttling error: what applications see, or the developer guide's name
+    # (see harness.core.api_errors for the evidence of each).
+    api_throttle: str = "TooManyRequestsException"
 
     def __post_init__(self) -> None:
         for name in (
@@ -40,6 +43,12 @@ class Limits:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PlanError(name, f"{value} is too small", allowed=">= 1, or leave unset")
+        if self.api_throttle not in ("TooManyRequestsException", "ThrottlingException"):
+            raise PlanError(
+                "api_throttle",
+                f"{self.api_throttle!r} is not a throttling style",
+                allowed="TooManyRequestsException, ThrottlingException",
+            )
         for name in ("rate_per_s", "burst", "idle_timeout_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:

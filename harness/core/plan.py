@@ -29,7 +29,7 @@ from harness.core.profiles import PROFILES
 
 
 class Stage(enum.StrEnum):
-    """Points in an SMTP session where a rule can fire."""
+    """Points in an SMTP session, or the SES HTTP API, where a rule can fire."""
 
     CONNECT = "CONNECT"
     EHLO = "EHLO"  # HELO too
@@ -41,6 +41,7 @@ class Stage(enum.StrEnum):
     RSET = "RSET"
     NOOP = "NOOP"
     QUIT = "QUIT"
+    API = "API"  # a send request to the SES HTTP API (v2 SendEmail/SendBulkEmail, v1 Send*)
 
 
 # --- actions: one small type each, one behaviour -------------------------------------------
@@ -51,18 +52,23 @@ class Reply:
     """Answer with `code` and `text` instead of the normal reply.
 
     `close` hangs up after the reply; left unset, a 421 closes (RFC 5321) and nothing else does.
+    At stage API, `code` is the HTTP status, `text` the error message and `error` the error code
+    the SDK raises (default: the one SES uses for that status, e.g. 429 TooManyRequestsException).
     """
 
     kind: ClassVar[str] = "reply"
     code: int
     text: str = ""
     close: bool | None = None
+    error: str | None = None  # stage API only: the error code, e.g. "ThrottlingException"
 
     def __post_init__(self) -> None:
         if not 200 <= self.code <= 599:
             raise PlanError("code", f"{self.code} is not an SMTP reply code", allowed="200-599")
         if "\r" in self.text or "\n" in self.text:
             raise PlanError("text", "must be one line")
+        if self.error is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{0,99}", self.error):
+            raise PlanError("error", f"{self.error!r} is not an error code", allowed="a name")
 
     @property
     def line(self) -> str:
@@ -78,7 +84,8 @@ class Drop:
 
 @dataclass(frozen=True)
 class DropAfterAccept:
-    """At end of data: record the message, then cut the connection before the 250.
+    """At end of data (or an API send): record the message, then cut the connection before the
+    250 (or the HTTP response).
 
     The client cannot tell this from a lost message; a resend is a duplicate.
     """
@@ -145,12 +152,12 @@ class Matcher:
         if self.probability is not None and not 0.0 <= self.probability <= 1.0:
             raise PlanError("probability", f"{self.probability} is out of range", allowed="0.0-1.0")
         uses_attempts = self.attempt is not None or self.attempts is not None
-        if uses_attempts and self.stage not in (Stage.RCPT, Stage.EOM):
+        if uses_attempts and self.stage not in (Stage.RCPT, Stage.EOM, Stage.API):
             raise PlanError(
                 "attempt" if self.attempt is not None else "attempts",
-                f"attempts of a message are counted at RCPT (by sender and recipient) and EOM "
-                f"(by Message-ID), not at {self.stage.value}",
-                allowed="stage = RCPT or EOM",
+                f"attempts of a message are counted at RCPT (by sender and recipient), EOM and "
+                f"API (by Message-ID), not at {self.stage.value}",
+                allowed="stage = RCPT, EOM or API",
             )
         if (self.sender or self.recipient) and self.stage in (
             Stage.CONNECT,
@@ -160,7 +167,7 @@ class Matcher:
             raise PlanError(
                 "sender" if self.sender else "recipient",
                 f"no envelope is known at {self.stage.value}",
-                allowed="stage = MAIL, RCPT, DATA, EOM, RSET, NOOP or QUIT",
+                allowed="stage = MAIL, RCPT, DATA, EOM, RSET, NOOP, QUIT or API",
             )
 
 
@@ -182,10 +189,23 @@ class Rule:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if isinstance(self.action, DropAfterAccept) and self.match.stage is not Stage.EOM:
+        at_api = self.match.stage is Stage.API
+        if isinstance(self.action, DropAfterAccept) and self.match.stage not in (
+            Stage.EOM,
+            Stage.API,
+        ):
             raise PlanError(
-                "action", "drop_after_accept only happens at end of data", allowed="stage = EOM"
+                "action",
+                "drop_after_accept only happens at end of data or an API send",
+                allowed="stage = EOM or API",
             )
+        if isinstance(self.action, Reply):
+            if at_api and not 400 <= self.action.code <= 599:
+                raise PlanError(
+                    "code", f"{self.action.code} is not an HTTP error status", allowed="400-599"
+                )
+            if not at_api and self.action.error is not None:
+                raise PlanError("error", "only applies at stage API", allowed="stage = API")
 
     @property
     def label(self) -> str:

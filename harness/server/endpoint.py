@@ -28,6 +28,11 @@ class Endpoint:
     username: str | None = None
     password: str | None = None
     ca_file: str | None = None  # trust anchor for the generated test certificate
+    # The SES HTTP API of the same fake account (None when the server runs without it).
+    api_url: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    region: str = "us-east-1"
 
     @property
     def url(self) -> str:

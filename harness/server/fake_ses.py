@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.core.plan import Plan, Rule
@@ -31,6 +31,9 @@ START_TIMEOUT_S = 10.0
 LISTEN_BACKLOG = 4096
 #: Set to 1 to run the sync API's loop on uvloop (`pip install 'ses-fault-harness[fast]'`).
 UVLOOP_ENV = "SES_HARNESS_UVLOOP"
+#: The access key the API's clients sign with when no credentials are configured: any
+#: well-formed signature is then accepted.
+DUMMY_AWS_CREDENTIALS = ("AKIAFAKESES000000000", "fake-ses-secret")
 
 
 class FakeSES:
@@ -57,6 +60,10 @@ class FakeSES:
         auth: tuple[str, str] | None = None,
         sink: LedgerSink | None = None,
         ledger: Ledger | None = None,
+        api: bool = True,
+        api_port: int = 0,
+        aws_credentials: tuple[str, str] | None = None,
+        templates: Mapping[str, Mapping[str, str]] | None = None,
         **limits: Any,
     ) -> None:
         plan = plan or Plan(profile=profile)
@@ -72,6 +79,15 @@ class FakeSES:
         self.credentials = auth
         self.ledger = ledger or Ledger(sink=sink)
         self.port = 0
+        # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, same
+        # ledger. `aws_credentials` (key id, secret) makes it verify signatures.
+        self.api_enabled = api
+        self.requested_api_port = api_port
+        self.api_port = 0
+        self.aws_credentials = aws_credentials
+        self.templates = dict(templates or {})
+        self.api_service: Any = None
+        self._api_runner: Any = None
         self._state: ServerState | None = None
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -92,7 +108,18 @@ class FakeSES:
         """What a client needs: host, port, TLS mode, credentials, CA file."""
         user, password = self.credentials or (None, None)
         ca_file = shared_certificates().ca_file if self.tls is not TlsMode.NONE else None
-        return Endpoint(self.host, self.port, self.tls, user, password, ca_file)
+        key, secret = self.aws_credentials or DUMMY_AWS_CREDENTIALS
+        return Endpoint(
+            self.host,
+            self.port,
+            self.tls,
+            user,
+            password,
+            ca_file,
+            api_url=self.api_url,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
 
     # --- async API (inside a running loop) -------------------------------------------------
 
@@ -119,11 +146,16 @@ class FakeSES:
             backlog=LISTEN_BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.api_enabled:
+            await self._start_api()
         return self
 
     async def stop_async(self) -> None:
         if self._server is None:
             return
+        if self._api_runner is not None:
+            await self._api_runner.cleanup()
+            self._api_runner = None
         self._server.close()
         assert self._state is not None
         for connection in list(self._state.live):
@@ -217,6 +249,59 @@ class FakeSES:
     @property
     def faults(self) -> list[FaultRecord]:
         return self.ledger.faults
+
+    # --- the SES HTTP API ----------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the SES API answers (an SDK's `endpoint_url`); None before start or when off."""
+        if not self.api_port:
+            return None
+        return f"http://{self.host}:{self.api_port}"
+
+    def boto3_client(self, service: str = "sesv2", **config: Any) -> Any:
+        """A boto3 client for this server's API: `"sesv2"` or `"ses"` (v1), no retries.
+
+        Keywords go to `botocore.config.Config` (e.g. ``retries={"mode": "standard"}``); the
+        default makes one attempt, so a test sees each error as SES sent it. Needs boto3
+        (``pip install 'ses-fault-harness[aws]'``).
+        """
+        if self.api_url is None:
+            raise RuntimeError("the SES API is not running: start the server with api=True")
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as missing:
+            raise RuntimeError(
+                "boto3_client needs boto3: pip install 'ses-fault-harness[aws]'"
+            ) from missing
+        key, secret = self.aws_credentials or DUMMY_AWS_CREDENTIALS
+        config.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
+        return boto3.client(
+            service,
+            endpoint_url=self.api_url,
+            region_name="us-east-1",
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            config=Config(**config),
+        )
+
+    async def _start_api(self) -> None:
+        from aiohttp import web
+
+        from harness.server.sesapi import ApiService, make_app
+
+        assert self._state is not None
+        credentials = dict([self.aws_credentials]) if self.aws_credentials else None
+        self.api_service = ApiService(
+            self._state, credentials=credentials, templates=self.templates
+        )
+        runner = web.AppRunner(make_app(self.api_service), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.bind_host, self.requested_api_port, backlog=LISTEN_BACKLOG)
+        await site.start()
+        self._api_runner = runner
+        self.api_port = runner.addresses[0][1]
 
     def __repr__(self) -> str:
         return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"

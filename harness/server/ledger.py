@@ -127,6 +127,7 @@ class MessageRecord:
     wall_at: float
     acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
+    via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:
@@ -245,7 +246,7 @@ class Ledger:
 
     def accept(
         self,
-        session: SessionRecord,
+        session: SessionRecord | None,
         *,
         ses_id: str,
         mail_from: str,
@@ -255,7 +256,9 @@ class Ledger:
         wall_at: float,
         acknowledged: bool,
         headers: tuple[tuple[str, str], ...] | None = None,
+        via: str = "smtp",
     ) -> MessageRecord:
+        """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
         with self._lock:
             headers = tuple(self._share(field) for field in headers)
@@ -263,7 +266,7 @@ class Ledger:
             keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
                 sequence=len(self._messages) + 1,
-                session=session.number,
+                session=session.number if session is not None else 0,
                 ses_id=ses_id,
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
@@ -276,13 +279,15 @@ class Ledger:
                 wall_at=wall_at,
                 acknowledged=acknowledged,
                 data=data if keep else None,
+                via=via,
             )
             if keep:
                 self._bytes_held += len(data)
             if self.sink:  # durable before anyone, the client included, hears of it
                 self.sink.message(record, data)
             self._messages.append(record)
-            session.accepted += 1
+            if session is not None:
+                session.accepted += 1
             self._lock.notify_all()
         return record
 

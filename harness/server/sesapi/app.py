@@ -1,0 +1,348 @@
+"""The SES API's HTTP side: check the signature, ask the engine, record, answer (or not).
+
+Like the SMTP adapter, this decides nothing: the engine says whether a fault rule fires for a
+send request (stage API) and whether the account's limits let each message through; this
+module carries the decision out on the wire. A message is in the ledger before its answer is
+written, so ``drop_after_accept`` here is the same ambiguous loss as at SMTP's end of data: a
+retrying SDK sends it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from harness.core import api_errors
+from harness.core.api_errors import V1, V2, ApiError
+from harness.core.engine import Decision, Outcome
+from harness.core.plan import Stage
+from harness.server.ledger import FaultRecord
+from harness.server.sesapi import sigv4, v1, v2
+from harness.server.sesapi.mime import content_key
+from harness.server.sesapi.requests import BadRequest, Send
+from harness.server.state import ServerState
+
+#: Request bodies above this are refused unread: a 40 MB message in base64, with room.
+MAX_BODY_BYTES = 60 * 1024 * 1024
+#: How often a stalled request looks whether its client has gone.
+STALL_POLL_S = 0.05
+Templates = Mapping[str, Mapping[str, str]]
+
+
+class _Cut(Exception):
+    """The connection was cut on purpose: nothing is to be written."""
+
+
+class ApiService:
+    """The SES API of one fake server: its engine, ledger and clock, plus API settings.
+
+    `credentials` maps access key ids to secrets; None accepts any well-formed signature.
+    `templates` are the stored templates a v2 Template content may name (``{"Subject": ...,
+    "Text": ..., "Html": ...}`` each).
+    """
+
+    def __init__(
+        self,
+        state: ServerState,
+        *,
+        credentials: Mapping[str, str] | None = None,
+        templates: Templates | None = None,
+    ) -> None:
+        if credentials is not None:
+            sigv4.require_botocore()
+        self.state = state
+        self.credentials = dict(credentials) if credentials is not None else None
+        self.templates = dict(templates or {})
+        self._requests = 0
+
+    # --- routes ----------------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post(v2.SEND_EMAIL, self._v2(self._v2_send_email)),
+            web.post(v2.SEND_BULK_EMAIL, self._v2(self._v2_send_bulk_email)),
+            web.get(v2.GET_ACCOUNT, self._v2(self._v2_get_account)),
+            web.post("/", self._v1),
+        ]
+
+    def _v2(
+        self, operation: Callable[[bytes, str, web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            request_id = self._request_id()
+            try:
+                body = await _read(request)
+                self._authorize(request, body)
+                return await operation(body, request_id, request)
+            except sigv4.SignatureProblem as problem:
+                return _v2_error(api_errors.error_for(problem.kind, V2, problem.detail), request_id)
+            except BadRequest as bad:
+                return _v2_error(api_errors.error_for(bad.kind, V2, bad.message), request_id)
+            except _Cut:
+                return web.Response()  # never written: the transport is gone
+
+        return handle
+
+    async def _v1(self, request: web.Request) -> web.StreamResponse:
+        request_id = self._request_id()
+        try:
+            body = await _read(request)
+            self._authorize(request, body)
+            params = v1.form(body, request.query_string)
+            action = params.get("Action", "")
+            now = self.state.clock.now()
+            if action == "GetSendQuota":
+                with self.state.lock:
+                    quota = self.state.engine.send_quota(now=now)
+                return _xml(v1.send_quota(quota, request_id))
+            if action == "SendEmail":
+                sends = [v1.send_email(params, now)]
+            elif action == "SendRawEmail":
+                sends = [v1.send_raw_email(params)]
+            else:
+                raise BadRequest(
+                    f"Could not find operation {action} for version 2010-12-01", kind="not_found"
+                )
+            results = await self._send(request, V1, sends)
+            message_id, _, error = results[0]
+            if error is not None:
+                return _v1_error(error, request_id)
+            assert message_id is not None
+            return _xml(v1.sent(action, message_id, request_id))
+        except sigv4.SignatureProblem as problem:
+            return _v1_error(api_errors.error_for(problem.kind, V1, problem.detail), request_id)
+        except BadRequest as bad:
+            return _v1_error(api_errors.error_for(bad.kind, V1, bad.message), request_id)
+        except _RuleError as refused:
+            return _v1_error(refused.error, request_id, close=refused.close)
+        except _Cut:
+            return web.Response()
+
+    async def _v2_send_email(
+        self, body: bytes, request_id: str, request: web.Request
+    ) -> web.StreamResponse:
+        send = v2.send_email(v2.loads(body), self.templates, self.state.clock.now())
+        try:
+            results = await self._send(request, V2, [send])
+        except _RuleError as refused:
+            return _v2_error(refused.error, request_id, close=refused.close)
+        message_id, _, error = results[0]
+        if error is not None:
+            return _v2_error(error, request_id)
+        assert message_id is not None
+        return _json(v2.sent(message_id), request_id)
+
+    async def _v2_send_bulk_email(
+        self, body: bytes, request_id: str, request: web.Request
+    ) -> web.StreamResponse:
+        sends = v2.send_bulk_email(v2.loads(body), self.templates, self.state.clock.now())
+        try:
+            results = await self._send(request, V2, sends, bulk=True)
+        except _RuleError as refused:
+            return _v2_error(refused.error, request_id, close=refused.close)
+        return _json(v2.bulk_result(results), request_id)
+
+    async def _v2_get_account(
+        self, body: bytes, request_id: str, request: web.Request
+    ) -> web.StreamResponse:
+        with self.state.lock:
+            engine = self.state.engine
+            quota = engine.send_quota(now=self.state.clock.now())
+            sandbox = engine.limits.verified is not None
+        return _json(v2.account(quota, sandbox=sandbox), request_id)
+
+    # --- the shared path of every send -----------------------------------------------------
+
+    async def _send(
+        self, request: web.Request, version: str, sends: list[Send], *, bulk: bool = False
+    ) -> list[tuple[str | None, str | None, ApiError | None]]:
+        """Each send's (SES message id, refusing limit, error); raises _RuleError or _Cut."""
+        state = self.state
+        state.clock.network_delay()
+        recipients = tuple(r for send in sends for r in send.recipients)
+        key = content_key(*(s.key for s in sends)) if bulk else sends[0].key
+        with state.lock:
+            decision = state.engine.api_request(
+                now=state.clock.now(), sender=sends[0].sender, recipients=recipients, key=key
+            )
+            number = state.engine.api_requests
+            error = (
+                state.engine.api_error(decision, version)
+                if decision.outcome is Outcome.REPLY
+                else None
+            )
+        self._record_faults(decision, number)
+        await self._wait(decision.delay_s)
+        if error is not None:
+            raise _RuleError(error, decision.close)
+        if decision.outcome is Outcome.DROP:
+            _abort(request)
+        if decision.outcome is Outcome.STALL:
+            await _stall(request, decision.stall_s)
+        by_fiat = decision.outcome is Outcome.DROP_AFTER_ACCEPT
+        results: list[tuple[str | None, str | None, ApiError | None]] = []
+        via = f"api-{version}"
+        for send in sends:
+            now = state.clock.now()
+            with state.lock:
+                verdict = state.engine.api_message(
+                    now=now,
+                    version=version,
+                    recipients=send.recipients,
+                    size=len(send.data),
+                    sender=send.sender,
+                    by_fiat=by_fiat,
+                )
+            self._record_faults(verdict, number)
+            if verdict.outcome is not Outcome.ACCEPT:
+                results.append((None, verdict.fired[-1].name, verdict.error))
+                continue
+            assert verdict.ses_id is not None
+            data = _with_message_id(send.data, verdict.ses_id)
+            state.ledger.accept(
+                None,
+                ses_id=verdict.ses_id,
+                mail_from=send.sender,
+                rcpt_tos=send.recipients,
+                data=data,
+                at=now,
+                wall_at=state.wall(),
+                acknowledged=not by_fiat,
+                via=via,
+            )
+            results.append((verdict.ses_id, None, None))
+        if by_fiat:
+            _abort(request)
+        return results
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _authorize(self, request: web.Request, body: bytes) -> None:
+        sigv4.check(
+            request.headers,
+            credentials=self.credentials,
+            method=request.method,
+            url=f"http://{request.host}{request.raw_path}",
+            body=body,
+        )
+
+    def _request_id(self) -> str:
+        self._requests += 1
+        key = f"{self.state.engine.plan.seed}:request:{self._requests}".encode()
+        return str(uuid.UUID(bytes=hashlib.blake2b(key, digest_size=16).digest(), version=4))
+
+    def _record_faults(self, decision: Decision, number: int) -> None:
+        for fired in decision.fired:
+            self.state.ledger.fault(
+                FaultRecord(
+                    session=0,
+                    command=number,
+                    stage=Stage.API.value,
+                    source=fired.source,
+                    name=fired.name,
+                    action=fired.action,
+                    reply=fired.reply,
+                    at=self.state.clock.now(),
+                    rule_index=fired.rule_index,
+                )
+            )
+
+    async def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.state.clock.virtual:
+            self.state.clock.sleep(seconds)
+        else:
+            await asyncio.sleep(seconds)
+
+
+class _RuleError(Exception):
+    """A fault rule answers the request with an error."""
+
+    def __init__(self, error: ApiError, close: bool) -> None:
+        super().__init__(error.line)
+        self.error = error
+        self.close = close
+
+
+def make_app(service: ApiService) -> web.Application:
+    """An app that serves only the SES API (FakeSES runs it on a port of its own)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.add_routes(service.routes())
+    return app
+
+
+def add_routes(app: web.Application, service: ApiService) -> None:
+    """Mount the SES API on an existing app (``serve``'s): /v2/email/... and POST /."""
+    app.add_routes(service.routes())
+
+
+async def _read(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise BadRequest(f"The request body is over {MAX_BODY_BYTES} bytes.")
+    chunks, size = [], 0
+    while chunk := await request.content.read(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise BadRequest(f"The request body is over {MAX_BODY_BYTES} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _with_message_id(data: bytes, ses_id: str) -> bytes:
+    """SES gives a message without a Message-ID its own: <ses id@email.amazonses.com>."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+    if head.startswith(b"message-id:") or b"\nmessage-id:" in head:
+        return data
+    return f"Message-ID: <{ses_id}@email.amazonses.com>\r\n".encode() + data
+
+
+def _abort(request: web.Request) -> Any:
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    raise _Cut
+
+
+async def _stall(request: web.Request, stall_s: float | None) -> None:
+    """Never answer: until the client gives up, or `stall_s` real seconds and then a cut."""
+    if stall_s is not None:
+        await asyncio.sleep(stall_s)
+        _abort(request)
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(STALL_POLL_S)
+    raise _Cut
+
+
+def _json(data: dict[str, Any], request_id: str) -> web.Response:
+    return web.json_response(data, headers={"x-amzn-RequestId": request_id})
+
+
+def _xml(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="text/xml")
+
+
+def _v2_error(error: ApiError, request_id: str, *, close: bool = False) -> web.Response:
+    response = web.Response(
+        status=error.status, body=v2.error_body(error), headers=v2.error_headers(error, request_id)
+    )
+    if close:
+        response.force_close()
+    return response
+
+
+def _v1_error(error: ApiError, request_id: str, *, close: bool = False) -> web.Response:
+    response = web.Response(
+        status=error.status,
+        body=v1.error_body(error, request_id),
+        content_type="text/xml",
+        headers={"x-amzn-RequestId": request_id},
+    )
+    if close:
+        response.force_close()
+    return response

@@ -1,0 +1,116 @@
+"""SES API v1 (``ses``, the Query API of 2010-12-01): form requests in, XML answers out.
+
+Actions: SendEmail, SendRawEmail, GetSendQuota, all ``POST /`` with ``Action=...``. Errors are
+``<ErrorResponse>`` with Type, Code and Message, the body users logged from SES
+(awsdocs/amazon-ses-developer-guide#60, mettle/sendportal#94).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+from xml.sax.saxutils import escape
+
+from harness.core.api_errors import ApiError
+from harness.server.sesapi import mime
+from harness.server.sesapi.requests import BadRequest, Send, raw_send, recipients_of
+
+NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
+ACTIONS = ("SendEmail", "SendRawEmail", "GetSendQuota")
+
+
+def form(body: bytes, query: str = "") -> dict[str, str]:
+    """The request's parameters: the query string and the form body together."""
+    try:
+        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The request body is not a valid form.") from None
+    return dict(pairs)
+
+
+def members(params: Mapping[str, str], prefix: str) -> list[str]:
+    """``Prefix.member.1``, ``Prefix.member.2``... in order."""
+    out = []
+    index = 1
+    while f"{prefix}.member.{index}" in params:
+        out.append(params[f"{prefix}.member.{index}"])
+        index += 1
+    return out
+
+
+def send_email(params: Mapping[str, str], now: float) -> Send:
+    sender = params.get("Source")
+    if not sender:
+        raise BadRequest("Missing required parameter Source", kind="bad_request")
+    to = members(params, "Destination.ToAddresses")
+    cc = members(params, "Destination.CcAddresses")
+    recipients = recipients_of(to, cc, members(params, "Destination.BccAddresses"))
+    subject = params.get("Message.Subject.Data")
+    if subject is None:
+        raise BadRequest("Missing required parameter Message.Subject.Data")
+    text, html = params.get("Message.Body.Text.Data"), params.get("Message.Body.Html.Data")
+    reply_to = members(params, "ReplyToAddresses")
+    data = mime.compose(
+        sender=sender,
+        to=to,
+        cc=cc,
+        subject=subject,
+        text=text,
+        html=html,
+        reply_to=reply_to,
+        date_s=now,
+    )
+    key = mime.content_key("v1", sender, recipients, subject, text, html)
+    return Send(sender, recipients, data, key)
+
+
+def send_raw_email(params: Mapping[str, str]) -> Send:
+    try:
+        data = base64.b64decode(params.get("RawMessage.Data", ""), validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("RawMessage.Data must be base64") from None
+    if not data:
+        raise BadRequest("Missing required parameter RawMessage.Data")
+    destinations = tuple(members(params, "Destinations"))
+    return raw_send(data, params.get("Source"), destinations or None)
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+def _response(action: str, result: str, request_id: str) -> bytes:
+    return (
+        f'<{action}Response xmlns="{NAMESPACE}">\n'
+        f"  <{action}Result>{result}</{action}Result>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n  </ResponseMetadata>\n"
+        f"</{action}Response>\n"
+    ).encode()
+
+
+def sent(action: str, message_id: str, request_id: str) -> bytes:
+    return _response(action, f"\n    <MessageId>{escape(message_id)}</MessageId>\n  ", request_id)
+
+
+def send_quota(quota: tuple[float, float, float], request_id: str) -> bytes:
+    max_24h, rate, used = quota
+    result = (
+        f"\n    <Max24HourSend>{max_24h}</Max24HourSend>\n"
+        f"    <MaxSendRate>{rate}</MaxSendRate>\n"
+        f"    <SentLast24Hours>{used}</SentLast24Hours>\n  "
+    )
+    return _response("GetSendQuota", result, request_id)
+
+
+def error_body(error: ApiError, request_id: str) -> bytes:
+    kind = "Sender" if error.sender_fault else "Receiver"
+    return (
+        f'<ErrorResponse xmlns="{NAMESPACE}">\n'
+        f"  <Error>\n    <Type>{kind}</Type>\n    <Code>{escape(error.code)}</Code>\n"
+        f"    <Message>{escape(error.message)}</Message>\n  </Error>\n"
+        f"  <RequestId>{request_id}</RequestId>\n"
+        f"</ErrorResponse>\n"
+    ).encode()
