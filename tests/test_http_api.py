@@ -105,7 +105,7 @@ def test_a_bad_query_parameter_is_a_400_naming_it() -> None:
 
 def test_a_wrong_method_is_a_json_405() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        response = await client.delete("/api/messages")
+        response = await client.patch("/api/messages", json={})
         assert response.status == 405
         assert (await response.json())["status"] == 405
 

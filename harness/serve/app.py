@@ -21,33 +21,21 @@ from aiohttp import web
 
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
+from harness.serve import inbox, sessions, steering
+from harness.serve.api import SES_KEY, STORE_KEY, ApiError, reply
+from harness.serve.events import EventHub
 from harness.serve.livelog import describe_limits, describe_rule
 from harness.serve.store import Store
-from harness.serve.views import fault_json, iso, message_json, session_json
+from harness.serve.views import fault_json, iso, session_json
 from harness.server.fake_ses import FakeSES
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
-SES_KEY = web.AppKey("ses", FakeSES)
-STORE_KEY = web.AppKey("store", Store | None)
+HUB_KEY = web.AppKey("hub", EventHub)
 STARTED_KEY = web.AppKey("started", float)
 TOKEN_KEY = web.AppKey("token", str | None)
 #: What a client without the token is told to send.
 TOKEN_HEADERS = "'Authorization: Bearer TOKEN' or 'X-Api-Token: TOKEN'"
-
-
-class ApiError(Exception):
-    """An error answered as JSON: ``{"status": 404, "error": "...", ...details}``."""
-
-    def __init__(self, status: int, error: str, **details: Any) -> None:
-        super().__init__(error)
-        self.status = status
-        self.body = {"status": status, "error": error, **details}
-
-
-def reply(data: Any, status: int = 200) -> web.Response:
-    """Every JSON answer of the API goes through here."""
-    return web.json_response(data, status=status, dumps=lambda value: json.dumps(value, indent=1))
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -103,15 +91,16 @@ def create_app(
     app[STORE_KEY] = store
     app[TOKEN_KEY] = token or None
     app[STARTED_KEY] = time.time()
+    _add_live_parts(app, ses)
     app.add_routes(
         [
             web.get("/", index),
             web.static("/web", WEB_DIR),
-            web.get("/api/messages", list_messages),
-            web.get("/api/messages/{sequence}", get_message),
-            web.get("/api/messages/{sequence}/raw", get_raw),
+            *inbox.routes(),
+            *sessions.routes(),
+            *steering.routes(),
+            web.get("/api/events", events),
             web.get("/api/sessions", list_sessions),
-            web.get("/api/sessions/{number}", get_session),
             web.get("/api/faults", list_faults),
             web.get("/api/stats", stats),
             web.post("/api/reset", reset),
@@ -122,59 +111,50 @@ def create_app(
     return app
 
 
+def _add_live_parts(app: web.Application, ses: FakeSES) -> None:
+    """The event hub (push and `?wait=`), the inbox (search, delete) and the plan panel; the hub
+    watches the ledger from the app's start to its shutdown, which also ends every stream."""
+    hub = EventHub()
+    app[HUB_KEY] = hub
+    app[inbox.INBOX_KEY] = inbox.Inbox(app, hub)
+    app[steering.STEERING_KEY] = steering.Steering(ses, hub)
+    hub.on_cleared += [app[inbox.INBOX_KEY].cleared, app[steering.STEERING_KEY].cleared]
+
+    async def start(app: web.Application) -> None:
+        hub.start(app[SES_KEY].ledger)
+
+    async def stop(app: web.Application) -> None:
+        hub.stop()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+
+
+#: The page's policy: its own script, style and API only; it frames a message's HTML body from
+#: its own origin (that frame is sandboxed twice: by the iframe's `sandbox` and by the part's
+#: own CSP, see harness.serve.inbox). Set here because the page is the one thing that frames.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'"
+)
+
+
 async def index(request: web.Request) -> web.StreamResponse:
-    return web.FileResponse(WEB_DIR / "index.html")
+    return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
 
 
-# --- messages -----------------------------------------------------------------------------
+async def events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: one per new session, closed session, message, fault, plan change."""
+    return await request.app[HUB_KEY].stream(request)
+
+
+# --- messages: harness.serve.inbox -----------------------------------------------------
 
 
 def _restored(request: web.Request) -> int:
     store = request.app[STORE_KEY]
     return store.restored if store is not None else 0
-
-
-async def list_messages(request: web.Request) -> web.Response:
-    """Oldest first; `?since=N` after sequence N, `?limit=N` the newest N."""
-    restored = _restored(request)
-    messages = request.app[SES_KEY].ledger.messages
-    since = _int_param(request, "since")
-    if since is not None:
-        messages = [m for m in messages if m.sequence > since]
-    messages = _newest(request, messages)
-    return reply([message_json(m, restored=m.sequence <= restored) for m in messages])
-
-
-def _message(request: web.Request) -> Any:
-    sequence = _int_path(request, "sequence")
-    messages = request.app[SES_KEY].ledger.messages
-    if not 1 <= sequence <= len(messages):
-        raise ApiError(404, f"no message {sequence}", messages=len(messages))
-    return messages[sequence - 1]
-
-
-async def get_message(request: web.Request) -> web.Response:
-    record = _message(request)
-    return reply(message_json(record, restored=record.sequence <= _restored(request), headers=True))
-
-
-async def get_raw(request: web.Request) -> web.Response:
-    record = _message(request)
-    store = request.app[STORE_KEY]
-    data = record.data
-    if data is None and store is not None:
-        data = store.read_eml(record.sequence)
-    if data is None:
-        raise ApiError(
-            410,
-            f"the body of message {record.sequence} is not kept: the in-memory budget was spent",
-            hint="start the server with --store DIR to keep every body on disk",
-        )
-    return web.Response(
-        body=data,
-        content_type="message/rfc822",
-        headers={"Content-Disposition": f'inline; filename="{record.sequence:06d}.eml"'},
-    )
 
 
 # --- sessions and faults ------------------------------------------------------------------
@@ -185,14 +165,6 @@ async def list_sessions(request: web.Request) -> web.Response:
     transcript = request.query.get("transcript", "1") not in ("0", "false", "no")
     sessions = _newest(request, request.app[SES_KEY].ledger.sessions)
     return reply([session_json(s, transcript=transcript) for s in sessions])
-
-
-async def get_session(request: web.Request) -> web.Response:
-    number = _int_path(request, "number")
-    for session in request.app[SES_KEY].ledger.sessions:
-        if session.number == number:
-            return reply(session_json(session))
-    raise ApiError(404, f"no session {number}")
 
 
 async def list_faults(request: web.Request) -> web.Response:
@@ -240,6 +212,7 @@ async def stats(request: web.Request) -> web.Response:
                 "this_run": len(messages) - restored,
                 "restored": restored,
                 "unacknowledged": sum(1 for m in messages if not m.acknowledged),
+                "deleted": len(messages) - len(request.app[inbox.INBOX_KEY].visible()),
             },
             "faults": {"total": len(faults), "by_name": dict(by_name.most_common())},
             "started": iso(started),
@@ -275,7 +248,7 @@ async def put_plan(request: web.Request) -> web.Response:
         raise ApiError(
             400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
         ) from None
-    request.app[SES_KEY].set_plan(plan)
+    request.app[steering.STEERING_KEY].adopt(plan)
     return reply(plan.to_dict())
 
 

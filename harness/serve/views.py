@@ -31,6 +31,7 @@ def message_json(record: MessageRecord, *, restored: bool, headers: bool = False
         "at": record.at,
         "received": iso(record.wall_at),
         "acknowledged": record.acknowledged,
+        "via": getattr(record, "via", "smtp"),  # how it came: SMTP or the SES HTTP API
         "restored": restored,
         "raw_url": f"/api/messages/{record.sequence}/raw",
     }

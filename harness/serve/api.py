@@ -1,0 +1,98 @@
+"""What the HTTP API's handler modules share: the app's keys, JSON answers and errors, and the
+reading of query parameters.
+
+It sits below `harness.serve.app` so that the handler modules (inbox, live, steering) can raise
+the same errors and read the same state without importing the app that registers them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from aiohttp import web
+
+from harness.serve.store import Store
+from harness.server.fake_ses import FakeSES
+
+SES_KEY = web.AppKey("ses", FakeSES)
+STORE_KEY = web.AppKey("store", Store | None)
+
+
+class ApiError(Exception):
+    """An error answered as JSON: ``{"status": 404, "error": "...", ...details}``."""
+
+    def __init__(self, status: int, error: str, **details: Any) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body = {"status": status, "error": error, **details}
+
+
+def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """Every JSON answer of the API goes through here."""
+    return web.json_response(
+        data, status=status, headers=headers, dumps=lambda value: json.dumps(value, indent=1)
+    )
+
+
+def whole(request: web.Request, name: str, *, default: int | None = None) -> int | None:
+    """A query parameter that must be a whole number >= 0; a 400 names it otherwise."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not _digits(raw):
+        raise ApiError(
+            400, f"query parameter {name!r} must be a whole number >= 0, got {raw[:40]!r}"
+        )
+    return int(raw)
+
+
+def seconds(request: web.Request, name: str, *, default: float, most: float) -> float:
+    """A query parameter in seconds: a finite number from 0 to `most` (NaN and inf refused)."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not 0 <= value <= most:
+        raise ApiError(
+            400,
+            f"query parameter {name!r} must be a number of seconds from 0 to {most:g}, "
+            f"got {raw[:40]!r}",
+        )
+    return value
+
+
+def path_number(request: web.Request, name: str) -> int:
+    raw = request.match_info[name]
+    if not _digits(raw):
+        raise ApiError(404, f"{name} must be a whole number, got {raw[:40]!r}")
+    return int(raw)
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's body as JSON; a 400 says what is wrong with it."""
+    try:
+        return json.loads(await request.read(), parse_constant=_not_json)
+    except UnicodeDecodeError as error:
+        raise ApiError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
+    except json.JSONDecodeError as error:
+        raise ApiError(400, f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deeply") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise ApiError(400, f"the body is not usable JSON: {error}") from None
+
+
+def _not_json(constant: str) -> None:
+    # Python's json reads NaN and Infinity, which are not JSON and no number here may be.
+    raise ApiError(400, f"the body is not JSON: {constant} is not a JSON value")
+
+
+def _digits(raw: str) -> bool:
+    """ASCII digits only (`str.isdigit` also takes superscripts and other scripts' digits),
+    at most 18 of them: more than any count here."""
+    return bool(raw) and len(raw) <= 18 and raw.isascii() and raw.isdigit()
