@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     )
     from harness.core.profiles import PROFILES, Evidence, Line, Profile
     from harness.hunting.search import hunt
-    from harness.plugin.arrange import FakeSESView
     from harness.runner.matrix import run_case, run_matrix
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import Scenario, load_scenario
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
         SessionRecord,
         TranscriptLine,
     )
+    from harness.server.view import FakeSESView
 
 _HOMES = {
     "harness.server.clock": ("Clock", "RealClock", "VirtualClock"),
@@ -73,7 +73,7 @@ _HOMES = {
     ),
     "harness.core.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
     "harness.server.fake_ses": ("FakeSES",),
-    "harness.plugin.arrange": ("FakeSESView",),
+    "harness.server.view": ("FakeSESView",),
     "harness.hunting.search": ("hunt",),
     "harness.runner.matrix": ("run_case", "run_matrix"),
     "harness.runner.scenario": ("Scenario", "load_scenario"),

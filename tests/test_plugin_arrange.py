@@ -241,7 +241,7 @@ def test_forgets_to_trigger_it(fake_ses):
             "*ERROR at teardown of test_forgets_to_trigger_it*",
             "fake_ses (strict): arranged faults must fire",
             "  never fired: stage=RCPT,recipient=*@elsewhere.example,action=reply,code=451,*",
-            "*1 sessions, 1 messages, 0 faults fired",
+            "*1 sessions, 1 messages, 6 commands, 0 faults fired",
             "commands received: EHLO 1, MAIL 1, RCPT 1, DATA 1, EOM 1, QUIT 1",
             "*(opt out with @pytest.mark.fake_ses(strict=False))",
         ]
@@ -288,7 +288,7 @@ def test_fails(fake_ses):
     result.stdout.fnmatch_lines(
         [
             "*- fake_ses -*",
-            "server 127.0.0.1:*: 1 sessions, 1 messages, 0 faults fired",
+            "server 127.0.0.1:*: 1 sessions, 1 messages, 6 commands, 0 faults fired",
             "reproduce: @pytest.mark.fake_ses(profile='ses', seed=4, session_limit=9)",
         ]
     )

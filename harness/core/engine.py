@@ -124,6 +124,9 @@ class Engine:
     def reset(self, plan: Plan, *, now: float) -> None:
         """Start over with `plan`: counters, attempts and limit state; open sessions stay open.
 
+        A session still open (a client's pooled connection) starts afresh too: no messages
+        or commands counted, idle from `now`; it stays authenticated, as the connection is. A
+        new test then meets the per-session cap it arranged, not what an earlier test left.
         Session numbers restart at 1 when no session is open, so `session=1` means the first
         connection after the reset.
         """
@@ -132,6 +135,9 @@ class Engine:
         if not any(s.open for s in self._sessions.values()):
             self._sessions.clear()
             self._next_session = 1
+        for state in self._sessions.values():
+            state.commands = state.accepted = 0
+            state.last_active = now
         self._bucket = self._quota = None
         del self.limits
         self.set_plan(plan, now=now)

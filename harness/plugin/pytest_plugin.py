@@ -6,7 +6,9 @@ pytest run that does not use it nothing but reading this module.
 
 - `fake_ses_server` (session scope): one server per session, per xdist worker (port 0).
 - `fake_ses` (function scope): a view of that server, reset before each test, with the
-  marker's plan applied for the test and the server's own plan restored after it.
+  marker's plan applied for the test and the server's own plan restored after it. A marker
+  that asks for a clock, TLS or credentials gets the test a server of its own instead.
+- `fake_ses_django` (function scope): `fake_ses`, with Django's email settings pointed at it.
 - `fake_ses_factory` (function scope): extra servers with other plans, stopped at teardown.
 - Scenario files (`*.toml` in a folder named `scenarios`, or matching the `fake_ses_scenarios`
   ini globs) are collected as one item per scenario and strategy: `pytest scenarios/ -n auto`.
@@ -26,10 +28,12 @@ if TYPE_CHECKING:
     from harness.server.fake_ses import FakeSES
 
 MARKER_HELP = (
-    "fake_ses(profile='ses', seed=0, faults=[...], strict=True, **limits): the plan of the "
-    "fake SES server for this test. faults: Rule objects, Rule.from_spec strings "
-    "('stage=RCPT,first=2,action=reply,code=451,text=Later') or tables; other keywords are "
-    "limits (session_limit=3, rate_per_s=None...). strict=False: arranged faults may stay unfired."
+    "fake_ses(profile='ses', seed=0, faults=[...], strict=True, clock=None, tls=None, "
+    "auth=None, **limits): the plan of the fake SES server for this test. faults: Rule objects, "
+    "Rule.from_spec strings ('stage=RCPT,first=2,action=reply,code=451,text=Later') or tables; "
+    "other keywords are limits (session_limit=3, rate_per_s=None...). strict=False: arranged "
+    "faults may stay unfired. clock='virtual' (or 'real', or a Clock), tls='starttls' or "
+    "'implicit', auth=(user, password): the test gets a server of its own with these."
 )
 CLOCKS = ("real", "virtual")
 #: How long teardown waits for clients to finish closing before the next test's reset.
@@ -122,15 +126,24 @@ def fake_ses_server(pytestconfig: pytest.Config) -> Iterator[FakeSES]:
 
 @pytest.fixture
 def fake_ses(request: pytest.FixtureRequest, fake_ses_server: FakeSES) -> Iterator[FakeSESView]:
-    """A clean view of the shared fake SES server for this test; see harness.plugin.arrange."""
-    from harness.core.errors import PlanError
-    from harness.plugin.arrange import MARKER, FakeSESView, plan_from_marker
+    """A clean view of the shared fake SES server for this test; see harness.server.view.
 
-    base = fake_ses_server.plan
+    A connection an earlier test left open (a client's pool) goes on working: its session is
+    counted afresh from this test's start and marked `carried_over` (see README, "Each test
+    sees only its own traffic").
+    """
+    from harness.core.errors import PlanError
+    from harness.plugin.arrange import MARKER, FakeSESView, plan_from_marker, server_options
+
     kwargs: dict[str, Any] = {}
     for marker in reversed(list(request.node.iter_markers(MARKER))):  # the closest wins
         kwargs.update(marker.kwargs)
     try:
+        own = server_options(kwargs)
+        if own:  # a clock, TLS or credentials of its own: a server of its own
+            yield from _own_server(request, kwargs, own)
+            return
+        base = fake_ses_server.plan
         plan, strict = plan_from_marker(base, kwargs)
     except PlanError as error:
         raise pytest.fail.Exception(str(error), pytrace=False) from None
@@ -144,6 +157,49 @@ def fake_ses(request: pytest.FixtureRequest, fake_ses_server: FakeSES) -> Iterat
     finally:
         if fake_ses_server.plan is not base:
             fake_ses_server.set_plan(base)
+
+
+def _own_server(
+    request: pytest.FixtureRequest, kwargs: dict[str, Any], own: dict[str, Any]
+) -> Iterator[FakeSESView]:
+    """`fake_ses` for a marker with server keywords: a server started for this test alone."""
+    from harness.core.plan import Plan
+    from harness.plugin.arrange import FakeSESView, plan_from_marker
+    from harness.server.fake_ses import FakeSES
+
+    config = request.config
+    base = Plan(profile=_setting(config, "profile"), seed=int(_setting(config, "seed")))
+    plan, strict = plan_from_marker(base, kwargs)
+    auth = own.get("auth")
+    server = FakeSES(
+        plan=plan,
+        clock=own.get("clock") or _new_clock(config),
+        tls=own.get("tls"),
+        auth=tuple(auth) if auth is not None else None,
+    )
+    server.start()
+    try:
+        view = FakeSESView(server, server.plan, strict=strict)
+        request.node.stash.setdefault(_VIEWS, []).append(view)
+        yield view
+        _settle(server)
+        _check(request.node, view)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_ses_django(fake_ses: FakeSESView) -> Iterator[FakeSESView]:
+    """`fake_ses`, with Django's email settings pointed at it for this test.
+
+    Django's real SMTP backend, host, port, TLS and credentials (pytest-django's locmem
+    backend is overridden); needs Django settings configured, by pytest-django or by hand.
+    See harness.plugin.django_email.
+    """
+    from harness.plugin.django_email import django_email
+
+    with django_email(fake_ses):
+        yield fake_ses
 
 
 @pytest.fixture
@@ -193,18 +249,16 @@ def fake_ses_factory(
 
 def _settle(server: FakeSES) -> None:
     """Let clients that already hung up finish closing, so the records (and the next test's
-    session numbers) are complete. A client the test left connected is reported instead."""
-    try:
-        server.ledger.wait_for(
-            lambda ledger: not any(s.open for s in ledger.sessions), CLOSE_WAIT_S
-        )
-    except TimeoutError:
+    session numbers) are complete. A connection left open and quiet (a pool) costs no wait: it
+    carries into the next test. Only a client still talking after the test is warned about."""
+    busy = server.settle(CLOSE_WAIT_S)
+    if busy:
         import warnings
 
-        still_open = [s.number for s in server.ledger.sessions if s.open]
         warnings.warn(
-            f"fake_ses: sessions {still_open} were still open {CLOSE_WAIT_S}s after the test; "
-            "close clients before the test ends (their records carry into the next test)",
+            f"fake_ses: sessions {busy} were still sending {CLOSE_WAIT_S}s after the test "
+            "ended; wait for the client before the test ends (what it does next is counted "
+            "in the next test)",
             pytest.PytestWarning,
             stacklevel=1,
         )

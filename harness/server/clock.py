@@ -8,6 +8,7 @@ is reproducible.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import Protocol, runtime_checkable
@@ -29,6 +30,9 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None:
         """Wait `seconds` on this clock."""
 
+    async def sleep_async(self, seconds: float) -> None:
+        """Wait `seconds` on this clock, yielding to the running event loop meanwhile."""
+
     def network_delay(self) -> None:
         """Account for one command's round trip (the server calls this per command)."""
 
@@ -44,6 +48,9 @@ class RealClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             time.sleep(seconds)
+
+    async def sleep_async(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0))
 
     def network_delay(self) -> None:
         """Real round trips take real time already."""
@@ -62,6 +69,8 @@ class VirtualClock:
     >>> clock.sleep(1200.0)              # a 20-minute backoff, instantly
     >>> clock.elapsed()
     1200.0
+
+    On an event loop, `await clock.sleep_async(s)` does the same and yields to the loop.
     """
 
     virtual = True
@@ -81,6 +90,12 @@ class VirtualClock:
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
             self.advance(seconds)
+
+    async def sleep_async(self, seconds: float) -> None:
+        """`sleep`, then one turn of the event loop: time jumps at once, and the other tasks
+        on the loop (the server, when it runs there) get to act on the new time."""
+        self.sleep(seconds)
+        await asyncio.sleep(0)
 
     def advance(self, seconds: float) -> None:
         """Move time forward by `seconds` (negative values are refused)."""

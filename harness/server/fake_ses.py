@@ -11,10 +11,13 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from harness.core.plan import Plan, Rule
 from harness.server.clock import Clock, RealClock
@@ -23,6 +26,7 @@ from harness.server.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord
 from harness.server.protocol import SesSMTP
 from harness.server.state import ServerState
 from harness.server.tls import shared_certificates
+from harness.server.view import FakeSESView
 
 START_TIMEOUT_S = 10.0
 # A burst of connects beyond the listen queue is not refused by the kernel: the handshake's last
@@ -34,6 +38,7 @@ UVLOOP_ENV = "SES_HARNESS_UVLOOP"
 #: The access key the API's clients sign with when no credentials are configured: any
 #: well-formed signature is then accepted.
 DUMMY_AWS_CREDENTIALS = ("AKIAFAKESES000000000", "fake-ses-secret")
+T = TypeVar("T")
 
 
 class FakeSES:
@@ -92,6 +97,7 @@ class FakeSES:
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._view: FakeSESView | None = None  # the one `async with` gave out
 
     # --- where to connect ------------------------------------------------------------------
 
@@ -171,11 +177,29 @@ class FakeSES:
             await asyncio.gather(*tasks, return_exceptions=True)
         self._server = None
 
-    async def __aenter__(self) -> FakeSES:
-        return await self.start_async()
+    async def __aenter__(self) -> FakeSESView:
+        """Start on the running loop and give the view a `fake_ses` fixture gives: `on(...)`,
+        `assert_delivered_once`, the awaitable waits (`ses.server` is this object)."""
+        await self.start_async()
+        self._view = self.view()
+        return self._view
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, exc_type: object, *exc: object) -> None:
+        """Stop; then, if the block raised nothing, hold its arranged faults to strictness
+        (AssertionError naming each rule that never fired), as the fixture does at teardown."""
         await self.stop_async()
+        view, self._view = self._view, None
+        report = view.strict_report() if view is not None and exc_type is None else None
+        if report:
+            raise AssertionError(report)
+
+    def view(self, *, strict: bool = True) -> FakeSESView:
+        """A test's view of this server: arrangement, records, assertions, waits.
+
+        Rules the server started with are its own; only rules arranged on the view (`on(...)`)
+        are held to strictness.
+        """
+        return FakeSESView(self, self.plan, strict=strict, first_arranged=len(self.plan.faults))
 
     # --- sync API (own loop in a thread) ---------------------------------------------------
 
@@ -232,11 +256,70 @@ class FakeSES:
             self._state.set_plan(plan)
 
     def reset(self) -> None:
-        """Clear the ledger and restart rule counters (limits' state restarts too)."""
+        """Clear the ledger and restart rule counters (limits' state restarts too).
+
+        A connection still open goes on working, counted afresh: its session's message count,
+        command numbers and idle timer start from zero, and its record says `carried_over`.
+        """
         self.ledger.clear()
         if self._state is not None:
-            with self._state.lock:
-                self._state.engine.reset(self.plan, now=self.clock.now())
+            state = self._state
+            with state.lock:
+                state.engine.reset(self.plan, now=self.clock.now())
+            if state.live:
+                self._on_loop(lambda: [c.carry_over() for c in list(state.live)])
+
+    def settle(self, timeout_s: float) -> list[int]:
+        """Wait until every open session is quiet: its client neither talking nor hanging up.
+
+        A client that closed its socket is seen at once (its end of file is waiting in the
+        kernel), and waited for until the server has recorded the close. A pooled connection
+        left open is quiet from the start and costs no wait: it carries into the next reset.
+        Returns the sessions still busy after `timeout_s` (a client still sending).
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            busy = self._busy_sessions()
+            remaining = deadline - time.monotonic()
+            if not busy or remaining <= 0:
+                return [record.number for record in busy]
+            with contextlib.suppress(TimeoutError):  # one more look, then report the busy
+                self.ledger.wait_for(_any_closed(busy), remaining)
+
+    def _busy_sessions(self) -> list[SessionRecord]:
+        state = self._state
+        if state is None or not state.live or self._loop is None or self._loop.is_closed():
+            return []
+
+        def busy() -> list[SessionRecord]:
+            return [
+                c.record
+                for c in list(state.live)
+                if c.record is not None and c.record.open and not c.quiet()
+            ]
+
+        return self._on_loop(busy)
+
+    def _on_loop(self, call: Callable[[], T]) -> T:
+        """Run `call` on the server's loop (connections belong to it) and return its result."""
+        loop = self._loop
+        assert loop is not None
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return call()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(call())
+            except BaseException as error:  # handed to the calling thread
+                done.set_exception(error)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(START_TIMEOUT_S)
 
     @property
     def messages(self) -> list[MessageRecord]:
@@ -305,6 +388,10 @@ class FakeSES:
 
     def __repr__(self) -> str:
         return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"
+
+
+def _any_closed(records: list[SessionRecord]) -> Callable[[Ledger], bool]:
+    return lambda _: any(not record.open for record in records)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 import re
+import socket
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
@@ -103,6 +104,7 @@ class SesSMTP(SMTP):
         self._unsent: list[bytes] = []  # replies held back to go out with the next ones
         self._idle_deadline = 0.0  # loop time; see _reset_timeout
         self._timer_at: float | None = None  # when the armed timer fires
+        self._busy = 0  # commands being carried out; see quiet()
         replies = engine.replies
         self._wording = {
             "250 OK": str(replies.ok),
@@ -229,7 +231,11 @@ class SesSMTP(SMTP):
 
     def _intercepted(self, verb: str, method: Any) -> Any:
         async def run(arg: str | None) -> None:
-            await self._on_command(verb, arg, method)
+            self._busy += 1  # a command in hand (a delay, a stall, DATA): not quiet
+            try:
+                await self._on_command(verb, arg, method)
+            finally:
+                self._busy -= 1
 
         return run
 
@@ -397,6 +403,36 @@ class SesSMTP(SMTP):
     def stop(self) -> None:
         """The server is shutting down."""
         self._hang_up("server", "server stopped")
+
+    def carry_over(self) -> None:
+        """A reset (the next test's start) found this connection open: it goes on, afresh.
+
+        Its idle timer restarts from now, as the engine's counters did; called on the loop.
+        """
+        self._after_421 = False
+        if not self._ended:
+            self._reset_timeout()
+
+    def quiet(self) -> bool:
+        """True when the client is neither talking nor hanging up: nothing unread, here or in
+        the kernel (a FIN counts as something). A pooled connection between two tests is quiet;
+        one whose client just closed is not, though its `connection_lost` has not run yet."""
+        reader: Any = self._reader
+        if self._ended or self._busy or reader._buffer or reader.at_eof():
+            return False
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is None:
+            return False
+        peek = socket.socket(fileno=sock.fileno())
+        try:
+            peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # open, and nothing sent
+        except OSError:
+            return False
+        finally:
+            peek.detach()  # the fd stays the transport's
+        return False  # data or end of file waiting to be read
 
     # --- replies and records ---------------------------------------------------------------
 

@@ -18,9 +18,15 @@ if TYPE_CHECKING:
 
 
 class Connection(Protocol):
-    """What the server needs of a live connection (a `SesSMTP`) to shut it down."""
+    """What the server needs of a live connection (a `SesSMTP`): to shut it down, to carry it
+    over a reset, and to tell a quiet (pooled) connection from a busy or closing one."""
+
+    number: int
+    record: SessionRecord | None
 
     def stop(self) -> None: ...
+    def carry_over(self) -> None: ...
+    def quiet(self) -> bool: ...
 
 
 @dataclass
