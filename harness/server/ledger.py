@@ -55,6 +55,10 @@ class SessionRecord:
     # and the direction and text as one shared string: about 16 bytes a line.
     _times: array = field(default_factory=lambda: array("d"), repr=False)
     _lines: list[str] = field(default_factory=list, repr=False)
+    # Where each fault of this session was decided: the number of transcript lines logged
+    # before it (dropped ones included), so a view can show it between a command and its reply.
+    _fault_marks: list[tuple[int, FaultRecord]] = field(default_factory=list, repr=False)
+    _logged: int = field(default=0, repr=False)  # transcript lines ever logged
 
     @property
     def open(self) -> bool:
@@ -90,11 +94,37 @@ class SessionRecord:
         texts = [line.direction + line.text for line in lines]
         with _TRANSCRIPTS:
             self._times, self._lines = times, texts
+            self._logged = len(texts)
+            self._fault_marks = []
+
+    def conversation(self) -> list[TranscriptLine | FaultRecord | int]:
+        """The transcript with each fault of the session where it was decided: after the
+        command it answered, before the reply it caused. An int stands for lines left out."""
+        with _TRANSCRIPTS:
+            pairs = list(zip(self._times, self._lines, strict=True))
+            marks = list(self._fault_marks)
+            logged, dropped = self._logged, self.transcript_dropped
+        # Kept lines: the first `head` (numbered from 0), then the newest, numbered up to
+        # `logged`; at the limit the kept head is half of it (see `Ledger.log`).
+        head = len(pairs) // 2 if dropped else len(pairs)
+        tail_from = logged - (len(pairs) - head)
+        numbers = [*range(head), *range(tail_from, logged)]
+        out: list[TranscriptLine | FaultRecord | int] = []
+        marks.reverse()
+        for number, (at, line) in zip(numbers, pairs, strict=True):
+            if dropped and number == tail_from:
+                out.append(dropped)
+            while marks and marks[-1][0] <= number:
+                out.append(marks.pop()[1])
+            out.append(TranscriptLine(at, line[0], line[1:]))
+        out.extend(mark[1] for mark in reversed(marks))
+        return out
 
     def _append(self, at: float, line: str, limit: int) -> None:
         with _TRANSCRIPTS:
             self._times.append(at)
             self._lines.append(line)
+            self._logged += 1
             if len(self._lines) > limit:
                 # The oldest line after the kept head goes; a short shift, no copy.
                 del self._times[limit // 2]
@@ -220,6 +250,8 @@ class Ledger:
         self._messages: list[MessageRecord] = []
         self._faults: list[FaultRecord] = []
         self._bytes_held = 0
+        self._open: dict[int, SessionRecord] = {}  # by number: where a fault's mark goes
+        self._watchers: list[Callable[[str, Any], None]] = []
 
     # --- writing (the server's thread) -----------------------------------------------------
 
@@ -227,7 +259,9 @@ class Ledger:
         record = SessionRecord(number, peer, at, wall)
         with self._lock:
             self._sessions.append(record)
+            self._open[number] = record
             self._lock.notify_all()
+        self._tell("session", record)
         return record
 
     def log(self, session: SessionRecord, direction: str, text: str, at: float) -> None:
@@ -242,16 +276,24 @@ class Ledger:
             if session.closed_at is not None:
                 return
             session.closed_at, session.closed_by, session.close_reason = at, by, reason
+            if self._open.get(session.number) is session:
+                del self._open[session.number]
             self._lock.notify_all()
         if self.sink:
             self.sink.session(session)
+        self._tell("closed", session)
 
     def fault(self, record: FaultRecord) -> None:
         with self._lock:
             self._faults.append(record)
+            session = self._open.get(record.session)
+            if session is not None:
+                with _TRANSCRIPTS:
+                    session._fault_marks.append((session._logged, record))
             self._lock.notify_all()
         if self.sink:
             self.sink.fault(record)
+        self._tell("fault", record)
 
     def accept(
         self,
@@ -298,6 +340,7 @@ class Ledger:
             if session is not None:
                 session.accepted += 1
             self._lock.notify_all()
+        self._tell("message", record)
         return record
 
     def restore(self, messages: list[MessageRecord]) -> None:
@@ -311,6 +354,7 @@ class Ledger:
         with self._lock:
             self._messages.extend(messages)
             self._lock.notify_all()
+        self._tell("restored", len(messages))
 
     def clear(self) -> None:
         """Forget everything recorded. Open sessions stay known, so they can close cleanly and
@@ -327,6 +371,28 @@ class Ledger:
             self._faults.clear()
             self._shared.clear()
             self._bytes_held = 0
+        self._tell("cleared", None)
+
+    def watch(self, callback: Callable[[str, Any], None]) -> Callable[[], None]:
+        """Call `callback(kind, record)` after each change; returns the call that stops it.
+
+        Kinds: "session" (opened), "closed", "message", "fault" (with the record), "restored"
+        (a count), "cleared" (None). The callback runs in the writer's thread, outside the
+        ledger's lock, so it must be quick and may not wait (the HTTP API hands the event to
+        its own loop). Nobody watching costs the writer one empty-list check.
+        """
+        with self._mutex:
+            self._watchers = [*self._watchers, callback]
+
+        def stop() -> None:
+            with self._mutex:
+                self._watchers = [w for w in self._watchers if w is not callback]
+
+        return stop
+
+    def _tell(self, kind: str, record: Any) -> None:
+        for watcher in self._watchers:  # a copy-on-write list: no lock to read it
+            watcher(kind, record)
 
     def _share(self, value: Any) -> Any:
         """The copy of `value` kept already, if any (called under the lock)."""
@@ -353,6 +419,11 @@ class Ledger:
     def faults(self) -> list[FaultRecord]:
         with self._lock:
             return list(self._faults)
+
+    def session(self, number: int) -> SessionRecord | None:
+        """The session with this number (the newest, if a reset reused it), or None."""
+        with self._lock:
+            return next((s for s in reversed(self._sessions) if s.number == number), None)
 
     def wait_for(self, condition: Callable[[Ledger], Any], timeout_s: float = 10.0) -> Any:
         """Block until `condition(ledger)` is truthy; return it. Raises TimeoutError."""
