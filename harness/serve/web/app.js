@@ -1,10 +1,15 @@
-// The live page: polls the JSON API every second and redraws. Text only goes in through
-// textContent, so nothing a client sends (subjects, addresses) can inject markup.
+// The live page. It reads the JSON API, and hears of every change by push (GET /api/events,
+// server-sent events read with fetch so the API token can go in a header); it never polls.
+// Text goes in through textContent only, so nothing a client sends (subjects, addresses,
+// bodies) can inject markup; a message's HTML is shown in a sandboxed frame from its own URL.
 "use strict";
 
-const POLL_MS = 1000;
-const LAST = 50;
+const PAGE = 50; // messages per page
+const LAST = 100; // sessions and faults shown
+const RECONNECT_MS = 1000;
 const TOKEN_KEY = "ses-harness-api-token";
+
+// --- API access ---------------------------------------------------------------------------
 
 // A server started with --api-token prints the page's URL as /?token=...: keep the token for
 // this tab (a reload still works) and take it out of the address bar and the history.
@@ -23,22 +28,49 @@ function apiToken() {
 const TOKEN = apiToken();
 const AUTH = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 
-function cell(row, text, className) {
-  const td = row.insertCell();
-  td.textContent = text === null || text === undefined ? "" : String(text);
-  if (className) td.className = className;
-  return td;
+class ApiError extends Error {
+  constructor(status, body) {
+    super(body && body.error ? body.error : `HTTP ${status}`);
+    this.status = status;
+    this.body = body;
+  }
 }
 
-function fill(tableId, items, render) {
-  const body = document.querySelector(`#${tableId} tbody`);
-  const rows = items.slice().reverse().map((item) => {
-    const row = document.createElement("tr");
-    render(row, item);
-    return row;
-  });
-  body.replaceChildren(...rows);
-  document.getElementById(`${tableId}-empty`).hidden = items.length > 0;
+async function api(method, path, body) {
+  const options = { method, headers: { ...AUTH }, cache: "no-store" };
+  if (method !== "GET") {
+    // The server refuses a state change that does not say it is JSON (a cross-site form can't).
+    options.headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body === undefined ? {} : body);
+  }
+  const response = await fetch(path, options);
+  const type = response.headers.get("Content-Type") || "";
+  const data = type.startsWith("application/json") ? await response.json() : await response.text();
+  if (!response.ok) throw new ApiError(response.status, data);
+  return { data, response };
+}
+
+const getJson = async (path) => (await api("GET", path)).data;
+
+// --- small DOM helpers -------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "text") node.textContent = String(value);
+    else if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+function setText(id, value) {
+  $(id).textContent = value === null || value === undefined ? "" : String(value);
 }
 
 function clock(iso) {
@@ -46,111 +78,713 @@ function clock(iso) {
 }
 
 function size(bytes) {
+  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return bytes >= 1024 ? `${(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
 }
 
-function text(id, value) {
-  document.getElementById(id).textContent = value;
-}
-
-function drawStats(stats) {
-  text("smtp-url", stats.smtp.url);
-  const tls = { none: "no TLS", starttls: "STARTTLS", implicit: "implicit TLS" }[stats.smtp.tls];
-  text("smtp-tls", `${tls}${stats.smtp.auth ? ", AUTH required" : ""}`);
-  text("profile", `${stats.profile}, seed ${stats.seed}`);
-  text("behaviours", stats.behaviours.join(" · "));
-  text("fault-rules", stats.fault_rules.length ? stats.fault_rules.join(" · ") : "none");
-  text("count-sessions", stats.sessions.total);
-  text("count-open", stats.sessions.open);
-  text("count-messages", stats.messages.total);
-  text("count-unacknowledged", stats.messages.unacknowledged);
-  text("count-faults", stats.faults.total);
-  const names = document.getElementById("fault-names");
-  names.replaceChildren(
-    ...Object.entries(stats.faults.by_name).map(([name, count]) => {
-      const tag = document.createElement("span");
-      tag.className = "tag";
-      tag.textContent = `${name} × ${count}`;
-      return tag;
-    }),
+function meta(dl, pairs) {
+  dl.replaceChildren(
+    ...pairs
+      .filter(([, value]) => value !== null && value !== undefined && value !== "")
+      .flatMap(([key, value]) => [el("dt", { text: key }), el("dd", {}, value instanceof Node ? value : String(value))]),
   );
 }
 
-function drawMessage(row, m) {
-  const link = document.createElement("a");
-  link.href = m.raw_url;
-  link.textContent = m.sequence;
-  link.title = "the message as received (.eml)";
-  if (TOKEN) link.addEventListener("click", openRaw);
-  row.insertCell().append(link);
-  cell(row, clock(m.received));
-  cell(row, m.mail_from);
-  cell(row, m.rcpt_tos.join(", "));
-  cell(row, m.subject, "subject");
-  cell(row, size(m.size), "num");
-  cell(row, m.restored ? `${m.session} (earlier run)` : m.session, "num");
-  cell(row, m.acknowledged ? m.ses_id : `${m.ses_id} (cut before 250)`, "mono");
-  if (!m.acknowledged) row.className = "warn";
+// A plain link cannot send the token: fetch with it and hand the browser a blob.
+function tokenLink(link, download) {
+  if (!TOKEN) return;
+  link.addEventListener("click", async (event) => {
+    event.preventDefault();
+    const response = await fetch(link.href, { headers: AUTH, cache: "no-store" });
+    const url = URL.createObjectURL(await response.blob());
+    const a = el("a", { href: url, download: download || "" });
+    a.click();
+  });
 }
 
-function drawSession(row, s) {
-  cell(row, s.number, "num");
-  cell(row, s.peer, "mono");
-  cell(row, clock(s.opened));
-  cell(row, s.open ? "open" : `closed by ${s.closed_by}: ${s.close_reason}`);
-  cell(row, s.accepted, "num");
-  cell(row, s.tls ? "yes" : "");
-  if (s.open) row.className = "live";
+// --- live: the event stream --------------------------------------------------------------
+
+const live = { connected: false, everConnected: false };
+
+function showStatus(text, state) {
+  const status = $("status");
+  status.textContent = text;
+  status.className = `status ${state}`;
 }
 
-function drawFault(row, f) {
-  cell(row, f.index, "num");
-  cell(row, f.session, "num");
-  cell(row, f.stage);
-  cell(row, `${f.source}:${f.name} (${f.action})`);
-  cell(row, f.reply, "mono");
+async function listen() {
+  for (;;) {
+    try {
+      const response = await fetch("/api/events", { headers: AUTH, cache: "no-store" });
+      if (response.status === 401) {
+        showStatus("the API wants a token: open the page at the URL the server printed", "down");
+        return;
+      }
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = frame
+            .split("\n")
+            .filter((line) => line.startsWith("data: "))
+            .map((line) => line.slice(6))
+            .join("\n");
+          if (data) onEvent(JSON.parse(data));
+        }
+      }
+      throw new Error("the stream ended");
+    } catch (error) {
+      live.connected = false;
+      showStatus("lost the server · reconnecting…", "down");
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+    }
+  }
 }
 
-// A plain link cannot send the token: fetch the .eml with it and show it as text.
-async function openRaw(event) {
-  event.preventDefault();
-  const response = await fetch(event.currentTarget.href, { headers: AUTH, cache: "no-store" });
-  const blob = new Blob([await response.arrayBuffer()], { type: "text/plain; charset=utf-8" });
-  window.open(URL.createObjectURL(blob), "_blank");
+function onEvent(event) {
+  if (event.type === "hello") {
+    const again = live.everConnected;
+    live.connected = live.everConnected = true;
+    showStatus(again ? "live · reconnected" : "live", "ok");
+    refresh.all(); // whatever happened while the stream was down
+    return;
+  }
+  refresh.stats();
+  if (event.type === "message" || event.type === "deleted") {
+    refresh.messages();
+    if (state.session !== null && event.message && event.message.session === state.session) refresh.session();
+  } else if (event.type === "session" || event.type === "closed") {
+    refresh.sessions();
+    if (event.session.number === state.session) refresh.session();
+  } else if (event.type === "fault") {
+    refresh.faults();
+    refresh.planCounts();
+    if (event.fault.session === state.session) refresh.session();
+  } else if (event.type === "plan") {
+    refresh.plan();
+  } else if (event.type === "resync") {
+    refresh.all();
+  }
 }
 
-async function getJson(path) {
-  const response = await fetch(path, { headers: AUTH, cache: "no-store" });
-  if (response.status === 401) {
-    const error = new Error("the API wants a token: open the page at the URL the server printed");
-    error.needsToken = true;
+// Many events in a burst make one request per view, not one per event.
+function debounced(fn, ms = 80) {
+  let timer = null;
+  return () => {
+    if (timer !== null) return;
+    timer = setTimeout(async () => {
+      timer = null;
+      try {
+        await fn();
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+      }
+    }, ms);
+  };
+}
+
+// --- state and routing -------------------------------------------------------------------
+
+const state = {
+  view: "messages",
+  query: "",
+  offset: 0,
+  total: 0,
+  messages: [], // the page of messages shown
+  sessions: [],
+  message: null, // sequence of the open message
+  session: null, // number of the open session
+  tab: "text",
+  panel: null, // the last GET /api/steering
+  dirty: false, // the plan panel has edits not applied
+};
+
+function route() {
+  const [, view, id] = (location.hash || "#/messages").split("/");
+  state.view = ["messages", "sessions", "faults", "plan"].includes(view) ? view : "messages";
+  for (const name of ["messages", "sessions", "faults", "plan"]) {
+    $(`view-${name}`).hidden = name !== state.view;
+  }
+  for (const link of document.querySelectorAll(".tabs a")) {
+    link.classList.toggle("current", link.dataset.view === state.view);
+  }
+  const number = id && /^\d+$/.test(id) ? Number(id) : null;
+  if (state.view === "messages") openMessage(number);
+  if (state.view === "sessions") openSession(number);
+  if (state.view === "plan") refresh.plan();
+  document.body.classList.toggle("detail-open", number !== null);
+}
+
+// --- stats ---------------------------------------------------------------------------------
+
+async function drawStats() {
+  const stats = await getJson("/api/stats");
+  setText("smtp-url", stats.smtp.url);
+  const tls = { none: "no TLS", starttls: "STARTTLS", implicit: "implicit TLS" }[stats.smtp.tls];
+  setText("smtp-tls", `${tls}${stats.smtp.auth ? ", AUTH required" : ""}`);
+  setText("profile", `${stats.profile}, seed ${stats.seed}`);
+  setText("behaviours", stats.behaviours.join(" · "));
+  setText("count-sessions", stats.sessions.total);
+  setText("count-open", stats.sessions.open);
+  setText("count-messages", stats.messages.total - (stats.messages.deleted || 0));
+  setText("count-unacknowledged", stats.messages.unacknowledged);
+  setText("count-faults", stats.faults.total);
+  $("fault-names").replaceChildren(
+    ...Object.entries(stats.faults.by_name).map(([name, count]) => el("span", { class: "tag", text: `${name} × ${count}` })),
+  );
+}
+
+// --- messages ------------------------------------------------------------------------------
+
+async function drawMessages() {
+  const params = new URLSearchParams({ order: "newest", offset: state.offset, limit: PAGE });
+  if (state.query) params.set("q", state.query);
+  let result;
+  try {
+    result = await api("GET", `/api/messages?${params}`);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 400) {
+      setText("messages-total", error.message);
+      $("messages-total").className = "error";
+      return;
+    }
     throw error;
   }
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  return response.json();
+  $("messages-total").className = "muted";
+  state.messages = result.data;
+  state.total = Number(result.response.headers.get("X-Total-Count") || result.data.length);
+  if (state.offset > 0 && state.offset >= state.total) {
+    state.offset = Math.max(0, state.total - PAGE);
+    return drawMessages();
+  }
+  const rows = state.messages.map((m) =>
+    el(
+      "tr",
+      {
+        "data-sequence": m.sequence,
+        class: [m.acknowledged ? "" : "warn", m.sequence === state.message ? "selected" : ""].join(" ").trim() || null,
+        onclick: () => (location.hash = `#/messages/${m.sequence}`),
+      },
+      el("td", { class: "num", text: m.sequence }),
+      el(
+        "td",
+        { class: "who" },
+        el("div", { text: m.mail_from }),
+        el("div", { class: "muted", text: `→ ${m.rcpt_tos.join(", ")}` }),
+      ),
+      el(
+        "td",
+        { class: "subject" },
+        el("span", { text: m.subject === null ? "(no subject)" : m.subject }),
+        m.acknowledged ? null : el("span", { class: "badge bad", text: "cut before 250" }),
+        m.via && m.via !== "smtp" ? el("span", { class: "badge", text: m.via }) : null,
+      ),
+      el("td", { class: "when", text: clock(m.received) }),
+    ),
+  );
+  $("messages").tBodies[0].replaceChildren(...rows);
+  const first = state.total ? state.offset + 1 : 0;
+  const last = state.offset + state.messages.length;
+  setText("messages-total", state.total ? `${first}–${last} of ${state.total.toLocaleString()}` : "");
+  $("messages-empty").hidden = state.messages.length > 0;
+  $("messages-empty").textContent = state.query ? "Nothing matches." : "No messages yet.";
+  $("page-newer").disabled = state.offset === 0;
+  $("page-older").disabled = last >= state.total;
 }
 
-async function poll() {
-  const status = document.getElementById("status");
+function selectTab(tab) {
+  state.tab = tab;
+  for (const button of document.querySelectorAll("#message-tabs button")) {
+    button.classList.toggle("current", button.dataset.tab === tab);
+  }
+  for (const pane of document.querySelectorAll("#message .tab")) pane.hidden = pane.dataset.tab !== tab;
+  if (tab === "raw" && state.message !== null && !$("message-raw").dataset.loaded) loadRaw();
+}
+
+async function loadRaw() {
+  const sequence = state.message;
+  const raw = $("message-raw");
   try {
-    const [stats, messages, sessions, faults] = await Promise.all([
-      getJson("/api/stats"),
-      getJson(`/api/messages?limit=${LAST}`),
-      getJson(`/api/sessions?transcript=0&limit=${LAST}`),
-      getJson(`/api/faults?limit=${LAST}`),
-    ]);
-    drawStats(stats);
-    fill("messages", messages, drawMessage);
-    fill("sessions", sessions, drawSession);
-    fill("faults", faults, drawFault);
-    status.textContent = `live · updated ${new Date().toLocaleTimeString()}`;
-    status.className = "status ok";
+    const { data } = await api("GET", `/api/messages/${sequence}/raw`);
+    if (state.message !== sequence) return;
+    raw.textContent = typeof data === "string" ? data : JSON.stringify(data, null, 1);
   } catch (error) {
-    status.textContent = error.needsToken ? error.message : `server unreachable (${error.message})`;
-    status.className = "status down";
-  } finally {
-    setTimeout(poll, POLL_MS);
+    raw.textContent = error.message;
+  }
+  raw.dataset.loaded = "1";
+}
+
+async function openMessage(sequence) {
+  state.message = sequence;
+  for (const row of $("messages").tBodies[0].rows) {
+    row.classList.toggle("selected", Number(row.dataset.sequence) === sequence);
+  }
+  $("message").hidden = sequence === null;
+  if (sequence === null) return;
+  let m;
+  try {
+    m = await getJson(`/api/messages/${sequence}`);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    setText("message-subject", error.message);
+    $("message-meta").replaceChildren();
+    for (const pane of document.querySelectorAll("#message .tab")) pane.hidden = true;
+    return;
+  }
+  if (state.message !== sequence) return;
+  const header = (name) => (m.headers.find(([key]) => key.toLowerCase() === name) || [])[1];
+  setText("message-subject", m.subject === null ? "(no subject)" : m.subject);
+  meta($("message-meta"), [
+    ["From", header("from") || m.mail_from],
+    ["Envelope", `${m.mail_from} → ${m.rcpt_tos.join(", ")}`],
+    ["Date", header("date")],
+    ["Received", `${new Date(m.received).toLocaleString()} · ${size(m.size)}`],
+    ["Message-ID", m.message_id],
+    ["SES id", m.ses_id],
+    ["Session", el("a", { href: `#/sessions/${m.session}`, text: `session ${m.session}` })],
+    ["Status", m.acknowledged ? "delivered (250 sent)" : "cut before the 250: the client cannot know it arrived"],
+    ["Came by", m.via && m.via !== "smtp" ? m.via : null],
+  ]);
+  const rawLink = $("message-raw-link");
+  rawLink.href = m.raw_url;
+  rawLink.setAttribute("download", `${String(m.sequence).padStart(6, "0")}.eml`);
+  $("message-headers").tBodies[0].replaceChildren(
+    ...m.headers.map(([key, value]) => el("tr", {}, el("th", { text: key }), el("td", { text: value }))),
+  );
+  const body = m.body;
+  const raw = $("message-raw");
+  raw.textContent = "";
+  delete raw.dataset.loaded;
+  if (body === null) {
+    setText("message-text", m.body_missing);
+    setText("message-html-source", m.body_missing);
+    $("message-html").removeAttribute("src");
+    $("message-parts").tBodies[0].replaceChildren();
+    setText("attachment-count", "");
+    selectTab("text");
+    return;
+  }
+  setText("message-text", body.text === null ? "(no text part)" : body.text);
+  setText("message-html-source", body.html === null ? "(no HTML part)" : body.html);
+  showHtml(m, body);
+  const attachments = body.parts.filter((p) => p.attachment);
+  setText("attachment-count", attachments.length ? `(${attachments.length})` : "");
+  $("message-parts").tBodies[0].replaceChildren(
+    ...body.parts.map((p) => {
+      const link = el("a", { href: `${p.url}?download=1`, text: "download", download: p.filename || "" });
+      tokenLink(link, p.filename);
+      return el(
+        "tr",
+        { class: p.attachment ? "attachment" : "muted" },
+        el("td", { class: "num", text: p.index }),
+        el("td", { text: p.filename || (p.attachment ? "(no name)" : "(body)") }),
+        el("td", { class: "mono", text: p.content_type }),
+        el("td", { class: "num", text: size(p.size) }),
+        el("td", {}, link),
+      );
+    }),
+  );
+  const wanted = state.tab === "html" && body.html === null ? "text" : state.tab;
+  selectTab(body.text === null && body.html !== null && wanted === "text" ? "html" : wanted);
+}
+
+function showHtml(m, body) {
+  const frame = $("message-html");
+  frame.removeAttribute("srcdoc");
+  if (body.html_part === null) {
+    frame.removeAttribute("src");
+    return;
+  }
+  if (TOKEN) {
+    // The frame cannot send the token; its document then comes from the page (and obeys the
+    // page's policy: no remote loads), still in a sandbox that runs no script.
+    frame.removeAttribute("src");
+    frame.srcdoc = body.html;
+  } else {
+    frame.src = `/api/messages/${m.sequence}/parts/${body.html_part}`;
   }
 }
 
-poll();
+async function deleteMessage(sequence) {
+  const index = state.messages.findIndex((m) => m.sequence === sequence);
+  await api("DELETE", `/api/messages/${sequence}`);
+  const next = state.messages[index + 1] || state.messages[index - 1];
+  location.hash = next ? `#/messages/${next.sequence}` : "#/messages";
+  await drawMessages();
+}
+
+// --- sessions ------------------------------------------------------------------------------
+
+function ended(s) {
+  if (s.open) return "open";
+  return `${s.closed_by}: ${s.close_reason}`;
+}
+
+async function drawSessions() {
+  state.sessions = (await getJson(`/api/sessions?transcript=0&limit=${LAST}`)).reverse();
+  $("sessions").tBodies[0].replaceChildren(
+    ...state.sessions.map((s) =>
+      el(
+        "tr",
+        {
+          "data-number": s.number,
+          class: [s.open ? "live" : "", s.number === state.session ? "selected" : ""].join(" ").trim() || null,
+          onclick: () => (location.hash = `#/sessions/${s.number}`),
+        },
+        el("td", { class: "num", text: s.number }),
+        el("td", { class: "mono", text: s.peer }),
+        el("td", { text: clock(s.opened) }),
+        el("td", { class: s.closed_by === "server" ? "bad-text" : null, text: ended(s) }),
+        el("td", { class: "num", text: s.accepted }),
+      ),
+    ),
+  );
+  $("sessions-empty").hidden = state.sessions.length > 0;
+}
+
+function replyClass(text) {
+  const code = text.slice(0, 1);
+  return { 2: "r2", 3: "r3", 4: "r4", 5: "r5" }[code] || "";
+}
+
+async function openSession(number) {
+  state.session = number;
+  for (const row of $("sessions").tBodies[0].rows) {
+    row.classList.toggle("selected", Number(row.dataset.number) === number);
+  }
+  $("session").hidden = number === null;
+  if (number === null) return;
+  let s;
+  try {
+    s = await getJson(`/api/sessions/${number}`);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    setText("session-title", error.message);
+    return;
+  }
+  if (state.session !== number) return;
+  setText("session-title", `Session ${s.number} from ${s.peer}`);
+  const auth = s.conversation.filter((i) => i.kind === "line" && i.direction === "<" && /^5(35|30)/.test(i.text));
+  meta($("session-meta"), [
+    ["Opened", new Date(s.opened).toLocaleString()],
+    ["TLS", s.tls ? "yes" : "no"],
+    ["Logged in as", s.user],
+    ["AUTH refused", auth.length ? `${auth.length}× (${auth[0].text})` : null],
+    ["Ended", s.open ? "still open" : `closed by ${s.closed_by} (${s.close_reason})`],
+    ["Messages", s.accepted],
+    ["Commands after a 421", s.commands_after_421 || null],
+  ]);
+  const start = s.opened_at;
+  const rows = s.conversation.map((item) => {
+    if (item.kind === "gap") {
+      return el("tr", { class: "gap" }, el("td", { colspan: 3, text: `… ${item.lines} lines left out …` }));
+    }
+    if (item.kind === "fault") {
+      return el(
+        "tr",
+        { class: "fault" },
+        el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
+        el("td", { class: "dir", text: "⚑" }),
+        el(
+          "td",
+          {},
+          el("b", { text: `${item.source} ${item.name}` }),
+          el("span", { text: ` at ${item.stage} (command ${item.command}): ${item.action}${item.reply ? ` → ${item.reply}` : ""}` }),
+          el("div", { class: "why", text: item.why }),
+        ),
+      );
+    }
+    const client = item.direction === ">";
+    return el(
+      "tr",
+      { class: client ? "client" : `server ${replyClass(item.text)}` },
+      el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
+      el("td", { class: "dir", text: client ? "C:" : "S:" }),
+      el("td", { class: "mono", text: item.text }),
+    );
+  });
+  if (!s.open) {
+    rows.push(el("tr", { class: "end" }, el("td", { colspan: 3, text: `connection closed by ${s.closed_by}: ${s.close_reason}` })));
+  }
+  $("conversation").tBodies[0].replaceChildren(...rows);
+  $("session-messages").replaceChildren(
+    ...(s.messages.length
+      ? s.messages.map((m) =>
+          el(
+            "li",
+            {},
+            el("a", { href: `#/messages/${m.sequence}`, text: `#${m.sequence} ${m.subject === null ? "(no subject)" : m.subject}` }),
+            el("span", { class: "muted", text: ` ${m.message_id || ""}${m.acknowledged ? "" : " (cut before the 250)"}` }),
+          ),
+        )
+      : [el("li", { class: "muted", text: "none" })]),
+  );
+}
+
+// --- faults --------------------------------------------------------------------------------
+
+async function drawFaults() {
+  const faults = (await getJson(`/api/faults?limit=${LAST}`)).reverse();
+  $("faults").tBodies[0].replaceChildren(
+    ...faults.map((f) =>
+      el(
+        "tr",
+        {},
+        el("td", { class: "num", text: f.index }),
+        el("td", { class: "num" }, el("a", { href: `#/sessions/${f.session}`, text: f.session })),
+        el("td", { text: f.stage }),
+        el("td", { text: `${f.source}:${f.name} (${f.action})` }),
+        el("td", { class: "mono", text: f.reply }),
+      ),
+    ),
+  );
+  $("faults-empty").hidden = faults.length > 0;
+}
+
+// --- the plan panel ------------------------------------------------------------------------
+
+function fieldValue(text, kind) {
+  const trimmed = text.trim();
+  if (trimmed === "") return undefined;
+  if (kind === "int" || kind === "float") {
+    const number = Number(trimmed);
+    return Number.isFinite(number) ? number : trimmed; // the server words the error
+  }
+  if (kind === "bool") return trimmed === "true";
+  if (kind === "list") return trimmed.split(",").map((s) => s.trim()).filter(Boolean);
+  return trimmed;
+}
+
+function shown(value) {
+  if (value === null || value === undefined) return "off";
+  return Array.isArray(value) ? value.join(", ") : String(value);
+}
+
+async function drawPlan(force) {
+  if (state.dirty && !force) return;
+  const panel = await getJson("/api/steering");
+  state.panel = panel;
+  state.dirty = false;
+  $("plan-error").hidden = true;
+  const profile = $("plan-profile");
+  profile.replaceChildren(...panel.profiles.map((p) => el("option", { value: p, text: p, selected: p === panel.profile })));
+  $("plan-seed").value = panel.seed;
+  $("plan-limits").tBodies[0].replaceChildren(
+    ...panel.limits.map((limit) => {
+      const override = panel.plan.limits ? panel.plan.limits[limit.key] : undefined;
+      const input =
+        limit.kind === "bool"
+          ? el("select", { "data-key": limit.key, class: "limit-value" }, el("option", { value: "", text: "profile" }), el("option", { value: "true", text: "true", selected: override === true }), el("option", { value: "false", text: "false", selected: override === false }))
+          : el("input", { type: "text", size: 10, "data-key": limit.key, class: "limit-value", value: override === undefined ? "" : shown(override), placeholder: shown(limit.profile_value) });
+      input.addEventListener("input", markDirty);
+      const toggle = el("input", { type: "checkbox", "data-key": limit.key, class: "limit-on", checked: limit.on, disabled: !limit.switchable, "aria-label": `${limit.key} on` });
+      toggle.addEventListener("change", () => applyPlan());
+      return el(
+        "tr",
+        { "data-key": limit.key, class: limit.on ? null : "off" },
+        el("td", {}, toggle),
+        el("td", { class: "mono", text: limit.key }),
+        el("td", {}, input, limit.on ? null : el("span", { class: "muted", text: " (off)" })),
+        el("td", { class: "muted", text: shown(limit.profile_value) }),
+        el("td", { class: "num fired", text: limit.fired || "" }),
+      );
+    }),
+  );
+  $("plan-rules").tBodies[0].replaceChildren(
+    ...panel.rules.map((rule) => {
+      const toggle = el("input", { type: "checkbox", class: "rule-on", "data-index": rule.index, checked: rule.on, "aria-label": `rule ${rule.index} on` });
+      toggle.addEventListener("change", () => applyPlan());
+      const remove = el("button", { type: "button", class: "link", text: "remove", onclick: () => applyPlan({ remove: rule.index }) });
+      return el(
+        "tr",
+        { "data-index": rule.index, class: rule.on ? null : "off" },
+        el("td", {}, toggle),
+        el("td", { class: "mono spec", text: rule.spec }),
+        el("td", { class: "num fired", text: rule.fired }),
+        el("td", {}, remove),
+      );
+    }),
+  );
+  $("plan-rules-empty").hidden = panel.rules.length > 0;
+  drawRuleForm(panel.form);
+}
+
+async function drawPlanCounts() {
+  if (state.view !== "plan" || state.dirty) return;
+  const panel = await getJson("/api/steering");
+  for (const limit of panel.limits) {
+    const cell = document.querySelector(`#plan-limits tr[data-key="${limit.key}"] .fired`);
+    if (cell) cell.textContent = limit.fired || "";
+  }
+  for (const rule of panel.rules) {
+    const cell = document.querySelector(`#plan-rules tr[data-index="${rule.index}"] .fired`);
+    if (cell) cell.textContent = rule.fired;
+  }
+}
+
+function markDirty() {
+  state.dirty = true;
+  setText("plan-state", "changed, not applied");
+}
+
+let formDrawn = false;
+function drawRuleForm(form) {
+  if (formDrawn) return;
+  formDrawn = true;
+  $("rule-stage").replaceChildren(...form.stages.map((s) => el("option", { value: s, text: s, selected: s === "RCPT" })));
+  $("rule-action").replaceChildren(...Object.keys(form.actions).map((a) => el("option", { value: a, text: a })));
+  $("rule-matcher").append(
+    ...form.matcher.map((key) => el("label", {}, `${key} `, el("input", { name: key, type: "text", size: 8, "data-kind": ["sender", "recipient"].includes(key) ? "str" : key === "probability" ? "float" : "int" }))),
+  );
+  const drawActionFields = () => {
+    const fields = form.actions[$("rule-action").value] || [];
+    $("rule-action-fields").replaceChildren(
+      el("legend", { text: "Action details" }),
+      ...fields.map((key) => el("label", {}, `${key} `, el("input", { name: key, type: "text", size: key === "text" ? 30 : 8, "data-kind": key === "code" ? "int" : key.endsWith("_s") ? "float" : key === "close" ? "bool" : "str" }))),
+    );
+  };
+  $("rule-action").addEventListener("change", drawActionFields);
+  drawActionFields();
+}
+
+function planFromPanel(extra = {}) {
+  const panel = state.panel;
+  const limits = {};
+  for (const input of document.querySelectorAll("#plan-limits .limit-value")) {
+    const limit = panel.limits.find((l) => l.key === input.dataset.key);
+    const value = fieldValue(input.value, limit.kind);
+    if (value !== undefined) limits[limit.key] = value;
+  }
+  const faults = (panel.plan.faults || []).slice();
+  const off = {
+    faults: [...document.querySelectorAll("#plan-rules .rule-on")].filter((c) => !c.checked).map((c) => Number(c.dataset.index)),
+    limits: [...document.querySelectorAll("#plan-limits .limit-on")].filter((c) => !c.checked && !c.disabled).map((c) => c.dataset.key),
+  };
+  if (extra.remove !== undefined) {
+    faults.splice(extra.remove, 1);
+    off.faults = off.faults.filter((i) => i !== extra.remove).map((i) => (i > extra.remove ? i - 1 : i));
+  }
+  if (extra.add) faults.push(extra.add);
+  const seed = $("plan-seed").value.trim();
+  const plan = { profile: $("plan-profile").value, seed: /^-?\d+$/.test(seed) ? Number(seed) : seed, limits, faults };
+  return { plan, off };
+}
+
+async function applyPlan(extra) {
+  const error = $("plan-error");
+  try {
+    await api("PUT", "/api/steering", planFromPanel(extra));
+  } catch (failure) {
+    if (!(failure instanceof ApiError)) throw failure;
+    error.textContent = failure.message;
+    error.hidden = false;
+    return false;
+  }
+  state.dirty = false;
+  await drawPlan(true);
+  setText("plan-state", `applied at ${new Date().toLocaleTimeString()}`);
+  return true;
+}
+
+async function addRule(event) {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const rule = { stage: form.elements.stage.value, action: form.elements.action.value };
+  if (form.elements.name.value.trim()) rule.name = form.elements.name.value.trim();
+  for (const input of form.querySelectorAll("fieldset input")) {
+    const value = fieldValue(input.value, input.dataset.kind);
+    if (value !== undefined) rule[input.name] = value;
+  }
+  if (await applyPlan({ add: rule })) {
+    for (const input of form.querySelectorAll("input")) input.value = "";
+  }
+}
+
+// --- keyboard ------------------------------------------------------------------------------
+
+function move(step) {
+  if (state.view === "messages" && state.messages.length) {
+    const at = state.messages.findIndex((m) => m.sequence === state.message);
+    const next = state.messages[Math.min(state.messages.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+    location.hash = `#/messages/${next.sequence}`;
+  } else if (state.view === "sessions" && state.sessions.length) {
+    const at = state.sessions.findIndex((s) => s.number === state.session);
+    const next = state.sessions[Math.min(state.sessions.length - 1, Math.max(0, at < 0 ? 0 : at + step))];
+    location.hash = `#/sessions/${next.number}`;
+  }
+}
+
+function onKey(event) {
+  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName);
+  if (event.key === "Escape") {
+    if (typing) document.activeElement.blur();
+    else if (state.view === "messages" || state.view === "sessions") location.hash = `#/${state.view}`;
+    return;
+  }
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.key === "j" || event.key === "ArrowDown") move(1);
+  else if (event.key === "k" || event.key === "ArrowUp") move(-1);
+  else if (event.key === "/") $("search").focus();
+  else return;
+  event.preventDefault();
+  const selected = document.querySelector(`#view-${state.view} tr.selected`);
+  if (selected) selected.scrollIntoView({ block: "nearest" });
+}
+
+// --- start ---------------------------------------------------------------------------------
+
+const refresh = {
+  stats: debounced(drawStats),
+  messages: debounced(drawMessages),
+  sessions: debounced(drawSessions),
+  faults: debounced(drawFaults),
+  session: debounced(() => openSession(state.session)),
+  plan: debounced(() => (state.view === "plan" ? drawPlan(false) : null)),
+  planCounts: debounced(drawPlanCounts, 250),
+  all() {
+    for (const name of ["stats", "messages", "sessions", "faults", "plan"]) refresh[name]();
+    if (state.session !== null) refresh.session();
+  },
+};
+
+$("search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  state.query = $("search").value.trim();
+  state.offset = 0;
+  drawMessages();
+});
+$("page-newer").addEventListener("click", () => {
+  state.offset = Math.max(0, state.offset - PAGE);
+  drawMessages();
+});
+$("page-older").addEventListener("click", () => {
+  state.offset += PAGE;
+  drawMessages();
+});
+$("delete-all").addEventListener("click", async () => {
+  if (!confirm("Delete every message from this list? (The server's ledger keeps them.)")) return;
+  await api("DELETE", "/api/messages");
+  location.hash = "#/messages";
+  drawMessages();
+});
+$("message-delete").addEventListener("click", () => deleteMessage(state.message));
+for (const button of document.querySelectorAll("#message-tabs button")) {
+  button.addEventListener("click", () => selectTab(button.dataset.tab));
+}
+tokenLink($("message-raw-link"));
+$("plan-apply").addEventListener("click", () => applyPlan());
+$("plan-profile").addEventListener("change", markDirty);
+$("plan-seed").addEventListener("input", markDirty);
+$("rule-form").addEventListener("submit", addRule);
+document.addEventListener("keydown", onKey);
+window.addEventListener("hashchange", route);
+
+route();
+listen();
