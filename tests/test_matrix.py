@@ -78,6 +78,7 @@ def test_a_case_has_every_field_of_the_schema(small):
         "strategy",
         "seed",
         "passed",
+        "held_to",
         "expectations",
         "score",
         "messages",
@@ -149,6 +150,7 @@ def test_the_results_dict_lists_the_run_scenarios_and_strategies(small):
             "file": results["scenarios"][0]["file"],
             "description": small.description,
             "best_possible": "20 of 20.",
+            "contract": ["duplicated == 0", "silently_lost == 0"],
             "messages": 20,
         }
     ]

@@ -83,7 +83,14 @@ RUN = Obj(
     }
 )
 SCENARIO = Obj(
-    {"name": STR, "file": STR, "description": STR, "best_possible": STR, "messages": INT}
+    {
+        "name": STR,
+        "file": STR,
+        "description": STR,
+        "best_possible": STR,
+        "contract": ListOf(STR),
+        "messages": INT,
+    }
 )
 STRATEGY = Obj({"name": STR, "description": STR})
 EXPECTATION = Obj({"expr": STR, "metric": STR, "actual": OPT_NUM, "passed": BOOL})
@@ -140,7 +147,8 @@ COMMAND = Obj(
         "timeout_s": NUM,
         "claims": OneOf(("client", "server")),
         "exit_code": OPT_INT,
-        "stderr_tail": OPT_STR,
+        "stdout_tail": STR,
+        "stderr_tail": STR,
     }
 )
 CASE = Obj(
@@ -149,6 +157,7 @@ CASE = Obj(
         "strategy": STR,
         "seed": OPT_INT,
         "passed": BOOL,
+        "held_to": OneOf(("own", "contract")),
         "expectations": ListOf(EXPECTATION),
         "score": SCORE,
         "messages": ListOf(MESSAGE),

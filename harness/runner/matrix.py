@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.runner.command import CommandStrategy, claims_from_ledger
-from harness.runner.resolve import resolve_strategy
-from harness.runner.scenario import Scenario
+from harness.runner.resolve import name_of, resolve_strategy
+from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
-from harness.runner.strategy import Claim, OutgoingMessage
+from harness.runner.strategy import Claim, OutgoingMessage, Strategy
 from harness.runner.workers import Lost, Task, on_own_core, supervise
 from harness.runner.workload import Workload, WorkloadSpec, build_messages
 from harness.server.clock import Clock, VirtualClock
@@ -42,13 +42,14 @@ DEFAULT_CASE_TIMEOUT_S = 300.0
 
 def run_case(
     scenario: Scenario,
-    strategy: str,
+    strategy: str | Strategy,
     seed: int | None = None,
     *,
     ledger: Ledger | None = None,
     started: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Run `strategy` (a built-in name, ``module:attr`` or entry point) on `scenario`.
+    """Run `strategy` (a built-in name, ``module:attr``, ``cmd:...``, an entry point, or the
+    callable itself) on `scenario`.
 
     `seed` replaces both the plan's and the workload's seed. A strategy that raises does not
     stop the run: the case reports it in ``error`` and fails. Pass a fresh `ledger` to read the
@@ -56,7 +57,11 @@ def run_case(
     `started` is called just before the strategy is (a worker starts its timeout there).
     """
     wall_start = time.perf_counter()
-    name, send_batch = resolve_strategy(strategy)
+    if isinstance(strategy, str):
+        name, send_batch = resolve_strategy(strategy)
+    else:
+        name, send_batch = name_of(strategy), strategy
+    seed = scenario.seed if seed is None else seed
     plan = scenario.plan if seed is None else dataclasses.replace(scenario.plan, seed=seed)
     messages = _messages(scenario.workload, seed)
     arrivals_s = scenario.workload.arrivals_s()
@@ -102,6 +107,7 @@ def run_case(
         elapsed_s=elapsed_s,
         arrivals_s=arrivals_s,
     )
+    held, held_to = scenario.expectations_for(name)
     expectations = [
         {
             "expr": e.expr,
@@ -109,13 +115,14 @@ def run_case(
             "actual": card.score[e.metric],
             "passed": e.check(card.score[e.metric]),
         }
-        for e in scenario.expectations.get(name, ())
+        for e in held
     ]
     case = {
         "scenario": scenario.name,
         "strategy": name,
         "seed": plan.seed,
         "passed": error is None and all(e["passed"] for e in expectations),
+        "held_to": held_to,
         "expectations": expectations,
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
         "messages": [m.to_dict() for m in card.messages],
@@ -196,6 +203,7 @@ def run_matrix(
                 "file": display_path(s.path),
                 "description": s.description,
                 "best_possible": s.best_possible,
+                "contract": [e.expr for e in s.contract],
                 "messages": s.workload.count,
             }
             for s in scenarios
@@ -210,14 +218,17 @@ def run_matrix(
 
 def lost_case(scenario: Scenario, name: str, seed: int | None, error: str) -> dict[str, Any]:
     """The case of a strategy whose process hung or died: no score, every expectation failed."""
+    held, held_to = scenario.expectations_for(name)
+    seed = scenario.seed if seed is None else seed
     return {
         "scenario": scenario.name,
         "strategy": name,
         "seed": scenario.plan.seed if seed is None else seed,
         "passed": False,
+        "held_to": held_to,
         "expectations": [
             {"expr": e.expr, "metric": e.metric, "actual": None, "passed": False}
-            for e in scenario.expectations.get(name, ())
+            for e in held
         ],
         "score": None,
         "messages": [],
@@ -235,10 +246,14 @@ def case_timeout(scenario: Scenario, override_s: float | None = None) -> float:
 
 
 def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:
-    """The command line that runs this one case again."""
-    line = (
-        f"ses-harness run {shlex.quote(display_path(scenario.path))} --strategy {shlex.quote(name)}"
+    """The command line that runs this one case again, from any folder for a built-in."""
+    builtin = builtin_scenario(scenario.path.stem)
+    where = (
+        scenario.path.stem
+        if builtin is not None and builtin.resolve() == scenario.path.resolve()
+        else display_path(scenario.path)
     )
+    line = f"ses-harness run {shlex.quote(where)} --strategy {shlex.quote(name)}"
     return line if seed is None else f"{line} --seed {seed}"
 
 

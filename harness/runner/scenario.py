@@ -23,9 +23,14 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     every = 50
     action = "drop_after_accept"
 
-    [expect.naive]                   # one table per strategy: metric = expectation
-    delivered_once = 350             # a number means ==
-    duplicated = "== 0"              # or "OP number" with OP one of == != >= <= > <
+    [contract]                       # what any correct client achieves: every strategy
+    delivered_once = 1000            # without a table of its own is held to it
+    duplicated = 0                   # a number means ==
+    silently_lost = 0
+    misreported = "<= 0"             # or "OP number" with OP one of == != >= <= > <
+
+    [expect.naive]                   # a strategy's own table replaces the contract for it:
+    delivered_once = 350             # the built-ins document their known-bad outcomes here
     efficiency = ">= 0.9"
 
 Metrics are the keys of a case's score (see :mod:`harness.runner.scoring`). Every mistake in a
@@ -34,6 +39,7 @@ file is a :class:`harness.PlanError` naming the file, the key and what is allowe
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -44,6 +50,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.core import schema
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.runner.resolve import known_strategy
@@ -51,6 +58,9 @@ from harness.runner.scoring import METRICS
 from harness.runner.workload import WorkloadSpec
 
 DEFAULT_LATENCY_S = 0.02
+#: The contract of a file that states none: whatever else happens, no mail is duplicated and
+#: none reported sent that never arrived.
+DEFAULT_CONTRACT = {"duplicated": 0, "silently_lost": 0}
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "==": lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9),
     "!=": lambda a, b: not math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9),
@@ -68,6 +78,7 @@ _TOP_KEYS = (
     "timeout_s",
     "workload",
     "plan",
+    "contract",
     "expect",
 )
 # Upper bounds keep a typo from building a batch that does not fit in memory.
@@ -108,7 +119,12 @@ class Expectation:
 
 @dataclass(frozen=True)
 class Scenario:
-    """A loaded scenario file. `strategies` are the ones it states expectations for."""
+    """A loaded scenario file.
+
+    `contract` is what any correct client achieves; `expectations` are the tables of strategies
+    held to another bar (the built-ins' known-bad outcomes, or a user's accepted weakness).
+    `strategies` are the ones with a table of their own.
+    """
 
     name: str
     path: Path
@@ -119,10 +135,36 @@ class Scenario:
     latency_s: float = DEFAULT_LATENCY_S
     timeout_s: float | None = None  # wall seconds a case may take (harness.runner.matrix's default)
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
+    contract: tuple[Expectation, ...] = ()
+    seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
 
     @property
     def strategies(self) -> tuple[str, ...]:
         return tuple(self.expectations)
+
+    def expectations_for(self, strategy: str) -> tuple[tuple[Expectation, ...], str]:
+        """What `strategy` is held to, and whence: ``"own"`` table or the ``"contract"``."""
+        own = self.expectations.get(strategy)
+        return (own, "own") if own is not None else (self.contract, "contract")
+
+    def with_seed(self, seed: int) -> Scenario:
+        """The same scenario played with `seed` (plan and workload), named for it."""
+        return dataclasses.replace(self, name=f"{self.name}-seed{seed}", seed=seed)
+
+    def with_expectations(self, strategy: str, table: Mapping[str, Any], source: str) -> Scenario:
+        """A copy in which `strategy` is held to `table` (``metric = expectation``) instead.
+
+        `source` names where the table came from, for errors (e.g. ``pyproject.toml``).
+        """
+        key = f"expect.{self.name}.{strategy}"
+        try:
+            parsed = tuple(
+                _expectation(metric, value, f"{key}.{metric}")
+                for metric, value in _table(table, key).items()
+            )
+        except PlanError as error:
+            raise error.within(source=source) from None
+        return dataclasses.replace(self, expectations={**self.expectations, strategy: parsed})
 
 
 def builtin_scenarios() -> list[Path]:
@@ -131,8 +173,17 @@ def builtin_scenarios() -> list[Path]:
     return sorted(folder.glob("*.toml"))
 
 
+def builtin_scenario(name: str) -> Path | None:
+    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``)."""
+    stem = name.removesuffix(".toml")
+    return next((p for p in builtin_scenarios() if p.stem == stem), None)
+
+
 def scenario_paths(targets: list[str | Path]) -> list[Path]:
-    """Files named on a command line: each a scenario file or a folder of them."""
+    """Scenarios named on a command line: each a file, a folder of them, or a built-in's name.
+
+    A path that exists wins over a built-in of the same name.
+    """
     paths: list[Path] = []
     for target in map(Path, targets):
         if target.is_dir():
@@ -142,8 +193,15 @@ def scenario_paths(targets: list[str | Path]) -> list[Path]:
             paths.extend(found)
         elif target.is_file():
             paths.append(target)
+        elif (builtin := builtin_scenario(str(target))) is not None:
+            paths.append(builtin)
         else:
-            raise PlanError("", "no such scenario file or folder", source=str(target))
+            raise PlanError(
+                "",
+                "no such scenario file or folder, nor a built-in scenario of that name",
+                source=str(target),
+                allowed=[p.stem for p in builtin_scenarios()],
+            )
     return paths
 
 
@@ -160,6 +218,10 @@ def load_scenario(path: str | Path) -> Scenario:
         raise PlanError(
             "", f"not UTF-8 text: {error.reason} at byte {error.start}", source=str(path)
         ) from None
+    except RecursionError:
+        raise PlanError("", "nested too deeply to be a scenario", source=str(path)) from None
+    except ValueError as error:  # an integer of 4,300 digits or more
+        raise PlanError("", f"not a scenario: {error}", source=str(path)) from None
     try:
         return _scenario(path, data)
     except PlanError as error:
@@ -195,6 +257,10 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         latency_s=latency_s,
         timeout_s=None if timeout is None else float(timeout),
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
+        contract=tuple(
+            _expectation(metric, value, f"contract.{metric}")
+            for metric, value in _table(data.get("contract", DEFAULT_CONTRACT), "contract").items()
+        ),
     )
 
 
@@ -295,6 +361,7 @@ def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) 
 def _number(value: Any, key: str, *, minimum: float) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise PlanError(key, f"{value!r} is not a number", allowed=f">= {minimum}")
+    schema.check_number(value, key)  # finite, and within the key's range (schema.RANGES)
     if value < minimum:
         raise PlanError(key, f"{value} is too small", allowed=f">= {minimum}")
     return float(value)
