@@ -1,17 +1,22 @@
 """aiosmtplib as an async application uses it: one connection (`async with SMTP(...)`),
-`sendmail` per message, a failed message logged and the batch carried on."""
+`sendmail` per message, a failed message logged and the batch carried on.
+
+The idiom is aiosmtplib's documentation (https://aiosmtplib.readthedocs.io/, "Usage": connect
+with `async with SMTP(hostname=..., port=...) as smtp:` and call `smtp.sendmail(...)` on it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiosmtplib
-import harness_io
+
+from harness import client
 
 
 async def main() -> None:
-    server = harness_io.server()
-    claims = harness_io.Claims()
+    server = client.server()
+    claims = client.Claims()
     smtp = aiosmtplib.SMTP(
         hostname=server.host,
         port=server.port,
@@ -22,7 +27,7 @@ async def main() -> None:
         cert_bundle=server.ca_file,
     )
     async with smtp:
-        for message in harness_io.batch():
+        for message in client.batch():
             try:
                 await smtp.sendmail(message.sender, message.recipients, message.data)
             except (aiosmtplib.SMTPException, OSError) as error:

@@ -8,6 +8,10 @@ hand the batch to `send_messages` on one connection.
 see: with fail_silently=False, every message of a batch that raised failed; with True, every
 message was sent. Each EmailMessage carries the harness's Message-ID (Django would otherwise
 make its own) and the body and attachments of the harness's message.
+
+The idiom is Django's documentation (https://docs.djangoproject.com/en/5.2/topics/email/,
+"Sending multiple emails": one connection from `get_connection()`, then
+`connection.send_messages(messages)`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import os
 import sys
 
 import django
-import harness_io
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
+from harness import client
 
-def configure(server: harness_io.Server) -> None:
+
+def configure(server: client.Server) -> None:
     if server.ca_file:  # Django's backend trusts the default store; point it at the test CA
         os.environ["SSL_CERT_FILE"] = server.ca_file
     settings.configure(
@@ -39,7 +44,7 @@ def configure(server: harness_io.Server) -> None:
     django.setup()
 
 
-def email_message(message: harness_io.Message) -> EmailMessage:
+def email_message(message: client.Message) -> EmailMessage:
     """The harness's message as an application would build it with Django."""
     parsed = email.message_from_bytes(message.data, policy=email.policy.default)
     text = parsed.get_body(preferencelist=("plain",))
@@ -57,9 +62,9 @@ def email_message(message: harness_io.Message) -> EmailMessage:
 
 def main() -> None:
     fail_silently = "--fail-silently" in sys.argv[1:]
-    configure(harness_io.server())
-    claims = harness_io.Claims()
-    batch = list(harness_io.batch())
+    configure(client.server())
+    claims = client.Claims()
+    batch = list(client.batch())
     connection = get_connection(fail_silently=fail_silently)
     try:
         connection.send_messages([email_message(m) for m in batch])

@@ -1,5 +1,9 @@
 """smtplib as a batch script uses it: one connection, `sendmail` per message; the loop stops at
-the first exception (what the seed's application did)."""
+the first exception (what the seed's application did).
+
+The idiom is the standard library's own example (https://docs.python.org/3/library/smtplib.html,
+"SMTP Example": `with smtplib.SMTP(host) as server: server.sendmail(from, to, msg)`), in a loop.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ import smtplib
 import ssl
 import sys
 
-import harness_io
+from harness import client
 
 
-def connect(server: harness_io.Server) -> smtplib.SMTP:
+def connect(server: client.Server) -> smtplib.SMTP:
     context = ssl.create_default_context(cafile=server.ca_file)
     if server.tls == "implicit":
         smtp: smtplib.SMTP = smtplib.SMTP_SSL(server.host, server.port, context=context)
@@ -24,9 +28,9 @@ def connect(server: harness_io.Server) -> smtplib.SMTP:
 
 
 def main() -> None:
-    claims = harness_io.Claims()
-    with connect(harness_io.server()) as smtp:
-        for message in harness_io.batch():
+    claims = client.Claims()
+    with connect(client.server()) as smtp:
+        for message in client.batch():
             try:
                 smtp.sendmail(message.sender, message.recipients, message.data)
             except (smtplib.SMTPException, OSError) as error:

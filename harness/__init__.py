@@ -30,10 +30,12 @@ if TYPE_CHECKING:
     )
     from harness.core.profiles import PROFILES, Evidence, Line, Profile
     from harness.hunting.search import hunt
+    from harness.plugin.play import Played, play
     from harness.runner.matrix import run_case, run_matrix
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import Scenario, load_scenario
     from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
+    from harness.serve.client import RemoteFakeSES
     from harness.server.clock import Clock, RealClock, VirtualClock
     from harness.server.endpoint import Endpoint, TlsMode
     from harness.server.fake_ses import FakeSES
@@ -75,10 +77,12 @@ _HOMES = {
     "harness.server.fake_ses": ("FakeSES",),
     "harness.server.view": ("FakeSESView",),
     "harness.hunting.search": ("hunt",),
+    "harness.plugin.play": ("Played", "play"),
     "harness.runner.matrix": ("run_case", "run_matrix"),
     "harness.runner.scenario": ("Scenario", "load_scenario"),
     "harness.runner.resolve": ("resolve_strategy",),
     "harness.runner.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy"),
+    "harness.serve.client": ("RemoteFakeSES",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -121,8 +125,10 @@ __all__ = [
     "OutgoingMessage",
     "Plan",
     "PlanError",
+    "Played",
     "Profile",
     "RealClock",
+    "RemoteFakeSES",
     "Reply",
     "Rule",
     "Scenario",
@@ -135,6 +141,7 @@ __all__ = [
     "VirtualClock",
     "hunt",
     "load_scenario",
+    "play",
     "resolve_strategy",
     "run_case",
     "run_matrix",

@@ -21,6 +21,7 @@ from harness.core.plan import Plan, Rule
 from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
 from harness.runner.command import (
+    OUTPUT_TAIL_CHARS,
     CommandStrategy,
     _running_in_group,
     claims_from_ledger,
@@ -104,7 +105,8 @@ def test_a_client_process_is_scored_on_its_claims_by_message_id(tmp_path, scenar
         "timeout_s": 300.0,
         "claims": "client",
         "exit_code": 0,
-        "stderr_tail": None,
+        "stdout_tail": "",
+        "stderr_tail": "",
     }
 
 
@@ -206,7 +208,7 @@ def test_a_client_that_exits_non_zero_fails_the_case_with_its_stderr_tail(tmp_pa
     assert case["error"].endswith("ConnectionRefusedError: the real reason")
     assert case["command"]["exit_code"] == 3
     assert case["command"]["stderr_tail"].endswith("the real reason")
-    assert len(case["command"]["stderr_tail"]) <= 2000
+    assert len(case["command"]["stderr_tail"]) <= OUTPUT_TAIL_CHARS
     assert case["command"]["claims"] == "client"  # what it claimed before dying still counts
     assert case["score"]["given_up"] == 1
     assert case["score"]["abandoned"] == 11

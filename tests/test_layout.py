@@ -28,7 +28,7 @@ LAYERS = {
     "harness.cli": 5,
 }
 # The public facade and its aliases stand above everything; nothing inside may import them.
-FACADE = {"harness", "harness.strategy", "harness.__main__"}
+FACADE = {"harness", "harness.strategy", "harness.client", "harness.__main__"}
 
 
 def module_name(path: Path) -> str:

@@ -59,8 +59,8 @@ def test_a_missed_expectation_shows_the_trouble_and_a_reproducer(
         [
             "*_ scenario tiny-cap, strategy naive-continue _*",
             "scenario 'tiny-cap' with strategy 'naive-continue' failed",
-            "  expectations not met:",
-            "    delivered_once_score >= 1 (actual 0.41666*)",
+            "  missed its own expectations:",
+            "    delivered_once_score >= 1 (actual 0.4167)",
             "  given up, abandoned or misreported (7):",
             "    <*.5@example.com> given_up 421 Connection closed by server.*",
             "  faults (1 near the trouble, of 1):",

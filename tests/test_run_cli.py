@@ -85,7 +85,7 @@ def test_run_exits_1_and_shows_the_reproducer_when_an_expectation_fails(tmp_path
     status = main(["run", str(path), "--strategy", "naive", "--report-dir", str(tmp_path)])
     assert status == 1
     out = capsys.readouterr().out
-    assert "expected delivered_once == 12, got 5" in out
+    assert "    delivered_once == 12 (actual 5)" in out
     assert f"ses-harness run {path} --strategy naive" in out.replace("\n", "")
 
 

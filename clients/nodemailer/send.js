@@ -5,9 +5,11 @@
 //   node send.js --pool    a pooled transport with its defaults (5 connections, 100 messages
 //                          each), every message handed to it at once (Promise.all)
 //
-// Each message goes as the harness wrote it (nodemailer's `raw` option, with the envelope from
-// the manifest), so its Message-ID is the harness's and nothing else is rewritten. One JSON
-// claim a line goes to HARNESS_CLAIMS: what nodemailer's promise said about each message.
+// Each message is built the way nodemailer's documentation shows an application doing it
+// (https://nodemailer.com/message/): from, to, subject, text, html and attachments by path, and
+// the harness's Message-ID as `messageId`; no `envelope`, no `raw`. The manifest carries those
+// parts beside each message's file. One JSON claim a line goes to HARNESS_CLAIMS: what
+// nodemailer's promise said about each message.
 "use strict";
 
 const fs = require("node:fs");
@@ -40,8 +42,17 @@ function withoutCode(reply) {
 async function send(message) {
   try {
     const info = await transport.sendMail({
-      envelope: { from: message.sender, to: message.recipients },
-      raw: fs.readFileSync(message.file),
+      messageId: message.id,
+      from: message.from,
+      to: message.to,
+      subject: message.subject,
+      text: message.text,
+      html: message.html ?? undefined,
+      attachments: message.attachments.map((a) => ({
+        filename: a.filename,
+        contentType: a.content_type,
+        path: a.file,
+      })),
     });
     claim(message, "sent", Number.parseInt(info.response, 10) || null, withoutCode(info.response));
   } catch (error) {

@@ -4,6 +4,10 @@ Run from the repository root (the client scripts live in ``clients/``)::
 
     ses-harness conformance --write README.md --docs docs/conformance.md
 
+or anywhere with your own clients (a command strategy each) and scenarios::
+
+    ses-harness conformance --client 'worker=node worker/send.js' --scenario session-cap
+
 prints the table and rewrites only the section of README.md between
 ``<!-- conformance:start -->`` and ``<!-- conformance:end -->``, and the whole docs file.
 """
@@ -25,11 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--client",
         action="append",
-        choices=[c.name for c in CLIENTS],
-        metavar="NAME",
-        help="a client to run; repeat for more (default: all of "
-        + ", ".join(c.name for c in CLIENTS)
-        + ")",
+        metavar="NAME|NAME=COMMAND",
+        help="a client to run, repeatable: one of ours by name ("
+        + "; ".join(f'"{c.name}"' for c in CLIENTS)
+        + "; default: all of them), or your own as NAME=COMMAND, a command strategy "
+        "(see ses-harness run --help), e.g. 'worker=node worker/send.js'",
     )
     parser.add_argument(
         "--scenario",
@@ -69,27 +73,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from harness.core.errors import PlanError
     from harness.runner.conformance import (
-        CLIENTS,
         DEFAULT_SCENARIOS,
         render,
         run_rows,
         write_doc,
         write_section,
     )
-    from harness.runner.scenario import builtin_scenarios, load_scenario
+    from harness.runner.scenario import load_scenario, scenario_paths
 
     if not args.time_scale > 0:
         raise PlanError("--time-scale", f"{args.time_scale:g} must be positive", allowed="> 0")
-    clients = [c for c in CLIENTS if not args.client or c.name in args.client]
-    builtin = {path.stem: path for path in builtin_scenarios()}
-    scenarios = []
-    for target in args.scenario or DEFAULT_SCENARIOS:
-        path = builtin.get(target, Path(target))
-        if not path.is_file():
-            raise PlanError(
-                "--scenario", f"{target!r} is no built-in scenario or file", allowed=sorted(builtin)
-            )
-        scenarios.append(load_scenario(path))
+    clients = select_clients(args.client or [])
+    scenarios = [
+        load_scenario(path) for path in scenario_paths(args.scenario or list(DEFAULT_SCENARIOS))
+    ]
 
     def progress(row) -> None:
         s = row.score
@@ -111,6 +108,7 @@ def main(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         clients_dir=args.clients_dir.resolve(),
         command=command_line(args),
+        own=[c for c in clients if c.needs == "own"],
     )
     print(block)
     for path in args.write:
@@ -120,6 +118,29 @@ def main(args: argparse.Namespace) -> int:
         write_doc(args.docs, block)
         print(f"wrote {args.docs}", file=sys.stderr)
     return 0
+
+
+def select_clients(named: list[str]) -> list:
+    """Ours by name (all when none is named) and the user's own NAME=COMMAND, in that order."""
+    from harness.core.errors import PlanError
+    from harness.runner.conformance import CLIENTS, Client
+
+    if not named:
+        return list(CLIENTS)
+    ours = {c.name: c for c in CLIENTS}
+    chosen = []
+    for text in named:
+        if text in ours:
+            chosen.append(ours[text])
+        elif "=" in text:
+            chosen.append(Client.own(text))
+        else:
+            raise PlanError(
+                "",
+                f"--client {text!r} is not one of ours, nor NAME=COMMAND",
+                allowed="; ".join(f'"{name}"' for name in ours),
+            )
+    return chosen
 
 
 def command_line(args: argparse.Namespace) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("serve", "run", "hunt", "conformance")
+SUBCOMMANDS = ("run", "scenarios", "init", "serve", "hunt", "conformance", "claim")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"harness.cli.{name}")
-        sub = commands.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        sub = commands.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=getattr(module, "EPILOG", None),  # examples, kept as written
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(sub)
         sub.set_defaults(handler=module.main)
     return parser

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
-from statistics import fmean
 from typing import Any
 
 from rich import box
@@ -20,6 +19,30 @@ from rich.table import Table
 
 NAME = "run"
 HELP = "Run client strategies against fault scenarios and score delivered-exactly-once."
+EPILOG = """\
+scenarios:
+  a file, a folder of *.toml files, or a built-in's name (ses-harness scenarios lists them):
+    ses-harness run session-cap throttling ./my-scenarios/
+
+strategies (--strategy, repeatable):
+  robust                      a built-in: naive, naive-continue, retry-same-session,
+                              reconnect, rotate, backoff, paced, robust
+  mymail:send_batch           your Python callable fn(messages, endpoint, clock), yielding
+                              one harness.Claim per message (imported from the current folder)
+  'cmd:node send.js'          your client in any language, run as a process once per case:
+                              it reads the batch from HARNESS_MANIFEST, sends to SMTP_HOST and
+                              SMTP_PORT, and appends one JSON claim per message to
+                              HARNESS_CLAIMS ({"id": "<Message-ID>", "status": "sent"}; or
+                              "failed" with "code" and "text"; ses-harness claim writes one)
+  'cmd[timeout_s=60]:python send.py'   options: timeout_s, time_scale
+  an entry point name         published under the group ses_harness.strategies
+
+verdict:
+  a strategy with a table of its own in a scenario ([expect.NAME]) is held to it; every
+  other strategy (yours) is held to the scenario's [contract]: what any correct client
+  achieves. Exit status 1 when any case misses, 0 when all pass, 2 on bad input.
+  Defaults come from [tool.ses-harness] in ./pyproject.toml when it has one (ses-harness init).
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,14 +88,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.reports import write_reports
+    from harness.reports.failure import case_report
+    from harness.runner.config import find_pyproject, load_suite
     from harness.runner.matrix import run_matrix
     from harness.runner.scenario import builtin_scenarios, load_scenario, scenario_paths
     from harness.runner.strategies import BUILTINS
 
-    paths = scenario_paths(args.targets) if args.targets else builtin_scenarios()
-    scenarios = [load_scenario(path) for path in paths]
-    strategies = args.strategy or list(BUILTINS)
     out, err = Console(), Console(stderr=True)
+    suite = None
+    if not args.targets and not args.strategy and (found := find_pyproject(Path.cwd())):
+        suite = load_suite(found)
+        err.print(f"the suite of {found.name} ([tool.ses-harness])", highlight=False)
+    if suite is not None:
+        scenarios = [
+            s if seed is None else s.with_seed(seed)
+            for s in suite.scenarios
+            for seed in suite.seeds
+        ]
+        strategies = list(suite.strategies)
+    else:
+        paths = scenario_paths(args.targets) if args.targets else builtin_scenarios()
+        scenarios = [load_scenario(path) for path in paths]
+        strategies = args.strategy or list(BUILTINS)
     progress = Progress(
         TextColumn("[bold]running"),
         BarColumn(),
@@ -109,22 +146,18 @@ def main(args: argparse.Namespace) -> int:
         # run_matrix has killed its workers by now; a partial matrix is not a report.
         err.print(f"interrupted: {finished} of {total} cases finished, no report written")
         return 130
-    out.print(ranking(results))
+    out.print(ranking(results, out.width))
     failures = [c for c in results["cases"] if not c["passed"]]
     for case in failures:
-        out.print(f"[red]FAIL[/] {case['scenario']} x {case['strategy']}")
-        if case["error"]:
-            out.print(f"  {case['error']}")
-        for expectation in case["expectations"]:
-            if not expectation["passed"] and expectation["actual"] is not None:
-                out.print(f"  expected {expectation['expr']}, got {expectation['actual']}")
-        out.print(f"  reproduce: {case['reproducer']}", highlight=False)
+        report = case_report(case).splitlines()
+        out.print(f"[red]FAIL[/] {report[0]}", highlight=False)
+        out.print("\n".join(report[1:]), highlight=False, markup=False, soft_wrap=True)
     run = results["run"]
     run_dir = args.report_dir / run["id"]
     written = write_reports(results, run_dir)
     out.print(
         f"{len(results['cases']) - len(failures)} passed, {len(failures)} failed "
-        f"in {run['wall_s']:.1f} s ({run['virtual_s']:.0f} s of virtual time)"
+        f"in {run['wall_s']:.1f} s ({time_spent(results)})"
     )
     out.print(f"reports in {run_dir}/: {', '.join(p.name for p in written)}", highlight=False)
     return 1 if failures else 0
@@ -160,68 +193,61 @@ def _seconds(text: str) -> float:
     return value
 
 
-_NO_SCORE = dict.fromkeys(
-    (
-        "delivered_once_score",
-        "duplicated",
-        "silently_lost",
-        "given_up",
-        "abandoned",
-        "retried_5xx",
-        "throttle_violations",
-        "efficiency",
-    ),
-    0,
-)
+_MIN_NAME_WIDTH = 12
 
 
-def ranking(results: dict[str, Any]) -> Table:
-    """Strategies ranked by mean delivered-once score (to 2 decimals), then fewer duplicates,
-    fewer silent losses, and higher efficiency."""
-    rows = []
-    for strategy in results["strategies"]:
-        cases = [c for c in results["cases"] if c["strategy"] == strategy["name"]]
-        # A case whose process hung or died has no score: it counts as 0 delivered.
-        scores = [c["score"] or _NO_SCORE for c in cases]
-        if not cases:
-            continue
-        rows.append(
-            {
-                "name": strategy["name"],
-                "score": fmean(s["delivered_once_score"] for s in scores),
-                "duplicated": sum(s["duplicated"] for s in scores),
-                "lost": sum(s["silently_lost"] for s in scores),
-                "not_delivered": sum(s["given_up"] + s["abandoned"] for s in scores),
-                "retried_5xx": sum(s["retried_5xx"] for s in scores),
-                "throttled": sum(s["throttle_violations"] for s in scores),
-                "efficiency": fmean(s["efficiency"] for s in scores),
-                "passed": sum(c["passed"] for c in cases),
-                "cases": len(cases),
-            }
-        )
-    # Scores within half a percent tie; then the mail that should never happen decides.
-    rows.sort(key=lambda r: (-round(r["score"], 2), r["duplicated"], r["lost"], -r["efficiency"]))
+def ranking(results: dict[str, Any], width: int = 80) -> Table:
+    """The ranked table for a terminal `width` columns wide; names are cut to fit, not scores."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    from harness.reports.digest import rank_strategies
+
+    rows = rank_strategies(results)
+    longest = max((len(r.name) for r in rows), default=_MIN_NAME_WIDTH)
+    console = Console(width=10_000)  # measures only
+    for name_width in range(max(longest, _MIN_NAME_WIDTH), _MIN_NAME_WIDTH - 1, -1):
+        table = _table(rows, name_width)
+        if Measurement.get(console, console.options, table).maximum <= width:
+            break
+    return table
+
+
+def _table(rows: list[Any], name_width: int) -> Table:
+    from harness.reports.digest import shorten
+
     table = Table(
-        title="Strategies, best first (score to 2 decimals, then fewest duplicates)",
+        title="Strategies, best first (score to 2 decimals, then fewest lost and duplicated)",
         caption="score: delivered-once score, mean over scenarios; dup: duplicated; lost: "
         "silently lost; undeliv: given up or abandoned; 5xx: 5xx retried; thr: throttle "
         "violations; eff: efficiency, mean; pass: cases that met their expectations",
         box=box.SIMPLE_HEAD,
     )
-    table.add_column("strategy", no_wrap=True, min_width=18)
+    table.add_column("strategy", no_wrap=True)
     for header in ("score", "dup", "lost", "undeliv", "5xx", "thr", "eff", "pass"):
         table.add_column(header, justify="right", no_wrap=True)
     for row in rows:
-        colour = "green" if row["passed"] == row["cases"] else "red"
+        colour = "green" if row.passed == row.cases else "red"
+        efficiency = "n/a" if row.mean_efficiency is None else f"{row.mean_efficiency:.2f}"
         table.add_row(
-            row["name"],
-            f"{row['score']:.3f}",
-            str(row["duplicated"]),
-            str(row["lost"]),
-            str(row["not_delivered"]),
-            str(row["retried_5xx"]),
-            str(row["throttled"]),
-            f"{row['efficiency']:.2f}",
-            f"[{colour}]{row['passed']}/{row['cases']}",
+            shorten(row.name, name_width),
+            f"{row.mean_score:.3f}",
+            str(row.duplicated),
+            str(row.lost),
+            str(row.not_delivered),
+            str(row.retried_5xx),
+            str(row.throttle_violations),
+            efficiency,
+            f"[{colour}]{row.passed}/{row.cases}",
         )
     return table
+
+
+def time_spent(results: dict[str, Any]) -> str:
+    """How much SES time the cases covered: virtual for in-process ones, wall for commands."""
+    cases = [c for c in results["cases"] if c["score"] is not None]
+    wall = sum(c["score"]["virtual_elapsed_s"] for c in cases if "command" in c)
+    virtual = sum(c["score"]["virtual_elapsed_s"] for c in cases if "command" not in c)
+    parts = [f"{virtual:.0f} s of virtual time"] if virtual or not wall else []
+    parts += [f"{wall:.0f} s of wall time in client processes"] if wall else []
+    return ", ".join(parts)

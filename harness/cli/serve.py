@@ -14,6 +14,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import secrets
 import signal
 import sys
 import tomllib
@@ -77,6 +78,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a host name the API and page answer to, besides IP addresses and localhost "
+        "(repeatable); requests naming any other host are refused (DNS rebinding)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -134,7 +143,7 @@ def load_plan_file(path: str) -> Plan:
         )
     try:
         text = Path(path).read_text(encoding="utf-8")
-        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
+        data = tomllib.loads(text) if suffix == ".toml" else json.loads(text, parse_constant=_nan)
     except OSError as error:
         raise PlanError("", f"cannot read: {error.strerror}", source=path) from None
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
@@ -143,6 +152,10 @@ def load_plan_file(path: str) -> Plan:
         raise PlanError(
             "", f"not UTF-8 text: {error.reason} at byte {error.start}", source=path
         ) from None
+    except RecursionError:
+        raise PlanError("", "nested too deeply to be a plan", source=path) from None
+    except ValueError as error:  # JSON's NaN and Infinity, an integer of 4,300 digits or more
+        raise PlanError("", f"not a plan: {error}", source=path) from None
     return Plan.from_dict(data, source=path)
 
 
@@ -154,6 +167,37 @@ def exposure_warning(host: str) -> str | None:
         f"listening on {host}, not loopback: other machines can reach this server and its "
         "mail. The HTTP API stays on 127.0.0.1."
     )
+
+
+def api_token(args: argparse.Namespace) -> str | None:
+    """The token the API requires: --api-token, else $SES_HARNESS_API_TOKEN, else one made up
+    when the server listens anywhere but loopback (other machines could reach it), else none.
+    """
+    given = args.api_token or os.environ.get(TOKEN_ENV)
+    if given:
+        return given
+    hosts = (args.host, getattr(args, "api_host", "127.0.0.1"))
+    if all(is_loopback(host) for host in hosts):
+        return None
+    return secrets.token_urlsafe(18)
+
+
+def allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    """Names the API answers to besides IP addresses and localhost: --allow-host, and the
+    name the API is bound to if it was given by name."""
+    names = list(args.allow_host)
+    api_host = getattr(args, "api_host", "127.0.0.1")
+    if not _is_ip(api_host):
+        names.append(api_host)
+    return tuple(names)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def is_loopback(host: str) -> bool:
@@ -193,8 +237,8 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    token = args.api_token or os.environ.get(TOKEN_ENV) or None
-    app = create_app(ses, store, token=token)
+    token = api_token(args)
+    app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     async with ses, ApiServer(app, port=args.api_port) as api:
         for line in banner(ses, api.url, store, token):
             print(line, flush=True)
@@ -266,6 +310,10 @@ def _limit(text: str) -> tuple[str, Any]:
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: a string
     return key.strip(), value
+
+
+def _nan(constant: str) -> None:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def _port(text: str) -> int:

@@ -10,12 +10,14 @@ pytest run that does not use it nothing but reading this module.
   that asks for a clock, TLS or credentials gets the test a server of its own instead.
 - `fake_ses_django` (function scope): `fake_ses`, with Django's email settings pointed at it.
 - `fake_ses_factory` (function scope): extra servers with other plans, stopped at teardown.
-- Scenario files (`*.toml` in a folder named `scenarios`, or matching the `fake_ses_scenarios`
-  ini globs) are collected as one item per scenario and strategy: `pytest scenarios/ -n auto`.
+- Scenario cases are collected as items (see harness.plugin.scenario_items for which files):
+  a project's `[tool.ses-harness]` suite, and scenario files: `pytest scenarios/ -n auto`.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,6 @@ import pytest
 
 if TYPE_CHECKING:
     from harness.plugin.arrange import FakeSESView
-    from harness.runner.scenario import Scenario
     from harness.server.fake_ses import FakeSES
 
 MARKER_HELP = (
@@ -74,7 +75,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+#: pytest-asyncio's notice to a project that has not chosen a loop scope for async fixtures.
+#: This plugin has no async fixture; the notice is not about it, yet it was the first line of
+#: every run that loaded it (and of each pytester run in this repository's suite).
+ASYNCIO_SCOPE_NOTICE = 'The configuration option "asyncio_default_fixture_loop_scope" is unset'
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's own pytest_configure warns
 def pytest_configure(config: pytest.Config) -> None:
+    # pytest runs every pytest_configure inside one warnings context for the run's config, so
+    # this filter ends with the run (an in-process pytester run included).
+    warnings.filterwarnings(
+        "ignore", message=re.escape(ASYNCIO_SCOPE_NOTICE), category=pytest.PytestDeprecationWarning
+    )
     config.addinivalue_line("markers", MARKER_HELP)
     clock = _setting(config, "clock")
     if clock not in CLOCKS:
@@ -299,70 +312,18 @@ def _add_section(report: pytest.TestReport, text: str) -> None:
         report.sections.append(("fake_ses", text))
 
 
-# --- scenario files as test items -----------------------------------------------------------
+# --- scenario cases as test items (harness.plugin.scenario_items) ---------------------------
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if file_path.suffix != ".toml":
+    if file_path.suffix != ".toml":  # the common case, without importing anything
         return None
-    globs = parent.config.getini("fake_ses_scenarios")
-    wanted = (
-        any(file_path.match(glob) for glob in globs)
-        if globs
-        else file_path.parent.name == "scenarios"  # so pyproject.toml and friends are left alone
-    )
-    return ScenarioFile.from_parent(parent, path=file_path) if wanted else None
+    from harness.plugin.scenario_items import collect_file
+
+    return collect_file(file_path, parent)
 
 
-class ScenarioFile(pytest.File):
-    """A scenario file: one item per strategy it states expectations for."""
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from harness.plugin.scenario_items import add_suite_to_testpaths
 
-    def collect(self) -> Iterator[ScenarioItem]:
-        from harness.core.errors import PlanError
-        from harness.runner.scenario import load_scenario
-
-        try:
-            scenario = load_scenario(self.path)
-        except PlanError as error:  # shown as the message alone, no traceback
-            raise self.CollectError(str(error)) from None
-        for strategy in scenario.strategies:
-            yield ScenarioItem.from_parent(self, name=strategy, scenario=scenario)
-
-
-class ScenarioFailure(Exception):
-    """A scenario case that missed an expectation; carries the case dict of results.json."""
-
-    def __init__(self, case: dict[str, Any]) -> None:
-        super().__init__(case["reproducer"])
-        self.case = case
-
-
-class ScenarioItem(pytest.Item):
-    """One strategy against one scenario, on its own server and virtual clock."""
-
-    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.scenario = scenario
-
-    def runtest(self) -> None:
-        from harness.runner.matrix import run_case
-
-        seed = self.config.getoption("fake_ses_seed")  # only when given: files carry their own
-        case = run_case(self.scenario, self.name, seed=seed)
-        self.user_properties.append(("reproducer", case["reproducer"]))
-        if not case["passed"]:
-            raise ScenarioFailure(case)
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
-        from harness.core.errors import PlanError
-
-        if isinstance(excinfo.value, ScenarioFailure):
-            from harness.plugin.assertions import case_report
-
-            return case_report(excinfo.value.case)
-        if isinstance(excinfo.value, PlanError):  # e.g. a strategy that cannot be imported
-            return f"{self.path}: {excinfo.value}"
-        return super().repr_failure(excinfo)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"scenario {self.scenario.name}, strategy {self.name}"
+    add_suite_to_testpaths(session)

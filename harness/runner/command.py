@@ -14,7 +14,10 @@ server in environment variables, and reads back what it believes happened:
 ``HARNESS_MESSAGES_DIR`` a folder of ``00001.eml`` ... (CRLF line ends, sent as they are)
 ``HARNESS_MANIFEST``     a JSON list, in batch order, of
                          ``{"id": "<Message-ID>", "sender": ..., "recipients": [...], "file": ...}``
-                         (`file` is an absolute path into ``HARNESS_MESSAGES_DIR``)
+                         (`file` is an absolute path into ``HARNESS_MESSAGES_DIR``), and the
+                         parts an application builds a message from: ``from``, ``to``,
+                         ``subject``, ``text``, ``html`` (or null), ``attachments`` (a list of
+                         ``{"filename", "content_type", "file"}``)
 ``HARNESS_CLAIMS``       a file to append claims to, one JSON object a line:
                          ``{"id": "<Message-ID>", "status": "sent"|"failed", "code": 421,
                          "text": "..."}`` (`code` and `text` optional: the reply that decided a
@@ -54,6 +57,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import email
+import email.policy
 import json
 import os
 import re
@@ -77,7 +82,8 @@ from harness.server.ledger import Ledger
 PREFIX = "cmd"
 DEFAULT_TIMEOUT_S = 300.0
 KILL_WAIT_S = 10.0  # how long a killed process group may take to exit
-STDERR_TAIL_CHARS = 2000
+#: What a case keeps of the client's stdout and stderr: the end of each, whatever the exit.
+OUTPUT_TAIL_CHARS = 4000
 _SPEC = re.compile(r"^cmd(?:\[(?P<options>[^\]]*)\])?:(?P<command>.*)$", re.DOTALL)
 _OPTIONS = ("time_scale", "timeout_s")
 _STATUSES = tuple(s.value for s in ClaimStatus)
@@ -112,7 +118,8 @@ class CommandStrategy:
         self.time_scale = time_scale
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
-        self.stderr_tail: str | None = None
+        self.stdout_tail = ""
+        self.stderr_tail = ""
         # What `ses-harness run` shows as the strategy's description.
         self.__doc__ = f"The command {shlex.join(self.argv)}, run as a client process."
 
@@ -138,16 +145,19 @@ class CommandStrategy:
         with tempfile.TemporaryDirectory(prefix="ses-harness-cmd-") as folder:
             root = Path(folder)
             manifest, claims_path = _write_batch(list(messages), root)
-            stderr_path = root / "stderr.txt"
-            failure = self._run(endpoint, root / "messages", manifest, claims_path, stderr_path)
+            failure = self._run(endpoint, root / "messages", manifest, claims_path, root)
             yield from read_claims(claims_path)
         if failure:
             raise ClientFailed(failure)
 
     def _run(
-        self, endpoint: Endpoint, folder: Path, manifest: Path, claims: Path, stderr_path: Path
+        self, endpoint: Endpoint, folder: Path, manifest: Path, claims: Path, root: Path
     ) -> str | None:
-        """Run the process to the end or the timeout; a reason when it failed, else None."""
+        """Run the process to the end or the timeout; a reason when it failed, else None.
+
+        Its stdout and stderr go to files, not pipes (a chatty client never blocks on a full
+        pipe, and memory stays flat); the end of each is kept for the report.
+        """
         env = {
             **os.environ,
             "SMTP_HOST": endpoint.host,
@@ -161,13 +171,14 @@ class CommandStrategy:
             "HARNESS_CLAIMS": str(claims),
             "HARNESS_TIME_SCALE": f"{self.time_scale:g}",
         }
-        with stderr_path.open("wb") as stderr:
+        stdout_path, stderr_path = root / "stdout.txt", root / "stderr.txt"
+        with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             try:
                 process = subprocess.Popen(
                     _argv(self.argv),
                     env=env,
                     stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,  # it would garble the runner's progress display
+                    stdout=stdout,  # in a file: on the terminal it would garble the progress
                     stderr=stderr,
                     start_new_session=True,  # its own process group: a timeout kills children too
                 )
@@ -187,11 +198,9 @@ class CommandStrategy:
                     failure += (
                         f" ({survivors} of its processes had not exited {KILL_WAIT_S:g} s later)"
                     )
-        if failure:
-            tail = stderr_path.read_bytes()[-STDERR_TAIL_CHARS:].decode("utf-8", "replace")
-            self.stderr_tail = tail.strip() or None
-            if self.stderr_tail:
-                failure += f"; stderr ends: {self.stderr_tail}"
+        self.stdout_tail, self.stderr_tail = _tail(stdout_path), _tail(stderr_path)
+        if failure and self.stderr_tail:  # its last line; the report shows the whole tail
+            failure += f"; stderr ends: {self.stderr_tail.splitlines()[-1]}"
         return failure
 
     # --- what run_case asks of an out-of-process client ----------------------------------------
@@ -230,6 +239,7 @@ class CommandStrategy:
             "timeout_s": self.timeout_s,
             "claims": claims_from,
             "exit_code": self.exit_code,
+            "stdout_tail": self.stdout_tail,
             "stderr_tail": self.stderr_tail,
         }
 
@@ -318,6 +328,14 @@ def _options(text: str) -> dict[str, float]:
     return options
 
 
+def _tail(path: Path) -> str:
+    """The last `OUTPUT_TAIL_CHARS` of a file, read from its end, stripped ("" if empty)."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - OUTPUT_TAIL_CHARS * 4))  # UTF-8: <= 4 bytes
+        text = handle.read().decode("utf-8", "replace")
+    return text[-OUTPUT_TAIL_CHARS:].strip()
+
+
 def _argv(argv: tuple[str, ...]) -> list[str]:
     # "python" means the harness's own interpreter, so a client runs with the packages the
     # harness was installed with (e.g. the `clients` extra), venv activated or not.
@@ -339,6 +357,7 @@ def _write_batch(messages: list[OutgoingMessage], root: Path) -> tuple[Path, Pat
                 "sender": message.sender,
                 "recipients": list(message.recipients),
                 "file": str(path),
+                **_fields(message.data, root / "attachments" / f"{index:05d}"),
             }
         )
     manifest = root / "manifest.json"
@@ -346,6 +365,36 @@ def _write_batch(messages: list[OutgoingMessage], root: Path) -> tuple[Path, Pat
     claims = root / "claims.jsonl"
     claims.touch()
     return manifest, claims
+
+
+def _fields(data: bytes, stem: Path) -> dict[str, Any]:
+    """The parts an application builds a message from, for clients that do not send raw bytes.
+
+    Attachments are written to an ``attachments`` folder (``00001.1.bin`` ...), to pass by path.
+    """
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    body = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    attachments = []
+    for number, part in enumerate(message.iter_attachments(), 1):
+        stem.parent.mkdir(exist_ok=True)
+        path = stem.with_name(f"{stem.name}.{number}.bin")
+        path.write_bytes(part.get_payload(decode=True) or b"")
+        attachments.append(
+            {
+                "filename": part.get_filename() or f"attachment-{number}",
+                "content_type": part.get_content_type(),
+                "file": str(path),
+            }
+        )
+    return {
+        "from": str(message.get("From", "")),
+        "to": str(message.get("To", "")),
+        "subject": str(message.get("Subject", "")),
+        "text": body.get_content() if body is not None else "",
+        "html": html.get_content() if html is not None else None,
+        "attachments": attachments,
+    }
 
 
 def _claim(line: str, where: str) -> Claim:

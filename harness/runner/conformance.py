@@ -51,16 +51,34 @@ REPLY_CHARS = 80  # a reply quoted in a sentence is cut here
 
 @dataclass(frozen=True)
 class Client:
-    """A library and how the script in ``clients/`` runs it."""
+    """A library and how the script in ``clients/`` runs it, or a user's own command."""
 
     name: str
-    argv: tuple[str, ...]  # relative to the clients folder for the script; "python" is ours
-    needs: str  # "python", "django" or "node"
+    argv: tuple[str, ...]  # ours: the script relative to the clients folder; "python" is ours
+    needs: str  # "python", "django", "node", or "own": a user's command, run as given
+
+    @classmethod
+    def own(cls, text: str) -> Client:
+        """A user's client from ``NAME=COMMAND`` (the command split like a shell would)."""
+        name, sep, command = text.partition("=")
+        if not sep or not name.strip() or not command.strip():
+            raise PlanError("client", f"{text!r} is not NAME=COMMAND", allowed=_CLIENT_FORM)
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as error:
+            raise PlanError("client", f"{text!r}: cannot split the command: {error}") from None
+        return cls(name.strip(), argv, "own")
 
     def spec(self, clients_dir: Path, time_scale: float) -> str:
-        program, script, *args = self.argv
-        argv = [program, str(clients_dir / script), *args]
+        if self.needs == "own":
+            argv = list(self.argv)
+        else:
+            program, script, *args = self.argv
+            argv = [program, str(clients_dir / script), *args]
         return f"cmd[time_scale={time_scale:g}]:{shlex.join(argv)}"
+
+
+_CLIENT_FORM = "a built-in client's name, or NAME=COMMAND for your own"
 
 
 CLIENTS = (
@@ -83,9 +101,12 @@ class Row:
 
 def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
     """A clear error, with the install command, for a client that cannot run here."""
-    if not (clients_dir / "harness_io.py").is_file():
+    ours = [c for c in clients if c.needs != "own"]
+    if ours and not (clients_dir / "smtplib_batch.py").is_file():
         raise PlanError(
-            "clients-dir", f"{clients_dir} is not the clients/ folder of ses-fault-harness"
+            "clients-dir",
+            f"{clients_dir} is not the clients/ folder of ses-fault-harness (needed for "
+            f"{ours[0].name}; run from a checkout, or give only your own --client NAME=COMMAND)",
         )
     for client in clients:
         if client.needs == "django" and _version("django") is None:
@@ -211,7 +232,14 @@ def _count(number: int, noun: str) -> str:
 # --- the table ---------------------------------------------------------------------------------
 
 
-def render(rows: Sequence[Row], *, time_scale: float, clients_dir: Path, command: str) -> str:
+def render(
+    rows: Sequence[Row],
+    *,
+    time_scale: float,
+    clients_dir: Path,
+    command: str,
+    own: Sequence[Client] = (),
+) -> str:
     """The generated block: how it was made, the table, and what the columns mean."""
     versions = ", ".join(f"{name} {v}" for name, v in library_versions(clients_dir).items() if v)
     lines = [
@@ -235,8 +263,15 @@ def render(rows: Sequence[Row], *, time_scale: float, clients_dir: Path, command
         "",
         "*lost*: no copy reached the server and the client did not rightly report a permanent "
         "refusal (given up, never tried, or silently lost: reported sent). *misreported*: one "
-        "copy arrived but the client reported it failed. Each client is a few lines of ordinary "
-        "application code in `clients/`; the scenarios are in `scenarios/`.",
+        "copy arrived but the client reported it failed. "
+        + (
+            "Each client is a few lines of ordinary application code in `clients/`; the "
+            "scenarios are in `scenarios/`."
+            if not own
+            else "Own clients: "
+            + "; ".join(f"{c.name} is `{shlex.join(c.argv)}`" for c in own)
+            + "."
+        ),
     ]
     return "\n".join(lines)
 

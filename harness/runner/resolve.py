@@ -42,6 +42,13 @@ def resolve_strategy(spec: str) -> tuple[str, Strategy]:
     raise PlanError("strategy", f"{spec!r} is not a known strategy", allowed=allowed)
 
 
+def name_of(strategy: Strategy) -> str:
+    """The name of a strategy given as a callable: ``module:qualname``, as --strategy takes it."""
+    module = getattr(strategy, "__module__", None) or "?"
+    qualname = getattr(strategy, "__qualname__", None) or type(strategy).__qualname__
+    return f"{module}:{qualname}"
+
+
 def known_strategy(spec: str) -> bool:
     """True when `spec` could name a strategy, without importing user code."""
     return spec in BUILTINS or ":" in spec or spec in _entry_points()

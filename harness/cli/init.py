@@ -1,0 +1,144 @@
+"""`ses-harness init`: make the current project a regression suite for its own mailer, in one step.
+
+Writes three things and touches nothing that exists: a ``[tool.ses-harness]`` table (appended
+to pyproject.toml, or a new pyproject.toml), one editable scenario in ``scenarios/``, and a CI
+workflow. Then a plain ``pytest`` (or ``ses-harness run``) there plays the configured
+strategies against the built-in scenarios and the project's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+NAME = "init"
+HELP = "Set up this project to judge its own mailer: a [tool.ses-harness] table, a scenario, CI."
+EPILOG = """\
+examples:
+  ses-harness init --strategy mymail.harness:send_batch
+  ses-harness init --strategy 'cmd:node worker/send.js'
+then:
+  pytest                 # one test per scenario and strategy, failing on lost or duplicated mail
+  ses-harness run        # the same suite, with a ranked table and reports/
+"""
+
+EXAMPLE_SCENARIO = '''\
+# An example scenario to edit: SES's per-session cap, made small so a run is quick.
+# `ses-harness scenarios` lists the built-ins; copy one with `ses-harness scenarios --copy .`.
+name = "small-session-cap"
+description = """
+A session cap of 30 over a batch of 100 one-recipient messages: the 31st MAIL FROM of a
+connection gets SES's 421 and the connection closes.
+"""
+best_possible = "100 of 100 delivered once: reconnect at the 421 (or before it) and resend."
+
+[workload]
+count = 100
+seed = 1
+
+[plan]
+profile = "ses"
+seed = 1
+limits = { session_limit = 30 }
+
+# What any correct client achieves; your strategies are held to it.
+[contract]
+delivered_once = 100
+duplicated = 0
+silently_lost = 0
+misreported = 0
+'''
+
+WORKFLOW = """\
+# Plays this project's mailer against SES's limits and faults on every push (ses-fault-harness).
+name: ses-harness
+on: [push, pull_request]
+jobs:
+  mail:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.12"
+      - run: python -m pip install ses-fault-harness -e .
+      - run: ses-harness run                # the suite of [tool.ses-harness]; exit 1 on a miss
+      - run: cat reports/*/summary.md >> "$GITHUB_STEP_SUMMARY"
+        if: always()
+      - uses: actions/upload-artifact@v4
+        if: always()
+        with:
+          name: ses-harness-reports
+          path: reports/
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strategy",
+        action="append",
+        metavar="NAME",
+        help="your sending code: module:attr or 'cmd:COMMAND' (repeatable; default: robust, "
+        "the built-in reference, until you put yours)",
+    )
+    parser.add_argument(
+        "--dir", type=Path, default=Path("."), help="the project's folder (default: here)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.core.errors import PlanError
+    from harness.runner.config import has_table
+
+    root: Path = args.dir
+    if not root.is_dir():
+        raise PlanError("", "no such folder", source=str(root))
+    strategies = args.strategy or ["robust"]
+    pyproject = root / "pyproject.toml"
+    if pyproject.exists() and has_table(pyproject):
+        print(f"kept    {pyproject} (it has a [tool.ses-harness] table)")
+    else:
+        existed = pyproject.exists()
+        _append(pyproject, table(strategies))
+        print(f"{'added' if existed else 'wrote'}   [tool.ses-harness] to {pyproject}")
+    _write(root / "scenarios" / "small-session-cap.toml", EXAMPLE_SCENARIO)
+    _write(root / ".github" / "workflows" / "ses-harness.yml", WORKFLOW)
+    print("now run: pytest   (or: ses-harness run)")
+    return 0
+
+
+def table(strategies: list[str]) -> str:
+    """The ``[tool.ses-harness]`` table, with a comment on every key."""
+    listed = ", ".join(json.dumps(s) for s in strategies)
+    return (
+        "[tool.ses-harness]\n"
+        "# Your sending code: module:attr, a function fn(messages, endpoint, clock) that yields\n"
+        '# one harness.Claim per message, or a client in any language: "cmd:node send.js"\n'
+        "# (see `ses-harness run --help`). Each is held to every scenario's [contract].\n"
+        f"strategies = [{listed}]\n"
+        '# "builtin": every built-in scenario (`ses-harness scenarios`); and your own folder.\n'
+        'scenarios = ["builtin", "scenarios"]\n'
+        "# seeds = [1, 2, 3]     # play every case with these seeds too\n"
+        "# time_scale = 4        # cmd: clients run SES's time-based limits this much faster\n"
+        "# A bar of your own where you accept a known weakness:\n"
+        '# [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]\n'
+        '# misreported = "<= 12"\n'
+    )
+
+
+def _append(path: Path, text: str) -> None:
+    """Add `text` at the end of `path`, leaving every byte before it as it was."""
+    before = path.read_bytes() if path.exists() else b""
+    gap = b"" if not before else (b"\n" if before.endswith(b"\n") else b"\n\n")
+    with path.open("ab") as handle:
+        handle.write(gap + text.encode("utf-8"))
+
+
+def _write(path: Path, text: str) -> None:
+    if path.exists():
+        print(f"kept    {path} (it exists)")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    print(f"wrote   {path}")
