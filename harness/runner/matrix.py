@@ -227,8 +227,7 @@ def lost_case(scenario: Scenario, name: str, seed: int | None, error: str) -> di
         "passed": False,
         "held_to": held_to,
         "expectations": [
-            {"expr": e.expr, "metric": e.metric, "actual": None, "passed": False}
-            for e in held
+            {"expr": e.expr, "metric": e.metric, "actual": None, "passed": False} for e in held
         ],
         "score": None,
         "messages": [],
