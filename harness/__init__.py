@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
     from harness.core.profiles import PROFILES, Evidence, Line, Profile
     from harness.hunting.search import hunt
+    from harness.plugin.play import Played, play
     from harness.runner.matrix import run_case, run_matrix
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import Scenario, load_scenario
@@ -76,6 +77,7 @@ _HOMES = {
     "harness.server.fake_ses": ("FakeSES",),
     "harness.server.view": ("FakeSESView",),
     "harness.hunting.search": ("hunt",),
+    "harness.plugin.play": ("Played", "play"),
     "harness.runner.matrix": ("run_case", "run_matrix"),
     "harness.runner.scenario": ("Scenario", "load_scenario"),
     "harness.runner.resolve": ("resolve_strategy",),
@@ -123,6 +125,7 @@ __all__ = [
     "OutgoingMessage",
     "Plan",
     "PlanError",
+    "Played",
     "Profile",
     "RealClock",
     "RemoteFakeSES",
@@ -138,6 +141,7 @@ __all__ = [
     "VirtualClock",
     "hunt",
     "load_scenario",
+    "play",
     "resolve_strategy",
     "run_case",
     "run_matrix",
