@@ -28,6 +28,8 @@ from typing import Any
 
 from harness.server.clock import Clock
 
+#: The least a virtual wait advances the clock (see `_Condition.wait`).
+MIN_WAIT_S = 1e-6
 _local = threading.local()
 _installed = False
 _install_lock = threading.Lock()
@@ -65,7 +67,9 @@ class _Condition(threading.Condition):
         clock = _clock()
         if clock is None or not clock.virtual or timeout is None:
             return super().wait(timeout)
-        clock.sleep(timeout)
+        # At 1.7e9 s a float moves in steps of ~2.4e-7 s: a smaller wait would not move the
+        # clock, and botocore's bucket would wait again for ever.
+        clock.sleep(max(timeout, MIN_WAIT_S))
         return False
 
 

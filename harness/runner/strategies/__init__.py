@@ -1,11 +1,17 @@
 """The built-in client strategies, by name: each a small module you could lift into an app.
 
 ``BUILTINS[name].send_batch`` is a :data:`harness.runner.strategy.Strategy`. The order is the
-order of reports: from the seed's application to the one that does everything right.
+order of reports: from the seed's application to the one that does everything right, then
+the SES API strategies on boto3 (`sdk-*`).
+
+The `sdk-*` strategies need boto3, an extra (``pip install 'ses-fault-harness[aws]'``). Without
+it they are not in BUILTINS, so the default run after a plain install works as before;
+:data:`UNAVAILABLE` says which were left out and why, for the one line the CLI prints.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from harness.runner.strategies import (
@@ -17,6 +23,9 @@ from harness.runner.strategies import (
     retry_same_session,
     robust,
     rotate,
+    sdk_v1_legacy,
+    sdk_v2_adaptive,
+    sdk_v2_standard,
 )
 from harness.runner.strategy import Strategy
 
@@ -26,6 +35,7 @@ class Builtin:
     name: str
     description: str
     send_batch: Strategy
+    requires: str | None = None  # an importable module it needs (an extra), if any
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -66,3 +76,34 @@ BUILTINS: dict[str, Builtin] = {
         ),
     )
 }
+
+SDK_BUILTINS = (
+    Builtin(
+        "sdk-v2-standard",
+        "SES API v2 through boto3: one send_email per message, standard retry mode.",
+        sdk_v2_standard.send_batch,
+        requires="boto3",
+    ),
+    Builtin(
+        "sdk-v2-adaptive",
+        "SES API v2 through boto3: adaptive retry mode (client-side rate limiting).",
+        sdk_v2_adaptive.send_batch,
+        requires="boto3",
+    ),
+    Builtin(
+        "sdk-v1-legacy",
+        "SES API v1 through boto3: send_raw_email, legacy retries (5 attempts).",
+        sdk_v1_legacy.send_batch,
+        requires="boto3",
+    ),
+)
+
+#: Built-ins left out because what they need is not installed: name -> how to get it.
+UNAVAILABLE: dict[str, str] = {}
+for _builtin in SDK_BUILTINS:
+    if _builtin.requires and importlib.util.find_spec(_builtin.requires) is None:
+        UNAVAILABLE[_builtin.name] = (
+            f"needs {_builtin.requires}: pip install 'ses-fault-harness[aws]'"
+        )
+    else:
+        BUILTINS[_builtin.name] = _builtin

@@ -1,0 +1,78 @@
+"""The boto3 strategies: one SDK call per message, the SDK's retry mode deciding the rest, every
+wait on the case's virtual clock."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+
+from harness.core.plan import Rule
+from harness.runner.strategies import BUILTINS, SDK_BUILTINS
+from harness.runner.strategy import ClaimStatus, OutgoingMessage
+from harness.server.clock import VirtualClock
+from harness.server.fake_ses import FakeSES
+from tests.helpers import message
+
+pytest.importorskip("boto3")
+
+SDK = [b.name for b in SDK_BUILTINS]
+
+
+def batch(count: int) -> list[OutgoingMessage]:
+    return [
+        OutgoingMessage(
+            f"<msg-{n}@test.example>", "app@example.com", ("user@example.com",), message(n)
+        )
+        for n in range(count)
+    ]
+
+
+def run(name: str, count: int, **server) -> tuple[Counter, FakeSES, VirtualClock]:
+    clock = VirtualClock(latency_s=0.02)
+    with FakeSES(clock=clock, **server) as ses:
+        claims = list(BUILTINS[name].send_batch(batch(count), ses.endpoint, clock))
+    return Counter(c.status for c in claims), ses, clock
+
+
+@pytest.mark.parametrize("name", SDK)
+def test_every_sdk_strategy_is_a_builtin_when_boto3_is_installed(name):
+    assert BUILTINS[name].requires == "boto3"
+
+
+@pytest.mark.parametrize("name", SDK)
+def test_a_cut_after_accept_makes_every_retry_mode_send_twice(name):
+    cut = Rule.from_dict({"stage": "API", "nth": 3, "action": "drop_after_accept"})
+    claims, ses, _ = run(name, 5, faults=[cut], rate_per_s=None)
+    assert claims == Counter({ClaimStatus.SENT: 5})
+    copies = Counter(m.message_id for m in ses.messages)
+    assert copies["<msg-2@test.example>"] == 2
+    assert sum(copies.values()) == 6
+
+
+@pytest.mark.parametrize("name", SDK)
+def test_a_long_backoff_costs_virtual_time_not_wall_time(name):
+    # Every request of the first 3 refused with 503: each retry mode backs off and gets through.
+    busy = Rule.from_dict({"stage": "API", "first": 2, "action": "reply", "code": 503})
+    started = time.monotonic()
+    claims, ses, clock = run(name, 3, faults=[busy], rate_per_s=None)
+    assert claims[ClaimStatus.SENT] == 3
+    assert len(ses.messages) == 3
+    assert clock.elapsed() > 3 * 0.02  # latency plus the SDK's backoff, on the virtual clock
+    assert time.monotonic() - started < 60  # no wall-clock sleep of botocore's backoff ladder
+
+
+@pytest.mark.parametrize("name", SDK)
+def test_the_same_case_gives_the_same_schedule(name):
+    def once() -> tuple[list[str], float]:
+        _claims, ses, clock = run(name, 40)
+        return [m.message_id for m in ses.messages], clock.elapsed()
+
+    assert once() == once()
+
+
+def test_a_throttled_batch_fails_what_the_sdk_gives_up_on_with_the_api_error():
+    claims, ses, _ = run("sdk-v2-standard", 200, daily_quota=150, rate_per_s=None)
+    assert claims == Counter({ClaimStatus.SENT: 150, ClaimStatus.FAILED: 50})
+    assert len(ses.messages) == 150
