@@ -60,7 +60,10 @@ class ServeProcess:
     def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One HTTP request to the API; returns the status and the decoded JSON (or bytes)."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.ready["api_url"] + path, data=data, method=method)
+        headers = {} if method in ("GET", "HEAD") else {"Content-Type": "application/json"}
+        request = urllib.request.Request(
+            self.ready["api_url"] + path, data=data, method=method, headers=headers
+        )
         try:
             with urllib.request.urlopen(request, timeout=EXIT_TIMEOUT_S) as response:
                 status, payload, kind = response.status, response.read(), response.headers

@@ -359,7 +359,9 @@ def put_plans(bodies: list[bytes]) -> tuple[list[tuple[int, dict]], dict]:
         async with ses, TestClient(TestServer(create_app(ses))) as client:
             answers = []
             for body in bodies:
-                response = await client.put("/api/plan", data=body)
+                response = await client.put(
+                    "/api/plan", data=body, headers={"Content-Type": "application/json"}
+                )
                 assert response.content_type == "application/json"
                 answers.append((response.status, await response.json()))
             plan = await (await client.get("/api/plan")).json()

@@ -14,6 +14,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from harness import FakeSES, Ledger, Rule
 from harness.serve.app import create_app
 
+JSON = {"Content-Type": "application/json"}  # what every state-changing request must say
+
 
 def message(number: int, subject: str | None = None) -> bytes:
     mail = EmailMessage()
@@ -215,7 +217,7 @@ def test_a_bad_plan_is_400_naming_the_key_and_the_allowed_values() -> None:
 
 def test_a_plan_body_that_is_not_json_is_400() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        response = await client.put("/api/plan", data=b"profile = 'ses'")
+        response = await client.put("/api/plan", data=b"profile = 'ses'", headers=JSON)
         assert response.status == 400
         assert "not JSON" in (await response.json())["error"]
 
@@ -230,7 +232,7 @@ def test_reset_forgets_the_ledger_and_restarts_rule_counters() -> None:
             await send(ses, message(1))
         await send(ses, message(1))
         await ses_closed(ses)
-        response = await client.post("/api/reset")
+        response = await client.post("/api/reset", headers=JSON)
         assert response.status == 200
         assert await get(client, "/api/messages") == []
         assert await get(client, "/api/faults") == []

@@ -38,7 +38,10 @@ def request(
 ) -> tuple[int, dict[str, str], Any]:
     """One HTTP request: status, headers, and the JSON (or bytes) it answered."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    headers = dict(headers or {})
+    if method not in ("GET", "HEAD"):
+        headers.setdefault("Content-Type", "application/json")
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=WAIT_S) as response:
             status, payload, info = response.status, response.read(), response.headers

@@ -172,7 +172,7 @@ def test_reset_moves_the_stored_history_aside_and_numbers_from_1(tmp_path: Path)
         ses = FakeSES(profile="plain", ledger=Ledger(sink=store))
         async with ses, TestClient(TestServer(create_app(ses, store))) as client:
             await send(ses, mail(1))
-            response = await client.post("/api/reset")
+            response = await client.post("/api/reset", headers={"Content-Type": "application/json"})
             assert (await response.json())["archived_to"] == str(tmp_path / "reset-1")
             await send(ses, mail(2))
             listed = await (await client.get("/api/messages")).json()

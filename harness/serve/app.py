@@ -21,10 +21,10 @@ from aiohttp import web
 
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
-from harness.serve import inbox, sessions, steering
+from harness.serve import guard, inbox, sessions, steering
 from harness.serve.api import SES_KEY, STORE_KEY, ApiError, reply
 from harness.serve.events import EventHub
-from harness.serve.livelog import describe_limits, describe_rule
+from harness.serve.livelog import LiveLog, describe_limits, describe_rule
 from harness.serve.store import Store
 from harness.serve.views import fault_json, iso, session_json
 from harness.server.fake_ses import FakeSES
@@ -34,6 +34,7 @@ WEB_DIR = Path(__file__).resolve().parent / "web"
 HUB_KEY = web.AppKey("hub", EventHub)
 STARTED_KEY = web.AppKey("started", float)
 TOKEN_KEY = web.AppKey("token", str | None)
+LOG_KEY = web.AppKey("log", LiveLog | None)
 #: What a client without the token is told to send.
 TOKEN_HEADERS = "'Authorization: Bearer TOKEN' or 'X-Api-Token: TOKEN'"
 
@@ -54,7 +55,8 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception as error:  # a bug of ours: one line on stderr, JSON to the client
         problem = f"{type(error).__name__}: {error}"
         print(
-            f"ses-harness: API error on {request.method} {request.path}: {problem}", file=sys.stderr
+            f"ses-harness: API error on {request.method} {request.path[:200]}: {problem[:500]}",
+            file=sys.stderr,
         )
         return reply({"status": 500, "error": f"internal error: {problem}"}, 500)
 
@@ -70,7 +72,9 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":
         given = credentials.strip()
-    if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+    # Header bytes that are not UTF-8 arrive as surrogates; they are a wrong token, not a 500.
+    given_bytes = None if given is None else given.encode("utf-8", "surrogateescape")
+    if given_bytes is not None and hmac.compare_digest(given_bytes, token.encode()):
         return await handler(request)
     problem = "wrong API token" if given else "this server wants an API token"
     response = reply({"status": 401, "error": f"{problem}: send {TOKEN_HEADERS}"}, 401)
@@ -79,14 +83,23 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
 
 
 def create_app(
-    ses: FakeSES, store: Store | None = None, *, token: str | None = None
+    ses: FakeSES,
+    store: Store | None = None,
+    *,
+    token: str | None = None,
+    allowed_hosts: tuple[str, ...] = (),
+    log: LiveLog | None = None,
 ) -> web.Application:
     """The API over `ses` (started or not); `store` is the `--store` folder, if any; with a
-    `token`, /api/ requests without it get a 401.
+    `token`, /api/ requests without it get a 401. Every route is guarded against other web
+    pages (see harness.serve.guard); `allowed_hosts` are names it answers to besides IP
+    addresses and localhost. Plan changes and resets are noted in `log`.
 
     >>> app = create_app(FakeSES(profile="plain"))
     """
     app = web.Application(middlewares=[json_errors, require_token])
+    guard.install(app, allowed_hosts)
+    app[LOG_KEY] = log
     app[SES_KEY] = ses
     app[STORE_KEY] = store
     app[TOKEN_KEY] = token or None
@@ -227,6 +240,8 @@ async def reset(request: web.Request) -> web.Response:
     ses.reset()
     store = request.app[STORE_KEY]
     archive = store.reset() if store is not None else None
+    archived = f", store archived to {archive}" if archive else ""
+    _note(request, f"reset by POST /api/reset{archived}")
     return reply({"status": 200, "reset": True, "archived_to": str(archive) if archive else None})
 
 
@@ -237,38 +252,80 @@ async def get_plan(request: web.Request) -> web.Response:
 async def put_plan(request: web.Request) -> web.Response:
     """Replace the whole plan (profile, seed, limits, faults); effective for the next commands."""
     try:
-        data = json.loads(await request.read())
+        data = json.loads(await request.read(), parse_constant=_not_json)
     except UnicodeDecodeError as error:
         raise ApiError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
     except json.JSONDecodeError as error:
         raise ApiError(400, f"the body is not JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "the body is nested too deeply to be a plan") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise ApiError(400, f"the body is not a plan: {error}") from None
     try:
         plan = Plan.from_dict(data, source="PUT /api/plan")
     except PlanError as error:
         raise ApiError(
             400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
         ) from None
+    ses = request.app[SES_KEY]
     request.app[steering.STEERING_KEY].adopt(plan)
-    return reply(plan.to_dict())
+    _note(request, f"plan changed by PUT /api/plan: {json.dumps(ses.plan.to_dict())}")
+    return reply(ses.plan.to_dict())
+
+
+def _not_json(constant: str) -> None:
+    # Python's json reads NaN and Infinity, which are not JSON and no plan may hold.
+    raise ApiError(400, f"the body is not JSON: {constant} is not a JSON value")
+
+
+def _note(request: web.Request, text: str) -> None:
+    log = request.app[LOG_KEY]
+    if log is not None:
+        log.note(text)
 
 
 # --- query parameters ---------------------------------------------------------------------
+
+
+#: More digits than any count of messages, sessions or faults (and than int() takes from text).
+MAX_DIGITS = 18
+
+
+def _whole_number(raw: str) -> int | None:
+    """`raw` as a whole number written in ASCII digits, or None: `str.isdigit` also takes
+    '\\u00b2' (which int() refuses) and Arabic-Indic digits (which int() reads)."""
+    if not raw or len(raw) > MAX_DIGITS or not raw.isascii() or not raw.isdigit():
+        return None
+    return int(raw)
 
 
 def _int_param(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
-        raise ApiError(400, f"query parameter {name!r} must be a whole number >= 0, got {raw!r}")
-    return int(raw)
+    number = _whole_number(raw)
+    if number is None:
+        raise ApiError(
+            400,
+            f"query parameter {name!r} must be a whole number >= 0 of at most {MAX_DIGITS} "
+            f"digits, got {_shown(raw)}",
+        )
+    return number
 
 
 def _int_path(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
-    if not raw.isdigit():
-        raise ApiError(404, f"{name} must be a whole number, got {raw!r}")
-    return int(raw)
+    number = _whole_number(raw)
+    if number is None:
+        raise ApiError(
+            404, f"{name} must be a whole number of at most {MAX_DIGITS} digits, got {_shown(raw)}"
+        )
+    return number
+
+
+def _shown(raw: str) -> str:
+    """`raw` quoted for an error message, cut short: a 5,000-digit path is not echoed whole."""
+    return repr(raw) if len(raw) <= 40 else f"{raw[:40]!r}... ({len(raw):,} characters)"
 
 
 def _newest(request: web.Request, items: list[Any]) -> list[Any]:

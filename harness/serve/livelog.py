@@ -66,6 +66,10 @@ class LiveLog:
             f"{record.stage} (command {record.command}), {record.action}{reply}"
         )
 
+    def note(self, text: str) -> None:
+        """A line about the server itself (a plan change, a reset), stamped like the others."""
+        self._line(text)
+
     def _line(self, text: str) -> None:
         stamp = time.strftime("%H:%M:%S")
         print(f"{stamp} {text}", file=self.stream, flush=True)
