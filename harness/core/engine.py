@@ -304,6 +304,12 @@ class Engine:
         """The server finished answering: the idle timer restarts from here."""
         self._sessions[session].last_active = now
 
+    def received(self, session: int, *, now: float) -> None:
+        """Bytes arrived from the client (a message line mid-DATA too): the idle timer restarts
+        from here, as SES's "Timeout waiting for data from client" says."""
+        if session in self._sessions:  # a reset may have forgotten it
+            self._sessions[session].last_active = now
+
     def authenticated(self, session: int) -> None:
         self._sessions[session].authenticated = True
 

@@ -58,6 +58,8 @@ class Replies:
     auth_ok: Line
     auth_invalid: Line
     sender_repeated: Line
+    bad_sender: Line  # MAIL FROM with an address that is not a mailbox (harness.core.address)
+    bad_recipient: Line  # RCPT TO, the same
     advertise_size: bool = False  # SES dropped "250-SIZE" from its EHLO around 2020
 
 
@@ -97,6 +99,9 @@ SES_REPLIES = Replies(
     auth_ok=Line(235, "Authentication successful.", USER, "TX-2020, TX-2023"),
     auth_invalid=Line(535, "Authentication Credentials Invalid", DOC, "DG-SMTP"),
     sender_repeated=Line(503, "Sender already specified.", USER, "listmonk#1530"),
+    # The 2023 developer guide's table has another wording: 553 <address> Invalid email address.
+    bad_sender=Line(501, "Invalid MAIL FROM address provided", DOC, "KC-501; stage inferred"),
+    bad_recipient=Line(501, "Invalid RCPT TO address provided", DOC, "KC-501; stage inferred"),
 )
 
 PLAIN_REPLIES = Replies(
@@ -120,6 +125,8 @@ PLAIN_REPLIES = Replies(
     auth_ok=Line(235, "2.7.0 Authentication successful", INFER),
     auth_invalid=Line(535, "5.7.8 Authentication credentials invalid", INFER),
     sender_repeated=Line(503, "5.5.1 Error: nested MAIL command", INFER),
+    bad_sender=Line(553, "5.1.3 Error: malformed address", INFER),  # aiosmtpd's
+    bad_recipient=Line(553, "5.1.3 Error: malformed address", INFER),
     advertise_size=True,
 )
 

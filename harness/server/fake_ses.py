@@ -82,6 +82,8 @@ class FakeSES:
         self.clock = clock or RealClock()
         self.tls = TlsMode(tls or TlsMode.NONE)
         self.credentials = auth
+        # What `auth` switched on at start stays on through plan changes (see set_plan).
+        self._started_require_auth = self.plan.resolved_limits().require_auth
         self.ledger = ledger or Ledger(sink=sink)
         self.port = 0
         # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, same
@@ -250,7 +252,14 @@ class FakeSES:
     # --- changing the plan and reading the ledger ------------------------------------------
 
     def set_plan(self, plan: Plan) -> None:
-        """Replace faults and limits; effective for the next commands."""
+        """Replace faults and limits; effective for the next commands.
+
+        A server started with `auth` keeps requiring it unless `plan` sets `require_auth`
+        itself: credentials are how the server was started, not part of a plan, and a plan
+        sent over the HTTP API used to switch AUTH off without a word.
+        """
+        if self.credentials is not None and "require_auth" not in plan.limits:
+            plan = plan.with_limits(require_auth=self._started_require_auth)
         self.plan = plan
         if self._state is not None:
             self._state.set_plan(plan)

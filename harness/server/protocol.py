@@ -18,8 +18,17 @@ from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
+from aiosmtpd.smtp import (
+    SMTP,
+    AuthResult,
+    Envelope,
+    LoginPassword,
+    Session,
+    TLSSetupException,
+    syntax,
+)
 
+from harness.core.address import is_mailbox
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
 from harness.server.data import read_message
@@ -44,6 +53,7 @@ HARD_SIZE_CAP = 64 * 1024 * 1024
 # Without an idle limit (or on a virtual clock), a silent client is still let go eventually.
 SAFETY_TIMEOUT_S = 300.0
 OVERSIZE = "552 Error: Too much mail data"  # aiosmtpd's wording
+MALFORMED = "553 5.1.3 Error: malformed address"  # aiosmtpd's, for what _getaddr refuses
 _ADDRESS = re.compile(r"<([^>]*)>")
 
 
@@ -71,7 +81,15 @@ def _parsed_address(arg: str) -> tuple[str | None, str | None]:
             address, rest = get_addr_spec(arg)
     except HeaderParseError:
         return None, None
-    return address.addr_spec, rest
+    spec = address.addr_spec
+    if spec == "<>":  # the null sender of a bounce
+        return spec, rest
+    # The parser reads past what SMTP allows (comments, spaces): the address must be the text
+    # as sent, and a mailbox.
+    path = f"<{spec}>" if arg.lstrip().startswith("<") else spec
+    if not is_mailbox(spec) or arg.strip()[: len(path) + 1].rstrip() != path:
+        return None, None
+    return spec, rest
 
 
 def _masked(verb: str, arg: str | None) -> str:
@@ -79,6 +97,19 @@ def _masked(verb: str, arg: str | None) -> str:
         mechanism = arg.split()[0]
         return f"AUTH {mechanism} ****" if len(arg.split()) > 1 else f"AUTH {mechanism}"
     return verb if arg is None else f"{verb} {arg}"
+
+
+class _Session(Session):
+    """aiosmtpd's Session without the warning its own AUTH code logs on every login (it sets
+    the deprecated `login_data` itself; nothing here reads it)."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
 
 
 class SesSMTP(SMTP):
@@ -104,6 +135,8 @@ class SesSMTP(SMTP):
         self._unsent: list[bytes] = []  # replies held back to go out with the next ones
         self._idle_deadline = 0.0  # loop time; see _reset_timeout
         self._timer_at: float | None = None  # when the armed timer fires
+        self._verb = ""  # the command being carried out, for the wording of its errors
+        self._in_data = False  # reading message data: what arrives keeps the session alive
         self._busy = 0  # commands being carried out; see quiet()
         replies = engine.replies
         self._wording = {
@@ -200,6 +233,16 @@ class SesSMTP(SMTP):
         else:
             self._timeout_cb()
 
+    def data_received(self, data: bytes) -> None:
+        # SES's 451 is a "Timeout waiting for data from client": bytes arriving (a message
+        # sent line by line, slowly) are not silence. aiosmtpd re-arms the timer per command.
+        if self._timeout_handle is not None:
+            self._reset_timeout()
+        if self._in_data and not self._ended:  # a command's own bytes are not activity before it
+            with self.state.lock:
+                self.state.engine.received(self.number, now=self.state.clock.now())
+        super().data_received(data)
+
     def _timeout_cb(self) -> None:
         limit = self.state.engine.limits.idle_timeout_s
         if self._ended or self.record is None or limit is None or self.state.clock.virtual:
@@ -213,6 +256,19 @@ class SesSMTP(SMTP):
         self._flush()
         self._writer.write(decision.reply.encode() + b"\r\n")  # unprompted, as SES does
         self._hang_up("server", "limit:idle_timeout_s")
+
+    def _create_session(self) -> Session:
+        return _Session(self.loop)
+
+    async def handle_exception(self, error: Exception) -> str:
+        """A STARTTLS handshake that fails (a client that gives up, or never spoke TLS) ends the
+        session, as aiosmtpd does, without the traceback aiosmtpd logs for it; anything else
+        is a bug and keeps aiosmtpd's handling."""
+        if isinstance(error, TLSSetupException):
+            cause = error.__cause__
+            self._log("<", f"[TLS handshake failed: {cause or 'connection lost'}]")
+            return ""
+        return await super().handle_exception(error)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         if not arg:
@@ -272,6 +328,7 @@ class SesSMTP(SMTP):
                 return
             if stage is Stage.QUIT and not arg:  # the session ends now, not at the close
                 self._quit_at = self.state.clock.now()
+        self._verb = verb
         await method(arg)
 
     @syntax("DATA")
@@ -287,6 +344,7 @@ class SesSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._in_data = True
         try:
             data, error = await read_message(
                 self._reader, line_limit=self.line_length_limit, size_limit=self.data_size_limit
@@ -294,6 +352,8 @@ class SesSMTP(SMTP):
         except asyncio.CancelledError:  # the connection went away mid-data
             self._writer.close()
             raise
+        finally:
+            self._in_data = False
         if error is not None:
             await self.push(error)
             self._set_post_data_state()
@@ -445,6 +505,9 @@ class SesSMTP(SMTP):
             self._record_limit(
                 "max_message_bytes", Stage.EOM, str(self.state.engine.replies.too_large)
             )
+        if text == MALFORMED:
+            replies = self.state.engine.replies
+            text = str(replies.bad_sender if self._verb == "MAIL" else replies.bad_recipient)
         text = self._wording.get(text, text)
         self._log("<", text)
         if text.startswith("421"):
