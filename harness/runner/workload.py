@@ -5,6 +5,10 @@ the fake server counts the attempts of one message and how the scorer ties a ref
 transaction to its message. Some messages are written in other scripts (accents, Cyrillic,
 Greek, Japanese) and some carry an attachment, so clients meet 8-bit content and MIME.
 
+A batch is bounded in total (:data:`MAX_TOTAL_BYTES`, counted before a byte is written), and a
+message with a large body or attachment is written each time it is read rather than held: a
+scenario of 100,000 messages of 64 MiB used to build every body up front (5.9 GB and counting).
+
 >>> spec = WorkloadSpec(count=3, seed=1)
 >>> [m.recipients for m in build_messages(spec)] == [m.recipients for m in build_messages(spec)]
 True
@@ -17,12 +21,13 @@ import random
 import textwrap
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import overload
 
+from harness.core.errors import PlanError
 from harness.runner.strategy import OutgoingMessage
 from harness.server.clock import VIRTUAL_EPOCH_S, Clock
 
@@ -34,6 +39,11 @@ ATTACHMENTS = (
     ("photo-{n}.png", "image/png"),
 )
 PARAGRAPHS = 40  # per locale
+#: What a whole batch may add up to, by the expected size of its messages plus the largest one.
+MAX_TOTAL_BYTES = 2 * 1024**3
+#: A body or attachment larger than this is written when the message is read, not held.
+LAZY_BYTES = 1024 * 1024
+BASE64_GROWTH = 4 / 3 + 1 / 57  # base64 with a line break every 76 characters
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,28 @@ class WorkloadSpec:
     domains: tuple[tuple[str, float], ...] = (("example.com", 1.0),)  # recipient domain, weight
     burst_size: int | None = None  # messages arrive in bursts of this many...
     pause_s: float = 0.0  # ...this far apart (virtual seconds)
+
+    def __post_init__(self) -> None:
+        total = self.total_bytes()
+        if total > MAX_TOTAL_BYTES:
+            raise PlanError(
+                "workload",
+                f"{self.count:,} messages of up to {self.largest_bytes():,} bytes come to about "
+                f"{total:,} bytes, more than a run builds",
+                allowed=f"count x message size <= {MAX_TOTAL_BYTES:,} bytes "
+                "(fewer messages, or smaller body_bytes / attachment_bytes)",
+            )
+
+    def largest_bytes(self) -> int:
+        """The largest message the spec allows, body and encoded attachment (headers aside)."""
+        attachment = self.attachment_bytes[1] * BASE64_GROWTH if self.attachments > 0 else 0
+        return int(self.body_bytes[1] + attachment)
+
+    def total_bytes(self) -> int:
+        """The batch's expected size, plus its largest message: what building it costs."""
+        body = sum(self.body_bytes) / 2
+        attachment = self.attachments * sum(self.attachment_bytes) / 2 * BASE64_GROWTH
+        return int(self.count * (body + attachment)) + self.largest_bytes()
 
     def arrivals_s(self) -> list[float]:
         """When each message becomes available, in seconds from the start of the run."""
@@ -104,20 +136,75 @@ def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[Outgoing
             ("Message-ID", message_id),
             ("MIME-Version", "1.0"),
         ]
-        body = _body(
-            rng, pools[locale], f"{people[0][0]} {people[0][1]}", rng.randint(*spec.body_bytes)
+        name = f"{people[0][0]} {people[0][1]}"
+        body_size = rng.randint(*spec.body_bytes)
+        body: str | _Later = (
+            _Later(rng.getrandbits(64), body_size, pools[locale], name)
+            if body_size > LAZY_BYTES
+            else _body(rng, pools[locale], name, body_size)
         )
         attachment = None
         if rng.random() < spec.attachments:
             pattern, mime_type = rng.choice(ATTACHMENTS)
-            attachment = (
-                pattern.format(n=index + 1),
-                mime_type,
-                rng.randbytes(rng.randint(*spec.attachment_bytes)),
+            size = rng.randint(*spec.attachment_bytes)
+            payload: bytes | _Later = (
+                _Later(rng.getrandbits(64), size) if size > LAZY_BYTES else rng.randbytes(size)
             )
-        data = _mime(headers, body, attachment, boundary=f"=_{rng.getrandbits(64):016x}")
-        messages.append(OutgoingMessage(message_id, spec.sender, tuple(addresses), data))
+            attachment = (pattern.format(n=index + 1), mime_type, payload)
+        boundary = f"=_{rng.getrandbits(64):016x}"
+        if isinstance(body, _Later) or (attachment and isinstance(attachment[2], _Later)):
+            recipe = _Recipe(headers, body, attachment, boundary)
+            messages.append(LazyMessage(message_id, spec.sender, tuple(addresses), recipe))
+        else:
+            data = _mime(headers, body, attachment, boundary)  # type: ignore[arg-type]
+            messages.append(OutgoingMessage(message_id, spec.sender, tuple(addresses), data))
     return messages
+
+
+@dataclass(frozen=True)
+class _Later:
+    """A large body (with `pool`) or attachment, written from its own seed when needed."""
+
+    seed: int
+    size: int
+    pool: Sequence[str] = field(default=(), repr=False)
+    name: str = ""
+
+    def text(self) -> str:
+        return _body(random.Random(self.seed), self.pool, self.name, self.size)
+
+    def payload(self) -> bytes:
+        return random.Random(self.seed).randbytes(self.size)
+
+
+@dataclass(frozen=True)
+class _Recipe:
+    headers: list[tuple[str, str]]
+    body: str | _Later
+    attachment: tuple[str, str, bytes | _Later] | None
+    boundary: str
+
+    def build(self) -> bytes:
+        body = self.body.text() if isinstance(self.body, _Later) else self.body
+        attachment = self.attachment
+        if attachment is not None and isinstance(attachment[2], _Later):
+            attachment = (attachment[0], attachment[1], attachment[2].payload())
+        return _mime(self.headers, body, attachment, self.boundary)  # type: ignore[arg-type]
+
+
+class LazyMessage(OutgoingMessage):
+    """An OutgoingMessage whose `data` is written each time it is read, the same bytes each
+    time: a batch of large messages then holds only the ones being sent."""
+
+    def __init__(self, id: str, sender: str, recipients: tuple[str, ...], recipe: _Recipe) -> None:
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "sender", sender)
+        object.__setattr__(self, "recipients", recipients)
+        object.__setattr__(self, "_recipe", recipe)
+
+    @property  # type: ignore[override]
+    def data(self) -> bytes:
+        return self._recipe.build()  # type: ignore[attr-defined]
 
 
 def _address(fake: object, person: tuple[str, str], domain: str, used: set[str]) -> str:
