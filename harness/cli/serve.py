@@ -71,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
     parser.add_argument(
+        "--aws-credentials",
+        type=_credentials,
+        metavar="KEY:SECRET",
+        help="verify the SES API's AWS signatures with this access key (default: any "
+        "well-formed signature; needs the aws extra)",
+    )
+    parser.add_argument(
         "--api-token",
         metavar="TOKEN",
         help=f"require this token on every API request (default: ${TOKEN_ENV}, if set)",
@@ -232,13 +239,23 @@ async def _serve(
     args: argparse.Namespace, plan: Plan, ledger: Ledger, log: LiveLog, store: Store | None
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
-    ses = FakeSES(plan=plan, host=args.host, port=args.port, tls=tls, auth=args.auth, ledger=ledger)
+    ses = FakeSES(
+        plan=plan,
+        host=args.host,
+        port=args.port,
+        tls=tls,
+        auth=args.auth,
+        ledger=ledger,
+        api=False,  # the SES API answers on the HTTP port, beside /api/
+        aws_credentials=args.aws_credentials,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     token = api_token(args)
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
+    ses.mount_api(app)
     async with ses, ApiServer(app, port=args.api_port) as api:
         for line in banner(ses, api.url, store, token):
             print(line, flush=True)
@@ -285,6 +302,8 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
             "(docs/http-api.md)"
         )
         lines.append(f"  live page {api_url}/?token={urllib.parse.quote(token, safe='')}")
+    signing = "signatures verified" if ses.aws_credentials else "any well-formed signature"
+    lines.append(f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; {signing})")
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,

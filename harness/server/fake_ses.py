@@ -95,6 +95,7 @@ class FakeSES:
         self.templates = dict(templates or {})
         self.api_service: Any = None
         self._api_runner: Any = None
+        self._api_mounted = False
         self._state: ServerState | None = None
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -154,7 +155,7 @@ class FakeSES:
             backlog=LISTEN_BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
-        if self.api_enabled:
+        if self.api_enabled or self._api_mounted:
             await self._start_api()
         return self
 
@@ -378,6 +379,14 @@ class FakeSES:
             config=Config(**config),
         )
 
+    def mount_api(self, app: Any) -> None:
+        """Answer the SES API on `app` too (an aiohttp app, e.g. ``serve``'s HTTP port), from
+        when this server starts. Call before starting."""
+        from harness.server.sesapi import add_routes
+
+        self._api_mounted = True
+        add_routes(app, lambda: self.api_service)
+
     async def _start_api(self) -> None:
         from aiohttp import web
 
@@ -388,6 +397,8 @@ class FakeSES:
         self.api_service = ApiService(
             self._state, credentials=credentials, templates=self.templates
         )
+        if not self.api_enabled:  # mounted on another app only
+            return
         runner = web.AppRunner(make_app(self.api_service), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.bind_host, self.requested_api_port, backlog=LISTEN_BACKLOG)

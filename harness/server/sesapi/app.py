@@ -32,6 +32,7 @@ MAX_BODY_BYTES = 60 * 1024 * 1024
 #: How often a stalled request looks whether its client has gone.
 STALL_POLL_S = 0.05
 Templates = Mapping[str, Mapping[str, str]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class _Cut(Exception):
@@ -59,16 +60,18 @@ class ApiService:
         self.credentials = dict(credentials) if credentials is not None else None
         self.templates = dict(templates or {})
         self._requests = 0
+        #: The handler of each route, by (method, path).
+        self.handlers: dict[tuple[str, str], Handler] = {
+            ("POST", v2.SEND_EMAIL): self._v2(self._v2_send_email),
+            ("POST", v2.SEND_BULK_EMAIL): self._v2(self._v2_send_bulk_email),
+            ("GET", v2.GET_ACCOUNT): self._v2(self._v2_get_account),
+            ("POST", "/"): self._v1,
+        }
 
     # --- routes ----------------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
-        return [
-            web.post(v2.SEND_EMAIL, self._v2(self._v2_send_email)),
-            web.post(v2.SEND_BULK_EMAIL, self._v2(self._v2_send_bulk_email)),
-            web.get(v2.GET_ACCOUNT, self._v2(self._v2_get_account)),
-            web.post("/", self._v1),
-        ]
+        return [web.route(method, path, h) for (method, path), h in self.handlers.items()]
 
     def _v2(
         self, operation: Callable[[bytes, str, web.Request], Awaitable[web.StreamResponse]]
@@ -277,9 +280,32 @@ def make_app(service: ApiService) -> web.Application:
     return app
 
 
-def add_routes(app: web.Application, service: ApiService) -> None:
-    """Mount the SES API on an existing app (``serve``'s): /v2/email/... and POST /."""
-    app.add_routes(service.routes())
+def add_routes(app: web.Application, service: Callable[[], ApiService | None]) -> None:
+    """Mount the SES API on an existing app (``serve``'s): /v2/email/... and POST /.
+
+    `service` is asked at each request, so the app can be built before the server starts;
+    until then the API answers 503.
+    """
+
+    def route(method: str, path: str) -> web.RouteDef:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            current = service()
+            if current is None:
+                error = api_errors.error_for("unavailable", V2, "The fake SES is not running.")
+                return _v2_error(error, "")
+            return await current.handlers[(method, path)](request)
+
+        return web.route(method, path, handle)
+
+    app.add_routes([route(method, path) for method, path in _ROUTES])
+
+
+_ROUTES = (
+    ("POST", v2.SEND_EMAIL),
+    ("POST", v2.SEND_BULK_EMAIL),
+    ("GET", v2.GET_ACCOUNT),
+    ("POST", "/"),
+)
 
 
 async def _read(request: web.Request) -> bytes:
