@@ -7,6 +7,8 @@
 2. fixture_overhead.py: per-test cost of `fake_ses` next to smtpdfix's `smtpd`, 500 tests.
 3. matrix_speed.py: the default scenario matrix's wall time against the time it simulates.
 4. memory.py: peak RSS of the server after 100,000 messages of 10 KB, counts checked.
+5. long_line.py: peak RSS of the server while a client sends a 1 GiB line with no CRLF in DATA.
+6. fuzz_hardening.py: the hardening fuzz of `ses-harness serve` at 2,000 examples, its figures.
 
 Each runs in its own process and prints ratios against baselines measured in the same run.
 `--quick` runs each at a tiny size (a smoke run: the figures mean little). Exit status: 1 when
@@ -22,7 +24,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("throughput", "fixture_overhead", "matrix_speed", "memory")
+BENCHMARKS = (
+    "throughput",
+    "fixture_overhead",
+    "matrix_speed",
+    "memory",
+    "long_line",
+    "fuzz_hardening",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,6 +77,18 @@ def test_memory_run_reports_exact_counts() -> None:
     assert "counts and ids exact: yes" in out
 
 
+def test_long_line_run_refuses_the_line_and_takes_the_next_message() -> None:
+    out = run_bench("long_line.py", "--line-mib", "8")
+    assert "reply to the line     500" in out or "reply to the line     552" in out
+    assert "next message          250 Ok" in out
+
+
+def test_fuzz_hardening_runs_and_prints_its_figures() -> None:
+    out = run_bench("fuzz_hardening.py", "--examples", "5")
+    assert "hardening fuzz of ses-harness serve, 5 examples" in out
+    assert "server peak RSS" in out
+
+
 def test_fixture_overhead_measures_fake_ses(tmp_path: Path) -> None:
     out = run_bench("fixture_overhead.py", "--tests", "5", "--json", str(tmp_path / "f.json"))
     assert "fake_ses" in out

@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+
+class _OneLine(logging.Filter):
+    """aiohttp logs a malformed request (a NUL in a header, a broken request line) with a whole
+    traceback. The client gets its 400; the server's terminal gets one line, not a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            detail = " ".join(str(error).split())[:200]
+            record.msg, record.args = f"{record.getMessage()}: {detail}", ()
+            record.exc_info = record.exc_text = None
+        return True
+
+
+#: The API server's own logger, for aiohttp's errors about requests.
+LOG = logging.getLogger("harness.serve.http")
+LOG.addFilter(_OneLine())
 
 
 class ApiServer:
@@ -13,7 +34,7 @@ class ApiServer:
         self.host = host
         self.requested_port = port
         self.port = 0
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=LOG)
 
     @property
     def url(self) -> str:
