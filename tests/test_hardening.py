@@ -18,13 +18,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import http.server
 import io
 import math
+import shutil
 import smtplib
 import socket
 import textwrap
+import threading
 import time
 import tracemalloc
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -248,6 +252,65 @@ def test_the_banner_prints_the_page_url_that_carries_a_made_up_token() -> None:
     assert "  live page http://127.0.0.1:8025/?token=s3cret-token" in lines
 
 
+ATTACK_PAGE = """<!doctype html><title>cat pictures</title><script>
+const api = new URLSearchParams(location.search).get("api");
+const tries = [
+  fetch(api + "/api/reset", {method: "POST", mode: "no-cors", body: "{}"}),
+  fetch(api + "/api/reset", {method: "POST", mode: "no-cors",
+                             headers: {"Content-Type": "text/plain"}, body: "{}"}),
+  fetch(api + "/api/plan", {method: "PUT", mode: "no-cors", body: '{"seed": 99}'}),
+  fetch(api + "/api/reset", {method: "POST", headers: {"Content-Type": "application/json"},
+                             body: "{}"}),  // needs a preflight, which gets no CORS answer
+];
+navigator.sendBeacon(api + "/api/reset", "{}");
+Promise.allSettled(tries).then(() => { document.title = "done"; });
+</script>"""
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="no chromium on PATH")
+def test_a_page_on_another_port_cannot_wipe_the_ledger_in_chromium(start) -> None:
+    """The attack from the issue, in a real browser: a page served from another local port
+    sends the simple requests a browser lets through without a preflight."""
+    from playwright import sync_api
+
+    server = start("--profile", "plain")
+    with smtplib.SMTP(*server.smtp, timeout=TIMEOUT_S) as client:
+        client.sendmail("a@example.com", ["b@example.com"], message(1))
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = ATTACK_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=shutil.which("chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+            )
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_S * 1000)
+            api = urllib.parse.quote(server.ready["api_url"], safe="")
+            page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/?api={api}")
+            page.wait_for_function("document.title === 'done'")
+            browser.close()
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+    status, messages = server.api("GET", "/api/messages")
+    assert status == 200 and len(messages) == 1, "a page on another port wiped the ledger"
+    assert server.api("GET", "/api/plan")[1]["seed"] == 0
+
+
 # --- 3. every number finite and in range --------------------------------------------------------
 
 NUMBER_KEYS = sorted(set(schema.RANGES) - {"latency_s", "timeout_s", "pause_s"})
@@ -303,6 +366,17 @@ def test_nan_over_the_api_is_a_400_and_the_plan_stays() -> None:
     run_api(scenario)
 
 
+@pytest.fixture
+def listen_nowhere(monkeypatch) -> None:
+    """`serve` with its listening step replaced: a plan that is wrongly accepted returns 0 at
+    once instead of serving forever."""
+
+    async def accepted(*args: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(serve, "_serve", accepted)
+
+
 @pytest.mark.parametrize(
     ("flag", "key"),
     [
@@ -311,13 +385,13 @@ def test_nan_over_the_api_is_a_400_and_the_plan_stays() -> None:
         ("max_message_bytes=1e400", "limits.max_message_bytes"),
     ],
 )
-def test_nan_in_a_limit_flag_is_one_line_naming_the_key(capsys, flag, key) -> None:
+def test_nan_in_a_limit_flag_is_one_line_naming_the_key(capsys, listen_nowhere, flag, key) -> None:
     assert main(["serve", "--port", "0", "--api-port", "0", "--limit", flag]) == 2
     err = capsys.readouterr().err.strip()
     assert f"key '{key}'" in err and "\n" not in err and "Traceback" not in err, err
 
 
-def test_a_fault_flag_with_a_huge_delay_is_refused(capsys) -> None:
+def test_a_fault_flag_with_a_huge_delay_is_refused(capsys, listen_nowhere) -> None:
     code = main(["serve", "--port", "0", "--fault", "stage=MAIL,action=delay,delay_s=1e308"])
     assert code == 2
     assert "key 'delay_s': 1e+308 is too large" in capsys.readouterr().err
@@ -400,7 +474,7 @@ DEEP_SEED = "seed = " + "[" * 5000 + "]" * 5000 + "\n"
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
-def test_a_deeply_nested_plan_file_is_one_line(tmp_path, capsys, suffix) -> None:
+def test_a_deeply_nested_plan_file_is_one_line(tmp_path, capsys, listen_nowhere, suffix) -> None:
     path = tmp_path / f"plan{suffix}"
     text = DEEP_SEED if suffix == ".toml" else '{"seed": ' + "[" * 5000 + "]" * 5000 + "}"
     path.write_text(text)
