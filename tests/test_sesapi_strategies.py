@@ -76,3 +76,26 @@ def test_a_throttled_batch_fails_what_the_sdk_gives_up_on_with_the_api_error():
     claims, ses, _ = run("sdk-v2-standard", 200, daily_quota=150, rate_per_s=None)
     assert claims == Counter({ClaimStatus.SENT: 150, ClaimStatus.FAILED: 50})
     assert len(ses.messages) == 150
+
+
+def test_without_boto3_the_sdk_strategies_are_left_out_and_scenarios_still_load():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['boto3'] = None\n"
+        "from harness.runner.strategies import BUILTINS, UNAVAILABLE\n"
+        "from harness.runner.resolve import resolve_strategy\n"
+        "from harness.runner.scenario import builtin_scenario, load_scenario\n"
+        "assert not any(n.startswith('sdk-') for n in BUILTINS), list(BUILTINS)\n"
+        "load_scenario(builtin_scenario('api-cut-after-accept'))\n"
+        "try:\n"
+        "    resolve_strategy('sdk-v2-standard')\n"
+        "except Exception as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'ses-fault-harness[aws]'" in done.stdout

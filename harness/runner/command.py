@@ -11,6 +11,9 @@ server in environment variables, and reads back what it believes happened:
 ``SMTP_USER``            the AUTH user name, empty when the server wants none
 ``SMTP_PASSWORD``        its password, empty when the server wants none
 ``SMTP_CA_FILE``         the CA certificate to trust for TLS, empty without TLS
+``SES_API_URL``          the SES HTTP API of the same account (an SDK's ``endpoint_url``), with
+                         ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``
+                         to sign with
 ``HARNESS_MESSAGES_DIR`` a folder of ``00001.eml`` ... (CRLF line ends, sent as they are)
 ``HARNESS_MANIFEST``     a JSON list, in batch order, of
                          ``{"id": "<Message-ID>", "sender": ..., "recipients": [...], "file": ...}``
@@ -166,6 +169,13 @@ class CommandStrategy:
             "SMTP_USER": endpoint.username or "",
             "SMTP_PASSWORD": endpoint.password or "",
             "SMTP_CA_FILE": endpoint.ca_file or "",
+            # The SES HTTP API of the same account, for clients on an AWS SDK.
+            "SES_API_URL": endpoint.api_url or "",
+            "AWS_ACCESS_KEY_ID": endpoint.aws_access_key_id or "",
+            "AWS_SECRET_ACCESS_KEY": endpoint.aws_secret_access_key or "",
+            "AWS_REGION": endpoint.region,
+            "AWS_DEFAULT_REGION": endpoint.region,
+            "AWS_EC2_METADATA_DISABLED": "true",  # never look for instance credentials
             "HARNESS_MESSAGES_DIR": str(folder),
             "HARNESS_MANIFEST": str(manifest),
             "HARNESS_CLAIMS": str(claims),

@@ -88,6 +88,10 @@ CLIENTS = (
     Client("Django, fail_silently", ("python", "django_batch.py", "--fail-silently"), "django"),
     Client("nodemailer", ("node", "nodemailer/send.js"), "node"),
     Client("nodemailer, pooled", ("node", "nodemailer/send.js", "--pool"), "node"),
+    # The SES API's clients (the aws extra; clients/aws-sdk after npm ci).
+    Client("django-ses", ("python", "django_ses_batch.py"), "django"),
+    Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django"),
+    Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node"),
 )
 
 

@@ -13,7 +13,7 @@ import sys
 
 from harness.core.errors import PlanError
 from harness.runner.command import CommandStrategy
-from harness.runner.strategies import BUILTINS
+from harness.runner.strategies import BUILTINS, UNAVAILABLE
 from harness.runner.strategy import Strategy
 
 ENTRY_POINT_GROUP = "ses_harness.strategies"
@@ -30,6 +30,8 @@ def resolve_strategy(spec: str) -> tuple[str, Strategy]:
     """
     if spec in BUILTINS:
         return spec, BUILTINS[spec].send_batch
+    if spec in UNAVAILABLE:  # a built-in whose extra is not installed (sdk-* without boto3)
+        raise PlanError("strategy", f"{spec!r} {UNAVAILABLE[spec]}")
     if spec.startswith(("cmd:", "cmd[")):  # a client process: harness.runner.command
         return spec, CommandStrategy.from_spec(spec)
     if ":" in spec:
@@ -51,7 +53,7 @@ def name_of(strategy: Strategy) -> str:
 
 def known_strategy(spec: str) -> bool:
     """True when `spec` could name a strategy, without importing user code."""
-    return spec in BUILTINS or ":" in spec or spec in _entry_points()
+    return spec in BUILTINS or spec in UNAVAILABLE or ":" in spec or spec in _entry_points()
 
 
 def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:

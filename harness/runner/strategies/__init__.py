@@ -100,8 +100,17 @@ SDK_BUILTINS = (
 
 #: Built-ins left out because what they need is not installed: name -> how to get it.
 UNAVAILABLE: dict[str, str] = {}
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # sys.modules[module] is None: blocked on purpose
+        return False
+
+
 for _builtin in SDK_BUILTINS:
-    if _builtin.requires and importlib.util.find_spec(_builtin.requires) is None:
+    if _builtin.requires and not _installed(_builtin.requires):
         UNAVAILABLE[_builtin.name] = (
             f"needs {_builtin.requires}: pip install 'ses-fault-harness[aws]'"
         )
