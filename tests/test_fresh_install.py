@@ -1,0 +1,124 @@
+"""A new user's first steps, in a fresh venv with the package installed from its wheel.
+
+Nothing here reaches the network: the wheel is built without build isolation, installed with
+--no-index and --no-deps, and the dependencies come from this venv through a .pth file (the
+fresh venv sees them, not this checkout: it runs from folders outside it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import pytest
+
+from harness.runner.scenario import builtin_scenarios
+
+REPO = Path(__file__).resolve().parent.parent
+
+LIAR = '''
+from harness import Claim, ClaimStatus
+
+
+def send_batch(messages, endpoint, clock):
+    """Claims every message sent and sends nothing."""
+    for message in messages:
+        yield Claim(message.id, ClaimStatus.SENT)
+'''
+
+GOOD = """
+from harness.runner.strategies import BUILTINS
+
+send_batch = BUILTINS["robust"].send_batch
+"""
+
+
+def run(argv: list[str], cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with ses-fault-harness installed from a wheel of this checkout; returns its bin/."""
+    root = tmp_path_factory.mktemp("fresh")
+    wheels = root / "wheels"
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(wheels),
+            str(REPO),
+        ],
+        cwd=root,
+    )
+    assert built.returncode == 0, built.stderr
+    env_dir = root / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    purelib = run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root
+    ).stdout.strip()
+    (Path(purelib) / "outer-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    wheel = next(wheels.glob("ses_fault_harness-*.whl"))
+    installed = run(
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], cwd=root
+    )
+    assert installed.returncode == 0, installed.stderr
+    return env_dir / "bin"
+
+
+def test_a_built_in_scenario_runs_by_name_from_any_folder(fresh, tmp_path):
+    where = run([str(fresh / "python"), "-c", "import harness; print(harness.__file__)"], tmp_path)
+    assert str(fresh.parent) in where.stdout  # the installed copy, not this checkout
+
+    done = run([str(fresh / "ses-harness"), "run", "session-cap", "--strategy", "robust"], tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed, 0 failed" in done.stdout
+
+
+def test_init_then_pytest_plays_the_projects_strategies(fresh, tmp_path):
+    (tmp_path / "liar.py").write_text(LIAR)
+    (tmp_path / "good.py").write_text(GOOD)
+    init = run(
+        [
+            str(fresh / "ses-harness"),
+            "init",
+            "--strategy",
+            "good:send_batch",
+            "--strategy",
+            "liar:send_batch",
+        ],
+        tmp_path,
+    )
+    assert init.returncode == 0, init.stderr
+    assert (tmp_path / "scenarios" / "small-session-cap.toml").is_file()
+    assert (tmp_path / ".github" / "workflows" / "ses-harness.yml").is_file()
+    again = run([str(fresh / "ses-harness"), "init"], tmp_path)
+    assert "kept" in again.stdout and again.returncode == 0
+
+    tested = run(
+        [str(fresh / "python"), "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-q", "-rfE"],
+        tmp_path,
+    )
+
+    out = tested.stdout
+    assert tested.returncode == 1, out + tested.stderr
+    cases = len(builtin_scenarios()) + 1  # every built-in and the example, for each strategy
+    assert f"{cases} failed, {cases} passed" in out
+    failed = [line for line in out.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == cases and all("[liar:send_batch]" in line for line in failed)
