@@ -107,8 +107,16 @@ def main(args: argparse.Namespace) -> int:
     print(f"Written to {path}; replayed from the file: {verdict}")
     print(f"Replay it (it fails until {name} is fixed):")
     print(f"  ses-harness run {shlex.quote(str(path))}")
-    print(f"  pytest {shlex.quote(str(path.parent))}")
+    print(f"  {pytest_replay(path)}")
     return 1
+
+
+def pytest_replay(path: Path) -> str:
+    """The pytest command that replays `path` as a test, from any folder: the file named, and
+    the plugin told to collect it by name (pytest collects a scenario by itself only in a
+    folder named scenarios of a project without a suite; a folder would run the user's tests)."""
+    glob = shlex.quote(f"fake_ses_scenarios={path.name}")
+    return f"pytest {shlex.quote(str(path.resolve()))} -o {glob}"
 
 
 def command_line(args: argparse.Namespace, seed: int) -> str:

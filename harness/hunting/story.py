@@ -24,7 +24,7 @@ from harness.server.ledger import FaultRecord, Ledger, SessionRecord
 from harness.server.protocol import STAGES
 
 #: The scorer's classes that break the hunt's property (see :mod:`harness.hunting.search`).
-BROKEN = ("duplicated", "silently_lost", "misreported", "given_up", "abandoned")
+BROKEN = ("duplicated", "silently_lost", "misreported", "uncertain", "given_up", "abandoned")
 _DATA_LINE = "bytes of message data] ."
 
 
@@ -210,6 +210,8 @@ def _reaction(
         return "; the client reported it failed" + ("" if after else " and tried nothing after")
     if claim == "sent":
         return "; the client counted it sent"
+    if claim == "uncertain":
+        return "; the client said it cannot know whether the server kept it"
     return "; the client never reported on it"
 
 
@@ -230,18 +232,23 @@ def _verdict(verdicts: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _judged(verdict: dict[str, Any]) -> str:
+    """The class first, then why: a line wrapped at its width still starts with the verdict
+    (the reason last, so a long reply quoted in it cannot cut the verdict in two)."""
     cls = verdict["class"]
     if cls == "duplicated":
         where = ", ".join(map(str, verdict["sessions"]))
-        return f"{verdict['copies']} copies on the server (sessions {where}): duplicated"
+        return f"duplicated: {verdict['copies']} copies on the server (sessions {where})"
     if cls == "misreported":
         return (
-            f"the server has it (session {verdict['sessions'][0]}) but the client reported it "
-            "failed: misreported"
+            f"misreported: the server has it (session {verdict['sessions'][0]}) but the client "
+            "reported it failed"
         )
+    if cls == "uncertain":
+        kept = "the server has it" if verdict["copies"] else "the server has no copy"
+        return f"uncertain: the client said it cannot know; {kept}"
     if cls == "silently_lost":
-        return "the client counted it sent, the server has no copy: silently lost"
+        return "silently lost: the client counted it sent, the server has no copy"
     if cls == "given_up":
         said = f'"{verdict["reply"]}"' if verdict["reply"] else "no reply"
-        return f"reported failed ({said}) though nothing refused it for good: given up"
-    return "never attempted: abandoned"
+        return f"given up: nothing refused it for good, yet the client reported it failed ({said})"
+    return "abandoned: never attempted"

@@ -22,12 +22,13 @@ MESSAGE_CLASSES = (
     "delivered_once",
     "rejected_reported",
     "misreported",
+    "uncertain",
     "given_up",
     "abandoned",
     "duplicated",
     "silently_lost",
 )
-CLAIMS = ("sent", "failed", "not_attempted")
+CLAIMS = ("sent", "failed", "not_attempted", "uncertain")
 CLOSED_BY = ("client", "server")
 
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-STATUSES = ("sent", "failed", "not_attempted")
+STATUSES = ("sent", "failed", "not_attempted", "uncertain")
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,12 @@ class Claims:
 
     def not_attempted(self, message: Message | str) -> None:
         self.write(message, "not_attempted")
+
+    def uncertain(self, message: Message | str, error: BaseException | None = None) -> None:
+        """The client cannot know whether the server kept it (the connection died after the
+        final "." and before the reply) and will not resend: scored `uncertain`."""
+        text = f"{type(error).__name__}: {error}" if error is not None else None
+        self.write(message, "uncertain", None, text)
 
     def failed(self, message: Message | str, error: BaseException | None = None) -> None:
         """Failed, with the reply inside the library's exception when there is one."""

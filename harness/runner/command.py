@@ -24,7 +24,8 @@ server in environment variables, and reads back what it believes happened:
 ``HARNESS_CLAIMS``       a file to append claims to, one JSON object a line:
                          ``{"id": "<Message-ID>", "status": "sent"|"failed", "code": 421,
                          "text": "..."}`` (`code` and `text` optional: the reply that decided a
-                         failure; ``"not_attempted"`` is allowed too)
+                         failure; ``"not_attempted"`` and ``"uncertain"``, for a client that
+                         cannot know whether the server kept it, are allowed too)
 ``HARNESS_TIME_SCALE``   the time scale below, for clients that pace or back off themselves
 =======================  ========================================================================
 

@@ -8,12 +8,17 @@ what the client claims:
 | 2+     | any                                     | `duplicated`        |
 | 1      | sent                                    | `delivered_once`    |
 | 1      | failed or not attempted                 | `misreported`       |
+| 0 or 1 | uncertain                               | `uncertain`         |
 | 0      | sent                                    | `silently_lost`     |
 | 0      | failed, after the server refused it 5xx | `rejected_reported` |
 | 0      | failed after transient faults only      | `given_up`          |
 | 0      | not attempted (or not claimed at all)   | `abandoned`         |
 
 ``delivered_once_score = (delivered_once + rejected_reported) / messages``.
+
+`uncertain` is the client saying it cannot know (the connection died after the final "."):
+honest, so not `misreported` when a copy exists nor `silently_lost` when none does; and not
+delivered once either, as the application still has to find out.
 
 "Refused with a 5xx" is read from the ledger, not taken from the client: a transaction of the
 message (tied to it by sender and first recipient) ended in a 5xx at RCPT, DATA or end of data.
@@ -54,6 +59,7 @@ METRICS = (
     "messages",
     "delivered_once",
     "misreported",
+    "uncertain",
     "silently_lost",
     "rejected_reported",
     "given_up",
@@ -77,6 +83,7 @@ _ANGLED = re.compile(r"<([^>]*)>")
 class MessageClass(enum.StrEnum):
     DELIVERED_ONCE = "delivered_once"
     MISREPORTED = "misreported"
+    UNCERTAIN = "uncertain"
     SILENTLY_LOST = "silently_lost"
     REJECTED_REPORTED = "rejected_reported"
     GIVEN_UP = "given_up"
@@ -120,6 +127,8 @@ def classify(copies: int, claim: Claim | None, refused: bool = False) -> Message
     status = claim.status if claim else ClaimStatus.NOT_ATTEMPTED
     if copies >= 2:
         return MessageClass.DUPLICATED
+    if status is ClaimStatus.UNCERTAIN:
+        return MessageClass.UNCERTAIN
     if copies == 1:
         return (
             MessageClass.DELIVERED_ONCE if status is ClaimStatus.SENT else MessageClass.MISREPORTED

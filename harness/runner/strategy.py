@@ -10,6 +10,10 @@ report honestly, not optimistically:
   give up (None when the connection was lost without one).
 - ``not_attempted``: the client never started a transaction for it. Messages a strategy does
   not claim at all count as not attempted, so a strategy that stops early can simply return.
+- ``uncertain``: the client cannot know whether the server stored it, and is not trying again:
+  the connection died after the final "." and before the reply (SMTP cannot ask). The honest
+  answer, scored as its own class, neither misreported nor lost: the application reconciles it
+  (SES event notifications know).
 
 Rules of the game:
 
@@ -76,6 +80,7 @@ class ClaimStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     NOT_ATTEMPTED = "not_attempted"
+    UNCERTAIN = "uncertain"  # the client cannot tell whether the server kept it
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
   fresh connection if the old one is gone (`reconnect`).
 - Never retry a 5xx: the server has said no for good; report it.
 - Never resend a message whose connection died after the final ".": SMTP cannot tell whether
-  the server kept it, and a resend may be a duplicate. Report it failed ("ambiguous") for the
+  the server kept it, and a resend may be a duplicate. Claim it uncertain (not failed) for the
   application to reconcile (SES event notifications know). `resend_ambiguous=True` prefers a
   possible duplicate to a possible loss.
 - Stop the batch when SES says the daily quota is spent: every further send is refused until
@@ -73,4 +73,4 @@ def send_batch(
 
 def _ambiguous(message: OutgoingMessage, result: Attempt) -> Claim:
     text = f"ambiguous: {result.text} after the final '.'; the server may have accepted it"
-    return Claim(message.id, ClaimStatus.FAILED, None, text)
+    return Claim(message.id, ClaimStatus.UNCERTAIN, None, text)

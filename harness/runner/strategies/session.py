@@ -51,9 +51,12 @@ class Attempt:
         return f"{self.code} {self.text}".rstrip() if self.code is not None else self.text
 
     def claim(self, message: OutgoingMessage) -> Claim:
-        """The honest claim for `message` if the client stops trying after this attempt."""
+        """The honest claim for `message` if the client stops trying after this attempt:
+        uncertain after an ambiguous loss, as the server may have kept it."""
         if self.accepted:
             return Claim(message.id, ClaimStatus.SENT, self.code, self.text)
+        if self.ambiguous:
+            return Claim(message.id, ClaimStatus.UNCERTAIN, None, self.text)
         return Claim(message.id, ClaimStatus.FAILED, self.code, self.text)
 
 
