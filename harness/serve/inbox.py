@@ -23,7 +23,7 @@ from harness.serve.api import (
     whole,
 )
 from harness.serve.events import EventHub
-from harness.serve.search import MessageQuery, QueryError, TextCache
+from harness.serve.search import Haystacks, MessageQuery, QueryError, TextCache
 from harness.serve.views import message_json
 from harness.server.ledger import MessageRecord
 
@@ -47,6 +47,7 @@ class Inbox:
         self.deleted: set[int] = set()
         self.deleted_through = 0  # every sequence up to this one is deleted ("delete all")
         self.texts = TextCache(self._searchable)
+        self.haystacks = Haystacks()
 
     @property
     def ses(self) -> Any:
@@ -73,6 +74,7 @@ class Inbox:
         self.deleted.clear()
         self.deleted_through = 0
         self.texts.clear()
+        self.haystacks.clear()
 
     def body(self, record: MessageRecord) -> bytes | None:
         if record.data is not None:
@@ -89,7 +91,7 @@ class Inbox:
         messages = self.visible()
         if query.empty:
             return messages
-        return [m for m in messages if query.matches(m, self.texts)]
+        return [m for m in messages if query.matches(m, self.texts, self.haystacks)]
 
 
 INBOX_KEY = web.AppKey("inbox", Inbox)
