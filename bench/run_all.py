@@ -9,6 +9,8 @@
 4. memory.py: peak RSS of the server after 100,000 messages of 10 KB, counts checked.
 5. long_line.py: peak RSS of the server while a client sends a 1 GiB line with no CRLF in DATA.
 6. fuzz_hardening.py: the hardening fuzz of `ses-harness serve` at 2,000 examples, its figures.
+7. live_page.py: the live page's first render and searches with 10,000 messages (headless
+   Chromium), the API's searches at 100,000, and the latency of `?wait=N`.
 
 Each runs in its own process and prints ratios against baselines measured in the same run.
 `--quick` runs each at a tiny size (a smoke run: the figures mean little). Exit status: 1 when
@@ -31,6 +33,7 @@ BENCHMARKS = (
     "memory",
     "long_line",
     "fuzz_hardening",
+    "live_page",
 )
 
 

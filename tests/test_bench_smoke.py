@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from shutil import which as shutil_which
 
 import pytest
 
@@ -105,3 +106,14 @@ def test_matrix_benchmark_compares_pinned_and_unpinned_workers() -> None:
     out = run_bench("matrix_speed.py", "--quick", "--compare-pinning")
     assert "default matrix, pinned" in out and "default matrix, unpinned" in out
     assert "wall time unpinned / pinned:" in out
+
+
+@pytest.mark.skipif(
+    not (shutil_which("chromium") or shutil_which("chromium-browser")), reason="no chromium"
+)
+def test_live_page_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None:
+    out = run_bench("live_page.py", "--quick", "--json", str(tmp_path / "live.json"))
+    assert "first render (ms)" in out
+    assert "wait satisfied while waiting" in out
+    assert "API text: (body text, cached) at 5,000 (ms)" in out
+    assert (tmp_path / "live.json").exists()
