@@ -86,7 +86,11 @@ def test_a_lost_or_duplicated_message_fails_with_the_faults_and_the_plan(
     assert "2 of 4 messages were not delivered exactly once" in text
     assert "lost (1, no copy on the server):\n    <batch-3@example.com>" in text
     assert "<batch-1@example.com> x2 (sessions 1, 2)" in text
-    assert '"session_limit": 5' in text  # the plan to reproduce it with
+    assert "curl -X PUT http://127.0.0.1:" in text  # the plan to reproduce it with
+    assert '"session_limit": 5' in text
+    remote.assert_delivered_once_to([f"user{n}@example.com" for n in (0, 2)])
+    with pytest.raises(AssertionError, match="1 of 1 recipients"):
+        remote.assert_delivered_once_to(["user1@example.com"])
 
 
 def test_set_plan_reset_and_a_wait_that_times_out(server: ServeProcess) -> None:

@@ -25,9 +25,13 @@ from typing import Any
 
 from harness.core.plan import Plan
 from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord, TranscriptLine
+from harness.server.verdicts import (
+    DeliveryVerdict,
+    delivery_report,
+    delivery_verdict,
+    recipient_verdict,
+)
 
-#: How many ids or faults a failure message lists before it says "... and N more".
-SHOWN = 10
 #: Seconds a request may take beyond what the server was asked to wait.
 SLACK_S = 10.0
 
@@ -112,45 +116,31 @@ class RemoteFakeSES:
 
     def assert_delivered_once(self, ids: Iterable[str]) -> None:
         """Each Message-ID in `ids` reached the server exactly once (a message cut before its
-        250 counts as delivered: SES would send it). The failure lists the lost and duplicated
-        ids, the faults of the sessions involved, and the plan to reproduce it with."""
-        expected = list(ids)
+        250 counts as delivered: SES would send it). The failure is the fixture's: the lost
+        and duplicated ids, the faults of the sessions involved, and how to reproduce it
+        (here: the plan to PUT)."""
         messages = self.messages
-        copies: dict[str, list[MessageRecord]] = {}
-        for message in messages:
-            if message.message_id is not None:
-                copies.setdefault(_normal(message.message_id), []).append(message)
-        lost = [i for i in expected if not copies.get(_normal(i))]
-        duplicated = {
-            i: copies[_normal(i)] for i in expected if len(copies.get(_normal(i), ())) > 1
-        }
-        if not lost and not duplicated:
-            return
-        lines = [
-            f"{len(lost) + len(duplicated)} of {len(expected)} messages were not delivered "
-            f"exactly once (the server at {self.api_url} recorded {len(messages)} messages)"
-        ]
-        if lost:
-            lines.append(f"  lost ({len(lost)}, no copy on the server):")
-            lines += _listed(lost)
-        if duplicated:
-            lines.append(f"  duplicated ({len(duplicated)}):")
-            lines += _listed(
-                [
-                    f"{i} x{len(records)} (sessions {', '.join(str(r.session) for r in records)})"
-                    for i, records in duplicated.items()
-                ]
+        self._report(delivery_verdict(ids, messages), messages)
+
+    def assert_delivered_once_to(self, recipients: Iterable[str]) -> None:
+        """Each envelope recipient (RCPT TO, any case) is in exactly one recorded message: for
+        mailers that hide Message-IDs. The same verdict and failure text, by recipient."""
+        messages = self.messages
+        self._report(recipient_verdict(recipients, messages), messages)
+
+    def _report(self, verdict: DeliveryVerdict, messages: list[MessageRecord]) -> None:
+        if not verdict.ok:
+            raise AssertionError(
+                delivery_report(verdict, messages, self.faults_fired, self.reproducer)
             )
-        involved = {r.session for records in duplicated.values() for r in records}
-        faults = self.faults_fired
-        near = [f for f in faults if f.session in involved] or faults
-        if near:
-            lines.append(f"  faults ({len(near)} shown of {len(faults)}):")
-            lines += _listed([_describe_fault(f) for f in near])
-        else:
-            lines.append("  no fault fired")
-        lines.append(f"  plan: {json.dumps(self.request('GET', '/api/plan'))}")
-        raise AssertionError("\n".join(lines))
+
+    @property
+    def reproducer(self) -> str:
+        """The plan in force, as the request that sets it again."""
+        plan = json.dumps(self.request("GET", "/api/plan"))
+        return (
+            f"curl -X PUT {self.api_url}/api/plan -H 'Content-Type: application/json' -d '{plan}'"
+        )
 
     # --- changing the server --------------------------------------------------------------
 
@@ -239,22 +229,3 @@ def _session(item: Mapping[str, Any]) -> SessionRecord:
 
 def _fault(item: Mapping[str, Any]) -> FaultRecord:
     return FaultRecord(**_fields(FaultRecord, item))
-
-
-def _normal(message_id: str) -> str:
-    return message_id.strip().strip("<>").strip()
-
-
-def _listed(items: list[str]) -> list[str]:
-    lines = [f"    {item}" for item in items[:SHOWN]]
-    if len(items) > SHOWN:
-        lines.append(f"    ... and {len(items) - SHOWN} more")
-    return lines
-
-
-def _describe_fault(fault: FaultRecord) -> str:
-    heard = fault.reply if fault.reply is not None else f"({fault.action}, no reply)"
-    return (
-        f"session {fault.session} command {fault.command} {fault.stage}: "
-        f"{fault.source} {fault.name!r} -> {heard}"
-    )
