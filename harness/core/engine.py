@@ -94,6 +94,7 @@ class Engine:
         self._sessions: dict[int, SessionState] = {}
         self._next_session = 1
         self._attempts: dict[object, int] = {}
+        self._first_attempt: dict[object, float] = {}  # when each message was first tried
         self.api_requests = 0  # API send requests so far: the API stage's command number
         self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
         self._bucket: TokenBucket | None = None
@@ -131,6 +132,7 @@ class Engine:
         connection after the reset.
         """
         self._attempts.clear()
+        self._first_attempt.clear()
         self.api_requests = self._api_accepted = 0
         if not any(s.open for s in self._sessions.values()):
             self._sessions.clear()
@@ -190,10 +192,12 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        attempt = None
+        attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            attempt = self._count_attempt(("rcpt", (sender or "").lower(), recipients[0].lower()))
-        command = Command(stage, session, state.commands, sender, recipients, attempt)
+            key = ("rcpt", (sender or "").lower(), recipients[0].lower())
+            attempt = self._count_attempt(key, now)
+            age_s = self._age(key, now)
+        command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
         rules = self._from_rules(command) or PROCEED
         if rules.outcome is not Outcome.PROCEED:
             return rules
@@ -216,8 +220,9 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        attempt = self._count_attempt(("eom", key))
-        command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt)
+        attempt = self._count_attempt(("eom", key), now)
+        age_s = self._age(("eom", key), now)
+        command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt, age_s)
         rules = self._from_rules(command) or PROCEED
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
             self._charge(len(recipients), now)
@@ -240,8 +245,9 @@ class Engine:
         rule's `nth`, `probability` and `attempts` (by `key`, the Message-ID) work as at EOM.
         """
         self.api_requests += 1
-        attempt = self._count_attempt(("api", key))
-        command = Command(Stage.API, 0, self.api_requests, sender, recipients, attempt)
+        attempt = self._count_attempt(("api", key), now)
+        age_s = self._age(("api", key), now)
+        command = Command(Stage.API, 0, self.api_requests, sender, recipients, attempt, age_s)
         return self._from_rules(command) or PROCEED
 
     def api_message(
@@ -341,9 +347,14 @@ class Engine:
 
     # --- internals -------------------------------------------------------------------------
 
-    def _count_attempt(self, key: object) -> int:
+    def _count_attempt(self, key: object, now: float) -> int:
         self._attempts[key] = self._attempts.get(key, 0) + 1
+        self._first_attempt.setdefault(key, now)
         return self._attempts[key]
+
+    def _age(self, key: object, now: float) -> float:
+        """Seconds since the first attempt of the message `key` (what greylist_s reads)."""
+        return now - self._first_attempt[key]
 
     def _idle(self, state: SessionState, now: float) -> Decision | None:
         deadline = self.idle_deadline(state.number)

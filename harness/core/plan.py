@@ -143,6 +143,9 @@ class Matcher:
     recipient: str | None = None  # glob; at RCPT the address, later any recipient
     attempt: int | None = None  # only this attempt of a logical message (1-based)
     attempts: int | None = None  # the first k attempts of each logical message (greylisting)
+    # Time-based greylisting: while the message's first attempt is younger than this many
+    # seconds on the server's clock (so a virtual clock keeps it fast), as real greylists do.
+    greylist_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("nth", "first", "every", "after", "session", "attempt", "attempts"):
@@ -151,10 +154,12 @@ class Matcher:
                 raise PlanError(name, f"{value} is too small", allowed=">= 1")
         if self.probability is not None and not 0.0 <= self.probability <= 1.0:
             raise PlanError("probability", f"{self.probability} is out of range", allowed="0.0-1.0")
-        uses_attempts = self.attempt is not None or self.attempts is not None
-        if uses_attempts and self.stage not in (Stage.RCPT, Stage.EOM, Stage.API):
+        if self.greylist_s is not None and not self.greylist_s > 0:
+            raise PlanError("greylist_s", f"{self.greylist_s} is too small", allowed="> 0")
+        counted = [n for n in ("attempt", "attempts", "greylist_s") if getattr(self, n) is not None]
+        if counted and self.stage not in (Stage.RCPT, Stage.EOM, Stage.API):
             raise PlanError(
-                "attempt" if self.attempt is not None else "attempts",
+                counted[0],
                 f"attempts of a message are counted at RCPT (by sender and recipient), EOM and "
                 f"API (by Message-ID), not at {self.stage.value}",
                 allowed="stage = RCPT, EOM or API",

@@ -20,6 +20,7 @@ class Command:
     sender: str | None = None
     recipients: tuple[str, ...] = ()  # at RCPT: the one being added; later: all so far
     attempt: int | None = None  # of this logical message, at RCPT and EOM
+    age_s: float | None = None  # since this logical message's first attempt (server clock)
 
 
 def chance(seed: int, *where: object) -> float:
@@ -41,6 +42,10 @@ def _filters_pass(match: Matcher, command: Command) -> bool:
     ):
         return False
     if match.attempt is not None and command.attempt != match.attempt:
+        return False
+    if match.greylist_s is not None and not (
+        command.age_s is not None and command.age_s < match.greylist_s
+    ):
         return False
     return not (
         match.attempts is not None and (command.attempt is None or command.attempt > match.attempts)

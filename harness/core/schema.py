@@ -47,6 +47,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "session": (1, BILLION),
     "attempt": (1, BILLION),
     "attempts": (1, BILLION),
+    "greylist_s": (0.0, DAY_S),
     # actions
     "code": (200, 599),
     "delay_s": (0.0, DAY_S),
