@@ -48,3 +48,19 @@ def test_serve_verifies_signatures_with_aws_credentials(start):
     with pytest.raises(ClientError) as refused:
         sdk(url, "ses", "AKIAGOOD", "wrong").get_send_quota()
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+def test_a_store_keeps_how_each_message_came(tmp_path):
+    from harness.serve.store import Store
+    from harness.server.fake_ses import FakeSES
+    from harness.server.ledger import Ledger
+
+    store = Store(tmp_path)
+    with FakeSES(ledger=Ledger(sink=store)) as ses:
+        ses.boto3_client("ses").send_raw_email(RawMessage={"Data": message(1)})
+        with smtplib.SMTP(ses.host, ses.port) as smtp:
+            smtp.sendmail("app@example.com", ["user@example.com"], message(2))
+    store.close()
+    again = Store(tmp_path)
+    assert [(m.via, m.session) for m in again.load_messages()] == [("api-v1", 0), ("smtp", 1)]
+    again.close()

@@ -75,6 +75,7 @@ class Store:
                 "at": record.at,
                 "wall_at": record.wall_at,
                 "acknowledged": record.acknowledged,
+                "via": record.via,
             }
         )
 
@@ -112,6 +113,7 @@ class Store:
                 at=item["at"],
                 wall_at=item["wall_at"],
                 acknowledged=item["acknowledged"],
+                via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
             )
             for item in self.records("message")
             if item["run"] < self.run
