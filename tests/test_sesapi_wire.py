@@ -244,3 +244,22 @@ def test_ids_and_answers_repeat_for_the_same_seed():
             return [client.send_email(Content=raw(n))["MessageId"] for n in range(3)]
 
     assert run() == run()
+
+
+def test_bulk_entries_past_the_rate_are_account_throttled_one_by_one():
+    with FakeSES(profile="ses", rate_per_s=2.0) as ses:
+        client = ses.boto3_client("sesv2")
+        entries = [{"Destination": {"ToAddresses": [f"u{n}@example.com"]}} for n in range(4)]
+        answer = client.send_bulk_email(
+            FromEmailAddress="app@example.com",
+            DefaultContent={
+                "Template": {
+                    "TemplateContent": {"Subject": "s", "Text": "t"},
+                    "TemplateData": "{}",
+                }
+            },
+            BulkEmailEntries=entries,
+        )
+    statuses = [r["Status"] for r in answer["BulkEmailEntryResults"]]
+    assert statuses == ["SUCCESS", "SUCCESS", "ACCOUNT_THROTTLED", "ACCOUNT_THROTTLED"]
+    assert len(ses.messages) == 2
