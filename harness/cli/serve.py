@@ -86,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
     parser.add_argument(
+        "--api-host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address the HTTP API and live page listen on (127.0.0.1); 0.0.0.0 lets a "
+        "container's neighbours read it, and any address but loopback requires a token",
+    )
+    parser.add_argument(
         "--allow-host",
         action="append",
         default=[],
@@ -97,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
-    warning = exposure_warning(args.host)
+    warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
     log = LiveLog(sys.stdout)
@@ -166,13 +173,20 @@ def load_plan_file(path: str) -> Plan:
     return Plan.from_dict(data, source=path)
 
 
-def exposure_warning(host: str) -> str | None:
-    """What to tell the user before listening on `host`: None for a loopback address."""
-    if is_loopback(host):
+def exposure_warning(host: str, api_host: str = "127.0.0.1") -> str | None:
+    """What to tell the user before listening on `host` (SMTP) and `api_host` (the HTTP API):
+    None when both are loopback addresses."""
+    if is_loopback(host) and is_loopback(api_host):
         return None
+    if is_loopback(api_host):
+        return (
+            f"listening on {host}, not loopback: other machines can reach this server and its "
+            f"mail. The HTTP API stays on {api_host}."
+        )
+    smtp = "" if is_loopback(host) else f"SMTP on {host} and "
     return (
-        f"listening on {host}, not loopback: other machines can reach this server and its "
-        "mail. The HTTP API stays on 127.0.0.1."
+        f"listening with {smtp}the HTTP API on {api_host}, not loopback: other machines can "
+        "reach the API and its mail; it requires a token (--api-token, or the one printed)."
     )
 
 
@@ -256,7 +270,7 @@ async def _serve(
     token = api_token(args)
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
-    async with ses, ApiServer(app, port=args.api_port) as api:
+    async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
         for line in banner(ses, api.url, store, token):
             print(line, flush=True)
         await stop.wait()
