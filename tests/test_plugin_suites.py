@@ -248,3 +248,20 @@ def test_the_marker_gives_a_server_with_credentials(pytester: pytest.Pytester) -
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_fixture_sends_through_the_ses_api_too(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("boto3")
+    pytester.makepyfile(
+        """
+        def test_api(fake_ses):
+            assert fake_ses.api_url.startswith("http://127.0.0.1:")
+            fake_ses.boto3_client().send_email(
+                FromEmailAddress="app@example.com",
+                Destination={"ToAddresses": ["u@example.com"]},
+                Content={"Simple": {"Subject": {"Data": "hi"}, "Body": {"Text": {"Data": "x"}}}},
+            )
+            fake_ses.assert_delivered_once_to(["u@example.com"])
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)

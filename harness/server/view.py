@@ -59,7 +59,10 @@ class Server(Protocol):
     def port(self) -> int: ...
     @property
     def endpoint(self) -> Endpoint: ...
+    @property
+    def api_url(self) -> str | None: ...
     def set_plan(self, plan: Plan) -> None: ...
+    def boto3_client(self, service: str = "sesv2", **config: Any) -> Any: ...
 
 
 @dataclass
@@ -180,6 +183,16 @@ class FakeSESView:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def api_url(self) -> str | None:
+        """Where the server's SES HTTP API answers (an SDK's `endpoint_url`), or None."""
+        return self.server.api_url
+
+    def boto3_client(self, service: str = "sesv2", **config: Any) -> Any:
+        """A boto3 client for the server's SES API (one attempt per call unless `retries=`
+        says otherwise); its mail is in `messages` like SMTP's. Needs boto3."""
+        return self.server.boto3_client(service, **config)
 
     @property
     def clock(self) -> Clock:
