@@ -206,6 +206,12 @@ class LazyMessage(OutgoingMessage):
     def data(self) -> bytes:
         return self._recipe.build()  # type: ignore[attr-defined]
 
+    def __repr__(self) -> str:  # the dataclass's would write the whole message out
+        return (
+            f"LazyMessage(id={self.id!r}, sender={self.sender!r}, "
+            f"recipients={self.recipients!r}, data=<written when read>)"
+        )
+
 
 def _address(fake: object, person: tuple[str, str], domain: str, used: set[str]) -> str:
     """An ASCII address for `person` (made up when the name has no Latin letters)."""
