@@ -330,6 +330,13 @@ def test_the_panel_changes_a_limit_adds_a_rule_and_shows_the_apis_errors(serve, 
     assert "slow-data: stage=DATA,every=2,action=delay,delay_s=0.01" in page.inner_text(
         "#plan-rules"
     )
+    page.click("#plan-rules button.edit")  # change its numbers in the same form
+    sync_api.expect(form.locator("input[name=every]")).to_have_value("2")
+    form.locator("input[name=every]").fill("3")
+    form.locator("button[type=submit]").click()
+    sync_api.expect(page.locator("#plan-rules .spec")).to_contain_text("every=3")
+    assert server.api("GET", "/api/plan")[1]["faults"][0]["every"] == 3
+    assert page.locator("#plan-rules tbody tr").count() == 1
     form.locator("select[name=stage]").select_option("CONNECT")
     form.locator("input[name=sender]").fill("*@example.com")
     form.locator("select[name=action]").select_option("drop")
@@ -376,3 +383,19 @@ def test_the_theme_follows_the_system(serve, open_page) -> None:
     dark = open_page(server, scheme="dark").evaluate(background)
     assert light == "rgb(243, 245, 248)"
     assert dark == "rgb(18, 22, 29)"
+
+
+def test_with_a_token_the_html_body_still_shows_sandboxed_and_fetches_nothing(
+    serve, open_page
+) -> None:
+    token = "page-token-1"
+    server = serve("--api-token", token)
+    html = (
+        f"<h1 id='t'>framed</h1><img src='{REMOTE}/p.gif'><script>document.body.remove()</script>"
+    )
+    send(server, mail(1, "with token", html=html))
+    page = open_page(server, f"?token={token}#/messages/1")
+    page.click("#message-tabs button[data-tab=html]")
+    sync_api.expect(page.frame_locator("#message-html").locator("#t")).to_have_text("framed")
+    assert page.reached == []
+    assert "token" not in page.url

@@ -602,13 +602,14 @@ async function drawPlan(force) {
       const toggle = el("input", { type: "checkbox", class: "rule-on", "data-index": rule.index, checked: rule.on, "aria-label": `rule ${rule.index} on` });
       toggle.addEventListener("change", () => applyPlan());
       const remove = el("button", { type: "button", class: "link", text: "remove", onclick: () => applyPlan({ remove: rule.index }) });
+      const edit = el("button", { type: "button", class: "link edit", text: "edit", onclick: () => editRule(rule) });
       return el(
         "tr",
         { "data-index": rule.index, class: rule.on ? null : "off" },
         el("td", {}, toggle),
         el("td", { class: "mono spec", text: rule.spec }),
         el("td", { class: "num fired", text: rule.fired }),
-        el("td", {}, remove),
+        el("td", { class: "rule-actions" }, edit, " ", remove),
       );
     }),
   );
@@ -654,6 +655,31 @@ function drawRuleForm(form) {
   drawActionFields();
 }
 
+// A rule's numbers are changed in the form it was added with: load it there, save in place.
+function editRule(rule) {
+  const form = $("rule-form");
+  form.dataset.replace = rule.index;
+  form.elements.stage.value = rule.rule.stage;
+  form.elements.action.value = rule.rule.action;
+  form.elements.action.dispatchEvent(new Event("change"));
+  form.elements.name.value = rule.rule.name || "";
+  for (const input of form.querySelectorAll("fieldset input")) {
+    const value = rule.rule[input.name];
+    input.value = value === undefined || value === null ? "" : String(value);
+  }
+  setText("rule-submit", `Save rule ${rule.index}`);
+  $("rule-cancel").hidden = false;
+  form.scrollIntoView({ block: "nearest" });
+}
+
+function resetRuleForm() {
+  const form = $("rule-form");
+  delete form.dataset.replace;
+  for (const input of form.querySelectorAll("input")) input.value = "";
+  setText("rule-submit", "Add rule");
+  $("rule-cancel").hidden = true;
+}
+
 function planFromPanel(extra = {}) {
   const panel = state.panel;
   const limits = {};
@@ -672,6 +698,7 @@ function planFromPanel(extra = {}) {
     off.faults = off.faults.filter((i) => i !== extra.remove).map((i) => (i > extra.remove ? i - 1 : i));
   }
   if (extra.add) faults.push(extra.add);
+  if (extra.replace) faults[extra.replace.index] = extra.replace.rule;
   const seed = $("plan-seed").value.trim();
   const plan = { profile: $("plan-profile").value, seed: /^-?\d+$/.test(seed) ? Number(seed) : seed, limits, faults };
   return { plan, off };
@@ -702,9 +729,9 @@ async function addRule(event) {
     const value = fieldValue(input.value, input.dataset.kind);
     if (value !== undefined) rule[input.name] = value;
   }
-  if (await applyPlan({ add: rule })) {
-    for (const input of form.querySelectorAll("input")) input.value = "";
-  }
+  const index = form.dataset.replace;
+  const change = index === undefined ? { add: rule } : { replace: { index: Number(index), rule } };
+  if (await applyPlan(change)) resetRuleForm();
 }
 
 // --- keyboard ------------------------------------------------------------------------------
@@ -783,6 +810,7 @@ $("plan-apply").addEventListener("click", () => applyPlan());
 $("plan-profile").addEventListener("change", markDirty);
 $("plan-seed").addEventListener("input", markDirty);
 $("rule-form").addEventListener("submit", addRule);
+$("rule-cancel").addEventListener("click", resetRuleForm);
 document.addEventListener("keydown", onKey);
 window.addEventListener("hashchange", route);
 
