@@ -417,3 +417,33 @@ def test_a_file_of_ours_in_a_scenarios_folder_is_still_checked(pytester):
     )
     result = pytester.runpytest()
     result.stdout.fnmatch_lines(["*ERROR collecting scenarios/typo.toml*", "*'sess' is not*"])
+
+
+# --- the documented examples of command strategies ---------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NODEMAILER = Path(__file__).resolve().parent.parent / "clients" / "nodemailer"
+
+
+def test_the_python_command_example_meets_the_contract_of_a_session_cap(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    spec = f"cmd:{shlex.quote(sys.executable)} {shlex.quote(str(EXAMPLES / 'cmd_client.py'))}"
+
+    case = harness.run_case(load_scenario(path), spec)
+
+    assert case["held_to"] == "contract" and case["passed"], case["error"]
+    assert case["score"]["sessions"] == 3  # 5 + 5 + 2: it reconnected at each 421
+
+
+@pytest.mark.skipif(
+    not (NODEMAILER / "node_modules" / "nodemailer").is_dir(),
+    reason="needs (cd clients/nodemailer && npm ci)",
+)
+def test_the_node_command_example_meets_the_contract_of_a_session_cap(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+
+    case = harness.run_case(load_scenario(path), f"cmd:node {NODEMAILER / 'send.js'} --pool")
+
+    assert case["held_to"] == "contract" and case["passed"], case["error"]

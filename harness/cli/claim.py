@@ -18,7 +18,8 @@ examples, from a client run as --strategy 'cmd:./send.sh':
   ses-harness claim '<20261201.2@app.example>' failed --code 421 --text 'Connection closed'
 
 the line written (the same format a client may write itself):
-  {"id": "<Message-ID>", "status": "sent"|"failed"|"not_attempted", "code": 421, "text": "..."}
+  {"id": "<Message-ID>", "status": "sent"|"failed"|"uncertain"|"not_attempted",
+   "code": 421, "text": "..."}
 """
 
 
