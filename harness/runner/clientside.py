@@ -95,11 +95,6 @@ class Claims:
         self.write(message, "not_attempted")
 
     def uncertain(self, message: Message | str, error: BaseException | None = None) -> None:
-        """The connection died after the message's data, before the reply: it may be stored."""
-        code, text = reply_of(error) if error is not None else (None, None)
-        self.write(message, "uncertain", code, text)
-
-    def uncertain(self, message: Message | str, error: BaseException | None = None) -> None:
         """The client cannot know whether the server kept it (the connection died after the
         final "." and before the reply) and will not resend: scored `uncertain`."""
         text = f"{type(error).__name__}: {error}" if error is not None else None
