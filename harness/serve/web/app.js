@@ -348,7 +348,8 @@ async function openMessage(sequence) {
     ["Received", `${new Date(m.received).toLocaleString()} · ${size(m.size)}`],
     ["Message-ID", m.message_id],
     ["SES id", m.ses_id],
-    ["Session", el("a", { href: `#/sessions/${m.session}`, text: `session ${m.session}` })],
+    // A message sent through the SES HTTP API has no SMTP session to show.
+    ["Session", m.via && m.via !== "smtp" ? null : el("a", { href: `#/sessions/${m.session}`, text: `session ${m.session}` })],
     ["Status", m.acknowledged ? "delivered (250 sent)" : "cut before the 250: the client cannot know it arrived"],
     ["Came by", m.via && m.via !== "smtp" ? m.via : null],
   ]);
