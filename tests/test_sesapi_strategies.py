@@ -99,3 +99,17 @@ def test_without_boto3_the_sdk_strategies_are_left_out_and_scenarios_still_load(
     )
     assert done.returncode == 0, done.stderr
     assert "pip install 'ses-fault-harness[aws]'" in done.stdout
+
+
+def test_the_conformance_story_tells_an_api_run_by_its_sends():
+    from harness.runner.conformance import story
+    from harness.runner.matrix import run_case
+    from harness.runner.scenario import builtin_scenario, load_scenario
+    from harness.server.ledger import Ledger
+
+    scenario = load_scenario(builtin_scenario("api-cut-after-accept"))
+    ledger = Ledger()
+    case = run_case(scenario, "sdk-v2-standard", ledger=ledger)
+    told = story(case, ledger)
+    assert told.startswith("First refusal, at API send 25: the connection cut after the message")
+    assert "12 of the 12 sends cut after storing sent again" in told

@@ -166,6 +166,8 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
             told += ", one per message"
         return told + f"; {_reports(case)}."
     first = faults[0]
+    if first.session == 0:  # the SES API: a request per send, no connection to tell of
+        return _api_story(case, faults, ledger)
     session = next(s for s in sessions if s.number == first.session)
     stored = sum(1 for m in ledger.messages if m.session == first.session and m.at <= first.at)
     later = sum(1 for s in sessions if s.opened_at > first.at)
@@ -180,11 +182,33 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
     return "; ".join(parts) + f". {reports[0].upper()}{reports[1:]}."
 
 
+def _api_story(case: dict[str, Any], faults: Sequence[FaultRecord], ledger: Ledger) -> str:
+    """The SES API's side of a run: the first refusal, how many sends were refused or cut, and
+    what the client did with the sends a cut had already stored."""
+    first = faults[0]
+    api_faults = [f for f in faults if f.session == 0]
+    stored = [m for m in ledger.messages if m.via != "smtp" and not m.acknowledged]
+    resent = sum(
+        1
+        for m in stored
+        if sum(1 for other in ledger.messages if other.message_id == m.message_id) > 1
+    )
+    parts = [
+        f"First refusal, at API send {first.command}: {_what(first)}",
+        f"{_count(len(api_faults), 'API send')} refused or cut in all",
+    ]
+    if stored:
+        parts.append(f"{resent} of the {_count(len(stored), 'send')} cut after storing sent again")
+    reports = _reports(case)
+    return "; ".join(parts) + f". {reports[0].upper()}{reports[1:]}."
+
+
 def _what(fault: FaultRecord) -> str:
     if fault.reply:
         return f"`{_cut(fault.reply, REPLY_CHARS)}`"
     if fault.action == "drop_after_accept":
-        return "the connection cut after the message was stored, before its 250"
+        answer = "its HTTP response" if fault.session == 0 else "its 250"
+        return f"the connection cut after the message was stored, before {answer}"
     return "the connection cut without a reply"
 
 
@@ -286,6 +310,10 @@ def library_versions(clients_dir: Path) -> dict[str, str | None]:
         "aiosmtplib": _version("aiosmtplib"),
         "Django": _version("django"),
         "nodemailer": _nodemailer_version(clients_dir),
+        "django-ses": _version("django-ses"),
+        "@aws-sdk/client-sesv2": _node_package_version(
+            clients_dir, "aws-sdk", "@aws-sdk/client-sesv2"
+        ),
         "node": _node_version(),
     }
 
@@ -346,6 +374,14 @@ def _nodemailer_version(clients_dir: Path) -> str | None:
     package = clients_dir / "nodemailer" / "node_modules" / "nodemailer" / "package.json"
     try:
         return json.loads(package.read_text(encoding="utf-8"))["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _node_package_version(clients_dir: Path, folder: str, package: str) -> str | None:
+    manifest = clients_dir / folder / "node_modules" / package / "package.json"
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8"))["version"]
     except (OSError, ValueError, KeyError):
         return None
 
