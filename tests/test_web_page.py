@@ -318,6 +318,13 @@ def test_the_panel_changes_a_limit_adds_a_rule_and_shows_the_apis_errors(serve, 
     page.click("#plan-apply")
     sync_api.expect(page.locator("#plan-state")).to_have_text(re.compile("^applied"))
     assert server.api("GET", "/api/plan")[1]["limits"] == {"session_limit": 4}
+    limit = page.locator("#plan-limits tr[data-key=session_limit]")
+    limit.locator("input.limit-on").uncheck()  # off: the server runs without the cap
+    sync_api.expect(limit).to_have_class("off")
+    assert server.api("GET", "/api/plan")[1]["limits"] == {"session_limit": None}
+    limit.locator("input.limit-on").check()  # on again: with the number it had
+    sync_api.expect(limit).not_to_have_class("off")
+    assert server.api("GET", "/api/plan")[1]["limits"] == {"session_limit": 4}
 
     form = page.locator("#rule-form")
     form.locator("input[name=name]").fill("slow-data")
