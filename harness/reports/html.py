@@ -7,11 +7,13 @@ and marks the selected cell. Every string from the data goes through `html.escap
 
 from __future__ import annotations
 
+import re
 from html import escape
 from importlib.resources import files
 
 from harness.reports import digest
 from harness.reports.timeline import render_timeline
+from harness.runner.scenario import OPERATORS
 
 IDS_SHOWN = 20  # per class and case; the full list is in results.json
 
@@ -79,8 +81,44 @@ def _meta(run: dict) -> str:
     )
 
 
+_EXPR = re.compile(r"^\s*(\w+)\s*(==|!=|>=|<=|>|<)\s*([0-9.]+)\s*$")
+
+
 def _band(score: float) -> str:
     return next(css for low, css, _ in BANDS if score >= low)
+
+
+def meets_contract(scenario: dict, score: dict) -> bool:
+    """Whether `score` holds every expectation of the scenario's contract."""
+    for expr in scenario.get("contract", []):
+        found = _EXPR.match(expr)
+        if found and found.group(1) in score:
+            name, op, value = found.groups()
+            if not OPERATORS[op](score[name], float(value)):
+                return False
+    return True
+
+
+def best_possible_score(scenario: dict, messages: int) -> float:
+    """The highest delivered-once score any client can reach in `scenario`, read from its
+    contract (what any correct client achieves): `delivered_once_score >= x`, or
+    `delivered_once` and `rejected_reported` floors over `messages`. 1.0 when it says nothing.
+
+    A daily quota of 400 for 600 messages makes 66.7% the best: the heatmap measures a case
+    against that, not against 100%.
+    """
+    floors: dict[str, float] = {}
+    for expr in scenario.get("contract", []):
+        found = _EXPR.match(expr)
+        if found and found.group(2) in ("==", ">=", ">"):
+            name, _, value = found.groups()
+            floors[name] = max(floors.get(name, 0.0), float(value))
+    if "delivered_once_score" in floors:
+        return min(1.0, floors["delivered_once_score"])
+    reached = floors.get("delivered_once", 0.0) + floors.get("rejected_reported", 0.0)
+    if not reached or not messages:
+        return 1.0
+    return min(1.0, reached / messages)
 
 
 def _heatmap(results: dict) -> list[str]:
@@ -98,7 +136,7 @@ def _heatmap(results: dict) -> list[str]:
             cells.append(
                 "<td class='cell none'>not run</td>"
                 if index is None
-                else _cell(index, results["cases"][index])
+                else _cell(index, results["cases"][index], scenario)
             )
         rows.append(
             f"<tr><th scope='row'><span class='rank'>{rank}</span> {escape(row.name)}</th>"
@@ -108,7 +146,8 @@ def _heatmap(results: dict) -> list[str]:
     legend = "".join(
         f"<span class='swatch {css}'></span>{escape(label)} " for _, css, label in BANDS
     )
-    legend += "<span class='swatch err'></span>error · ✗ missed an expectation"
+    legend += "<span class='swatch err'></span>error · ✗ missed an expectation · "
+    legend += "bands are relative to each scenario's best possible (★: reached it)"
     return [
         "<section id='heatmap'>",
         "<h2>Delivered once: strategies x scenarios</h2>",
@@ -123,7 +162,8 @@ def _heatmap(results: dict) -> list[str]:
     ]
 
 
-def _cell(index: int, case: dict) -> str:
+def _cell(index: int, case: dict, scenario: dict | None = None) -> str:
+    """One heatmap cell, coloured by the score relative to the scenario's best possible."""
     status = digest.case_status(case)
     score = case["score"]
     mark = "" if status == "pass" else "<span class='mark'>✗</span>"
@@ -132,17 +172,25 @@ def _cell(index: int, case: dict) -> str:
         inner = "<span class='pct'>error</span><span class='counts'>no score</span>"
         css = "err"
     else:
+        reached = score["delivered_once_score"]
+        best = best_possible_score(scenario or {}, score["messages"])
+        at_best = best < 1.0 and reached >= best - 1e-9 and meets_contract(scenario or {}, score)
         title = (
             f"{case['scenario']} x {case['strategy']}: delivered once "
-            f"{digest.percent(score['delivered_once_score'])}, lost {score['silently_lost']}, "
+            f"{digest.percent(reached)}, lost {score['silently_lost']}, "
             f"duplicated {score['duplicated']}"
         )
+        if at_best:
+            title += f"; the best possible here is {digest.percent(best)}, and it reached it"
+        elif best < 1.0:
+            title += f"; the best possible here is {digest.percent(best)}"
+        star = "<span class='best'>★ best possible</span>" if at_best else ""
         inner = (
-            f"<span class='pct'>{digest.percent(score['delivered_once_score'])}</span>"
+            f"<span class='pct'>{digest.percent(reached)}</span>{star}"
             f"<span class='counts'>lost {score['silently_lost']} · "
             f"dup {score['duplicated']}</span>"
         )
-        css = "err" if status == "error" else _band(score["delivered_once_score"])
+        css = "err" if status == "error" else _band(min(1.0, reached / best) if best else 1.0)
     return (
         f"<td class='cell {css} {status}'><a href='#case-{index}' title='{escape(title)}'>"
         f"{mark}{inner}</a></td>"
