@@ -106,7 +106,7 @@ def test_async_tests_under_anyio(project: pytest.Pytester) -> None:
 
 async def test_async_with_gives_the_fixtures_view() -> None:
     clock = VirtualClock()
-    async with FakeSES(profile="ses", clock=clock) as ses:
+    async with FakeSES(profile="plain", clock=clock) as ses:  # no idle limit: we sleep 300 s
         grey = ses.on("RCPT").times(1).reply(451, "4.7.1 Greylisted")
         client = aiosmtplib.SMTP(hostname=ses.host, port=ses.port, start_tls=False)
         await client.connect()

@@ -101,6 +101,7 @@ class FakeSES:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._view: FakeSESView | None = None  # the one `async with` gave out
+        self._loop_thread: int | None = None  # the thread the server's loop runs in
 
     # --- where to connect ------------------------------------------------------------------
 
@@ -147,6 +148,7 @@ class FakeSES:
         state = self._state
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
             lambda: SesSMTP(state),
             host=self.bind_host,
@@ -314,11 +316,7 @@ class FakeSES:
         """Run `call` on the server's loop (connections belong to it) and return its result."""
         loop = self._loop
         assert loop is not None
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        if threading.get_ident() == self._loop_thread:  # waiting for the loop would hang it
             return call()
         done: concurrent.futures.Future[T] = concurrent.futures.Future()
 
