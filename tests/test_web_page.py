@@ -26,8 +26,10 @@ pytestmark = pytest.mark.skipif(
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 # Bound for a broken page; a working one is far inside it.
 WAIT_MS = 30_000
-# The bound for a new message to show without a reload.
-PUSH_MS = 1_000
+# A bound on the wait, not a speed test (a loaded CI machine must not fail it): that the page
+# is pushed to, not polling, is asserted on its requests; the latency itself is measured by
+# bench/live_page.py (about 1 ms from the 250 to the answer of a waiting request).
+PUSH_MS = 10_000
 REMOTE = "http://203.0.113.7"  # TEST-NET-3: nothing there, and nothing may ask for it
 SUBJECT = "Quarterly report <b>42</b>"  # markup in a subject must show as text
 
