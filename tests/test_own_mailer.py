@@ -447,3 +447,12 @@ def test_the_node_command_example_meets_the_contract_of_a_session_cap(tmp_path):
     case = harness.run_case(load_scenario(path), f"cmd:node {NODEMAILER / 'send.js'} --pool")
 
     assert case["held_to"] == "contract" and case["passed"], case["error"]
+
+
+def test_a_pyproject_nested_too_deep_is_one_line_not_a_traceback(tmp_path):
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.ses-harness]\nstrategies = ["robust"]\nseeds = ' + "[" * 5000 + "]" * 5000
+    )
+    with pytest.raises(PlanError, match="pyproject.toml: cannot read it: nested too deep"):
+        load_suite(path)

@@ -58,7 +58,7 @@ def find_pyproject(start: Path) -> Path | None:
 def has_table(path: Path) -> bool:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False  # not ours to judge: pytest and pip will say what is wrong with it
     return isinstance(data.get("tool", {}).get("ses-harness"), Mapping)
 
@@ -66,7 +66,11 @@ def has_table(path: Path) -> bool:
 def load_suite(path: Path) -> Suite:
     """Read ``[tool.ses-harness]`` from `path` and load every scenario it names."""
     source = str(path)
-    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as error:
+        problem = "nested too deep" if isinstance(error, RecursionError) else str(error)
+        raise PlanError("", f"cannot read it: {problem}", source=source) from None
     table = data.get("tool", {}).get("ses-harness")
     try:
         if not isinstance(table, Mapping):
