@@ -162,7 +162,7 @@ def test_invalid_marker_is_a_setup_error_naming_the_key(project: pytest.Pytester
     result.assert_outcomes(errors=2)
     out = result.stdout.str()
     assert "@pytest.mark.fake_ses: key 'limits.session_limt': unknown key" in out
-    assert "allowed: burst, daily_quota" in out
+    assert "(allowed: " in out and "burst, daily_quota" in out
     assert "key 'faults[0].action': 'bounce' is not an action (allowed: reply, drop" in out
     assert "Traceback" not in out and "harness/" not in out
 
