@@ -160,6 +160,9 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
         return f"The client failed: {_cut(case['error'], 160)}."
     sessions = ledger.sessions
     faults = ledger.faults
+    if not faults and not sessions and ledger.messages:  # through the SES API only
+        sends = _count(len(ledger.messages), "API send")
+        return f"No refusal in {sends}; {_reports(case)}."
     if not faults:
         told = f"No refusal in {_count(len(sessions), 'session')}"
         if len(sessions) == case["score"]["messages"] > 1:
