@@ -265,3 +265,20 @@ def test_the_fixture_sends_through_the_ses_api_too(pytester: pytest.Pytester) ->
         """
     )
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_marker_gives_a_server_with_tls(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.fake_ses(tls="starttls")
+        def test_tls(fake_ses, fake_ses_server):
+            assert fake_ses.endpoint.tls.value == "starttls" and fake_ses_server.tls.value == "none"
+            with fake_ses.endpoint.connect() as client:  # through STARTTLS, trusting the test CA
+                client.sendmail("a@x.example", ["b@x.example"], "Message-ID: <t@x>\\r\\n\\r\\n")
+            fake_ses.assert_delivered_once(["<t@x>"])
+            assert fake_ses.sessions[0].tls
+        """
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
