@@ -92,3 +92,7 @@ def test_the_greylisting_scenario_is_beaten_by_waiting_not_by_retrying() -> None
     assert waited["passed"] and waited["score"]["delivered_once"] == 300
     # A backoff of seconds gives up on every message before the five minutes are up.
     assert run_case(scenario, "backoff")["score"]["delivered_once"] == 0
+    # robust, greylisted twice, waits five minutes: the reference strategy meets the contract.
+    robust = run_case(scenario, "robust")
+    assert robust["passed"] and robust["score"]["delivered_once"] == 300
+    assert all(e.check(robust["score"][e.metric]) for e in scenario.contract)

@@ -11,6 +11,9 @@
   the server kept it, and a resend may be a duplicate. Claim it uncertain (not failed) for the
   application to reconcile (SES event notifications know). `resend_ambiguous=True` prefers a
   possible duplicate to a possible loss.
+- Greylisted a second time? A greylist lets a message through only once its first try is minutes
+  old, so retrying within seconds only burns tries: the next wait is at least five minutes
+  (postgrey's default), on a fresh connection (the old one would idle out meanwhile).
 - Stop the batch when SES says the daily quota is spent: every further send is refused until
   the rolling 24-hour window frees room. The rest is left unattempted for a later run.
 """
@@ -32,6 +35,8 @@ MAX_IDLE_S = 8.0  # SES closes after about 10 s of silence
 ATTEMPTS = 6
 BACKOFF = Exponential(base_s=1.0, cap_s=30.0)  # 1, 2, 4, 8, 16 s, jittered
 QUOTA_SPENT = "daily message quota exceeded"
+GREYLISTED = "greylist"  # in the text of a greylisting 4xx ("4.7.1 Greylisted, ...")
+GREYLIST_WAIT_S = 300.0
 
 
 def send_batch(
@@ -52,6 +57,7 @@ def send_batch(
     session = Session(endpoint, clock)
     try:
         for message in messages:
+            greylisted = 0
             for attempt in range(1, attempts + 1):
                 pacer.wait_for(len(message.recipients))
                 if session.is_open and (session.sent >= per_session or session.idle_s > max_idle_s):
@@ -66,7 +72,11 @@ def send_batch(
                 if result.accepted or result.permanent or attempt == attempts:
                     yield result.claim(message)
                     break
-                clock.sleep(policy.wait_s(attempt, rng))
+                wait_s = policy.wait_s(attempt, rng)
+                greylisted = greylisted + 1 if GREYLISTED in result.text.lower() else 0
+                if greylisted >= 2:  # not a fluke: a greylist, which only time satisfies
+                    wait_s = max(wait_s, GREYLIST_WAIT_S)
+                clock.sleep(wait_s)
     finally:
         session.close()
 
