@@ -93,7 +93,9 @@ def strategy(service: str, retries: dict[str, Any]) -> Strategy:
         from botocore.exceptions import BotoCoreError, ClientError
 
         # botocore draws its backoff jitter from the `random` module: seeded from the batch,
-        # the same scenario gives the same retry schedule (cases run one per thread at a time).
+        # the same scenario gives the same retry schedule (cases run one per process at a
+        # time); the caller's random state is given back at the end.
+        outer = random.getstate()
         random.seed(zlib.crc32(messages[0].id.encode()) if len(messages) else 0)
         with sdk_clock.using(clock):
             api = client(endpoint, service, retries)
@@ -107,5 +109,6 @@ def strategy(service: str, retries: dict[str, Any]) -> Strategy:
                         yield Claim(message.id, ClaimStatus.SENT)
             finally:
                 api.close()
+                random.setstate(outer)
 
     return send_batch
