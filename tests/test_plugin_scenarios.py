@@ -61,7 +61,7 @@ def test_a_missed_expectation_shows_the_trouble_and_a_reproducer(
             "scenario 'tiny-cap' with strategy 'naive-continue' failed",
             "  missed its own expectations:",
             "    delivered_once_score >= 1 (actual 0.4167)",
-            "  given up, abandoned or misreported (7):",
+            "  given up, abandoned, misreported or uncertain (7):",
             "    <*.5@example.com> given_up 421 Connection closed by server.*",
             "  faults (1 near the trouble, of 1):",
             "    t=*s session 1 MAIL: limit 'session_limit' -> 421 *",

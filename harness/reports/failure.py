@@ -34,7 +34,9 @@ def case_report(case: Mapping[str, Any]) -> str:
     messages = case.get("messages", [])
     lost = [m for m in messages if m["class"] == "silently_lost"]
     duplicated = [m for m in messages if m["class"] == "duplicated"]
-    others = [m for m in messages if m["class"] in ("given_up", "abandoned", "misreported")]
+    others = [
+        m for m in messages if m["class"] in ("given_up", "abandoned", "misreported", "uncertain")
+    ]
     if lost:
         lines.append(f"  silently lost: reported sent, no copy on the server ({len(lost)}):")
         lines += _listed([m["id"] for m in lost])
@@ -44,7 +46,7 @@ def case_report(case: Mapping[str, Any]) -> str:
             [f"{m['id']} x{m['copies']} (sessions {m.get('sessions')})" for m in duplicated]
         )
     if others:
-        lines.append(f"  given up, abandoned or misreported ({len(others)}):")
+        lines.append(f"  given up, abandoned, misreported or uncertain ({len(others)}):")
         lines += _listed(
             [f"{m['id']} {m['class']} {m.get('reply') or ''}".rstrip() for m in others]
         )
