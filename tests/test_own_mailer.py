@@ -454,5 +454,5 @@ def test_a_pyproject_nested_too_deep_is_one_line_not_a_traceback(tmp_path):
     path.write_text(
         '[tool.ses-harness]\nstrategies = ["robust"]\nseeds = ' + "[" * 5000 + "]" * 5000
     )
-    with pytest.raises(PlanError, match="pyproject.toml: cannot read it: nested too deep"):
+    with pytest.raises(PlanError, match=r"pyproject\.toml: cannot read it: nested too deep"):
         load_suite(path)
