@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.runner.config import find_pyproject, load_suite
     from harness.runner.matrix import run_matrix
     from harness.runner.scenario import builtin_scenarios, load_scenario, scenario_paths
-    from harness.runner.strategies import BUILTINS
+    from harness.runner.strategies import BUILTINS, UNAVAILABLE
 
     out, err = Console(), Console(stderr=True)
     suite = None
@@ -110,6 +110,9 @@ def main(args: argparse.Namespace) -> int:
         paths = scenario_paths(args.targets) if args.targets else builtin_scenarios()
         scenarios = [load_scenario(path) for path in paths]
         strategies = args.strategy or list(BUILTINS)
+        if not args.strategy and UNAVAILABLE:
+            left_out = ", ".join(UNAVAILABLE)
+            err.print(f"left out: {left_out} ({next(iter(UNAVAILABLE.values()))})", highlight=False)
     progress = Progress(
         TextColumn("[bold]running"),
         BarColumn(),
