@@ -1,6 +1,6 @@
 """Do the built-in expectations hold for every seed? Sweep seeds and print the cases that miss.
 
-    python bench/seed_sweep.py [--seeds 50] [--first 1] [-n 2] [--scenario NAME ...] [--quick]
+    python bench/seed_sweep.py [--seeds 50] [--first 1] [-n 2] [--scenario NAME] [--strategy NAME]
 
 Runs every built-in scenario (or those named) against every built-in strategy with the seeds
 ``first .. first+seeds-1`` in place of the files' own (``--seed`` of `ses-harness run`: the plan's
@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, default=1, help="the first seed (default 1)")
     parser.add_argument("-n", "--workers", type=int, default=2)
     parser.add_argument("--scenario", action="append", help="only these (built-in names)")
+    parser.add_argument("--strategy", action="append", help="only these (built-in names)")
     parser.add_argument("--quick", action="store_true", help="3 seeds, 2 scenarios")
     parser.add_argument("--json", type=Path, help="write every miss here")
     args = parser.parse_args(argv)
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.scenario:
         scenarios = [s for s in scenarios if s.name in args.scenario]
     by_name = {s.name: s for s in scenarios}
-    strategies = list(BUILTINS)
+    strategies = args.strategy or list(BUILTINS)
     seeds = range(args.first, args.first + args.seeds)
     found: list[dict] = []
     cases = 0
