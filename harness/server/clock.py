@@ -3,7 +3,9 @@
 The server reads its clock for the send-rate bucket, the daily quota, the idle timer and the
 timestamps in the ledger. A strategy sleeps through the same clock. With :class:`VirtualClock`
 sleeping costs no wall time, so a 20-minute backoff ladder runs in microseconds and every limit
-is reproducible.
+is reproducible. A client in another process cannot share a virtual clock; :class:`ScaledClock`
+is real time running k times faster, which that process can share (it runs under libfaketime at
+the same scale, from the same start: see :mod:`harness.runner.faketime`).
 """
 
 from __future__ import annotations
@@ -115,3 +117,71 @@ class VirtualClock:
 
     def __repr__(self) -> str:
         return f"VirtualClock(elapsed={self.elapsed():.3f}s, latency_s={self.latency_s})"
+
+
+class ScaledClock:
+    """Real time running `time_scale` times faster than the wall, from `start_s`.
+
+    Every limit, window, delay, stall, idle timer and recorded time of a server on this clock is
+    in SES seconds, unscaled in the plan: at scale 20 a 10 s idle timeout fires after 0.5 wall
+    seconds and a 24-hour quota window passes in 72 wall minutes. `sleep` waits k times less
+    wall time. Each command costs `latency_s` SES seconds (``latency_s / k`` of wall time, the
+    server's loop blocked meanwhile, so concurrent connections queue for it as the virtual
+    clock's waits add up).
+
+    >>> clock = ScaledClock(100.0, start_s=VIRTUAL_EPOCH_S)
+    >>> clock.sleep(1.0)                 # 10 ms of wall time
+    >>> round(clock.elapsed())
+    1
+    """
+
+    virtual = False
+
+    def __init__(
+        self, time_scale: float = 1.0, start_s: float | None = None, latency_s: float = 0.0
+    ) -> None:
+        if not time_scale > 0 or time_scale == float("inf"):
+            raise ValueError(f"time_scale must be positive and finite, got {time_scale}")
+        if latency_s < 0:
+            raise ValueError(f"latency_s must be >= 0, got {latency_s}")
+        self.time_scale = time_scale
+        self.latency_s = latency_s
+        self.start_s = time.time() if start_s is None else start_s
+        # Monotonic, so a wall-clock step (NTP) does not move SES time; libfaketime scales the
+        # client's clocks from the real ones the same way.
+        self._wall_start_s = time.monotonic()
+
+    def now(self) -> float:
+        return self.start_s + (time.monotonic() - self._wall_start_s) * self.time_scale
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds / self.time_scale)
+
+    async def sleep_async(self, seconds: float) -> None:
+        await asyncio.sleep(max(seconds, 0.0) / self.time_scale)
+
+    def network_delay(self) -> None:
+        if self.latency_s > 0:
+            time.sleep(self.latency_s / self.time_scale)
+
+    def elapsed(self) -> float:
+        """SES seconds since this clock started."""
+        return self.now() - self.start_s
+
+    def __repr__(self) -> str:
+        return (
+            f"ScaledClock(time_scale={self.time_scale:g}, elapsed={self.elapsed():.3f}s, "
+            f"latency_s={self.latency_s})"
+        )
+
+
+def wall_seconds(clock: Clock, seconds: float) -> float:
+    """How long `seconds` on `clock` take on the wall: for the event loop's own timers.
+
+    >>> wall_seconds(ScaledClock(20.0), 10.0)
+    0.5
+    >>> wall_seconds(RealClock(), 10.0)
+    10.0
+    """
+    return seconds / getattr(clock, "time_scale", 1.0)

@@ -31,6 +31,7 @@ from aiosmtpd.smtp import (
 from harness.core.address import is_mailbox
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
+from harness.server.clock import wall_seconds
 from harness.server.data import read_message
 from harness.server.endpoint import TlsMode
 from harness.server.handler import SesHandler
@@ -214,7 +215,8 @@ class SesSMTP(SMTP):
         limit = self.state.engine.limits.idle_timeout_s
         if duration is None and limit is not None and not self.state.clock.virtual:
             duration = limit
-        deadline = self.loop.time() + (duration or SAFETY_TIMEOUT_S)
+        # In SES seconds; the loop's timer runs on the wall (a ScaledClock's is k times faster).
+        deadline = self.loop.time() + wall_seconds(self.state.clock, duration or SAFETY_TIMEOUT_S)
         self._idle_deadline = deadline
         if self._timer_at is not None and self._timer_at <= deadline:
             return
@@ -428,7 +430,7 @@ class SesSMTP(SMTP):
             if decision.stall_s is None:
                 await self._lost.wait()
             else:
-                await asyncio.sleep(decision.stall_s)
+                await asyncio.sleep(wall_seconds(self.state.clock, decision.stall_s))
                 self._drop(decision)
         return True
 
@@ -439,7 +441,7 @@ class SesSMTP(SMTP):
         if self.state.clock.virtual:
             self.state.clock.sleep(seconds)
         else:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(wall_seconds(self.state.clock, seconds))
 
     def _hang_up(self, by: str, reason: str, at: float | None = None) -> None:
         """Close after what was written is flushed."""

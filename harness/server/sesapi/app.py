@@ -21,6 +21,7 @@ from harness.core import api_errors
 from harness.core.api_errors import V1, V2, ApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
+from harness.server.clock import wall_seconds
 from harness.server.ledger import FaultRecord
 from harness.server.sesapi import sigv4, v1, v2
 from harness.server.sesapi.mime import content_key
@@ -261,7 +262,7 @@ class ApiService:
         if self.state.clock.virtual:
             self.state.clock.sleep(seconds)
         else:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(wall_seconds(self.state.clock, seconds))
 
 
 class _RuleError(Exception):
