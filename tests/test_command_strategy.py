@@ -21,6 +21,7 @@ from harness.core.plan import Plan, Rule
 from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
 from harness.runner.command import (
+    DEFAULT_TIME_SCALE,
     OUTPUT_TAIL_CHARS,
     CommandStrategy,
     _running_in_group,
@@ -32,6 +33,7 @@ from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
 from harness.runner.strategy import ClaimStatus
 from harness.runner.workload import WorkloadSpec, build_messages
+from harness.server.clock import ScaledClock
 from harness.server.fake_ses import FakeSES
 
 SCENARIO = """
@@ -99,15 +101,18 @@ def test_a_client_process_is_scored_on_its_claims_by_message_id(tmp_path, scenar
     assert case["score"]["sessions"] == 3  # 5 + 5 + 2: two 421s, each answered by a reconnect
     assert case["score"]["retries"] == 2
     assert {m["claim"] for m in case["messages"]} == {"sent"}
-    assert case["command"] == {
+    record = case["command"]
+    assert {k: v for k, v in record.items() if k not in ("time_scale", "clock", "pace")} == {
         "argv": ["python", str(tmp_path / "client.py")],
-        "time_scale": 1.0,
+        "time_scale_asked": DEFAULT_TIME_SCALE,
+        "note": record["note"],  # whether this client kept up on a loaded machine: pace's call
         "timeout_s": 300.0,
         "claims": "client",
         "exit_code": 0,
         "stdout_tail": "",
         "stderr_tail": "",
     }
+    assert record["pace"]["kept_up"] is (record["note"] is None)
 
 
 def test_the_client_gets_the_endpoint_and_the_batch_in_its_environment(tmp_path, scenario):
@@ -329,34 +334,13 @@ def test_the_cli_reports_a_bad_command_spec_without_a_traceback(tmp_path, scenar
     assert "unknown option (allowed: time_scale, timeout_s)" in capsys.readouterr().err
 
 
-def test_time_scale_speeds_up_exactly_the_time_based_limits_and_waits():
-    plan = Plan.from_dict(
-        {
-            "profile": "ses",
-            "limits": {"session_limit": 10},
-            "faults": [
-                {"stage": "MAIL", "nth": 1, "action": "delay", "delay_s": 5.0},
-                {"stage": "DATA", "nth": 1, "action": "stall", "stall_s": 20.0},
-                {"stage": "RCPT", "nth": 1, "action": "reply", "code": 451},
-            ],
-        }
-    )
-    scaled = CommandStrategy(["client"], time_scale=10).scaled(plan).resolved_limits()
-    original = plan.resolved_limits()
+def test_a_command_case_runs_on_one_scaled_clock_with_the_plan_as_written():
+    strategy = CommandStrategy(["client"], time_scale=10)
+    clock = strategy.clock(0.02)
 
-    assert scaled.rate_per_s == original.rate_per_s * 10
-    assert scaled.burst == original.rate_per_s  # the bucket's size is tokens, not time
-    assert scaled.idle_timeout_s == original.idle_timeout_s / 10
-    unchanged = ("session_limit", "daily_quota", "max_connections", "max_recipients")
-    assert [getattr(scaled, n) for n in unchanged] == [getattr(original, n) for n in unchanged]
-    faults = CommandStrategy(["client"], time_scale=10).scaled(plan).faults
-    assert [f.action for f in faults] == [
-        plan.faults[0].action.__class__(delay_s=0.5),
-        plan.faults[1].action.__class__(stall_s=2.0),
-        plan.faults[2].action,
-    ]
-    assert CommandStrategy(["client"]).scaled(plan) is plan
-    assert CommandStrategy(["client"], time_scale=10).clock(0.02).latency_s == pytest.approx(0.002)
+    assert isinstance(clock, ScaledClock)
+    assert (clock.time_scale, clock.latency_s) == (strategy.time_scale, 0.02)  # SES seconds
+    assert not hasattr(strategy, "scaled")  # limits are no longer rewritten per parameter
 
 
 def test_a_scaled_rate_throttles_a_client_on_the_real_clock(tmp_path, scenario):

@@ -141,10 +141,25 @@ TIMELINE = Obj(
     {"sessions": ListOf(SESSION), "deliveries": ListOf(DELIVERY), "faults": ListOf(FAULT)}
 )
 # Only in cases of a command strategy (harness.runner.command): the client process.
+PACE = Obj(
+    {
+        "wall_s": NUM,
+        "client_cpu_s": NUM,
+        "server_cpu_s": NUM,
+        "stretch": NUM,
+        "kept_up": BOOL,
+        "suggested_time_scale": INT,
+    },
+    nullable=True,
+)
 COMMAND = Obj(
     {
         "argv": ListOf(STR),
         "time_scale": NUM,
+        "time_scale_asked": NUM,
+        "clock": OneOf(("libfaketime", "real")),
+        "pace": PACE,
+        "note": OPT_STR,
         "timeout_s": NUM,
         "claims": OneOf(("client", "server")),
         "exit_code": OPT_INT,

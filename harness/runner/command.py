@@ -26,7 +26,7 @@ server in environment variables, and reads back what it believes happened:
                          "text": "..."}`` (`code` and `text` optional: the reply that decided a
                          failure; ``"not_attempted"`` and ``"uncertain"``, for a client that
                          cannot know whether the server kept it, are allowed too)
-``HARNESS_TIME_SCALE``   the time scale below, for clients that pace or back off themselves
+``HARNESS_TIME_SCALE``   the time scale below (the client's clocks already run at it)
 =======================  ========================================================================
 
 Messages are matched by their Message-ID header, not by order, so a pooled client may send them
@@ -40,27 +40,28 @@ Options go in brackets after ``cmd``: ``cmd[time_scale=10,timeout_s=120]:python 
 
 - ``timeout_s`` (default 300): wall seconds the process may run; then it and its children are
   killed and the case reports an error with the tail of its stderr (kept whenever it fails).
-- ``time_scale`` (default 1): a client in another process cannot share the harness's virtual
-  clock, so command cases run on the real clock, and ``time_scale = k`` makes SES's time-based
-  limits k times faster so throttling scenarios finish quickly. Exactly this is scaled:
-  ``rate_per_s`` is multiplied by k (the bucket keeps its unscaled size, one second of SES's
-  rate, unless the plan sets ``burst``), ``idle_timeout_s`` and the ``delay_s``/``stall_s`` of
-  fault rules are divided by k. Not scaled: message, recipient, size and connection caps, the
-  daily quota's count and its 24-hour window, and the client's own timeouts and waits.
+- ``time_scale`` (default :data:`DEFAULT_TIME_SCALE`): one clock for the case, k times faster
+  than the wall. A client in another process cannot share the harness's virtual clock, so the
+  server runs on a :class:`harness.server.clock.ScaledClock` (every limit, window, delay, stall
+  and idle timer as the plan has it, in SES seconds, k times faster on the wall), and the client
+  runs under libfaketime at the same k, started at the server clock's time
+  (:mod:`harness.runner.faketime`): its sleeps, backoffs and timeouts are k times shorter on the
+  wall and the same in SES seconds, so both sides agree on how much time has passed. A 20-minute
+  backoff takes a minute at scale 20. ``time_scale=1`` is real time. Without libfaketime (not
+  Linux, not installed) the case runs at scale 1 and says how to install it.
 
-The scenario's modelled round trip (`latency_s`) is kept, scaled the same way: the server
-takes ``latency_s / k`` real seconds over each command before it answers (one command at a time,
-as the virtual clock counts it), so a scenario paces clients as it was written to. The real
-time the client and the server take comes on top of it, so the higher the scale, the slower a
-client looks in SES's terms: whether it hits a rate limit depends on the machine it runs on.
-In command cases every time in the report is in real seconds, and the whole batch is available
-when the process starts (burst arrival times are not modelled).
+Every time in the report of a command case (``timeline``, ``virtual_elapsed_s``) is in SES
+seconds, on that clock, and the ``command`` record says the scale it ran at. The scenario's
+modelled round trip (``latency_s``) is paid by the server on each command before it answers.
+The CPU the client and the server take is not scaled (each CPU second is k SES seconds), so a
+busy client looks slower at a higher scale: after each case :mod:`harness.runner.pace` checks
+that the client kept up, and when it did not the case says so and suggests a lower scale. The
+whole batch is available when the process starts (burst arrival times are not modelled).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import email
 import email.policy
 import json
@@ -71,20 +72,26 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
-from harness.core.plan import Delay, Plan, Stall
+from harness.runner import faketime
+from harness.runner.pace import Pace
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock, RealClock
+from harness.server.clock import Clock, ScaledClock
 from harness.server.endpoint import Endpoint
 from harness.server.ledger import Ledger
 
 PREFIX = "cmd"
 DEFAULT_TIMEOUT_S = 300.0
+#: The scale a command case runs at unless told: measured, not guessed (bench/time_scale.py and
+#: docs/performance.md): the highest at which the clients in clients/ keep up on a loaded
+#: 2-core machine.
+DEFAULT_TIME_SCALE = 20.0
 KILL_WAIT_S = 10.0  # how long a killed process group may take to exit
 #: What a case keeps of the client's stdout and stderr: the end of each, whatever the exit.
 OUTPUT_TAIL_CHARS = 4000
@@ -113,15 +120,19 @@ class CommandStrategy:
         self,
         argv: Sequence[str],
         *,
-        time_scale: float = 1.0,
+        time_scale: float = DEFAULT_TIME_SCALE,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         if not argv:
             raise PlanError("strategy", "cmd: needs a command", allowed="cmd:PROGRAM [ARGS...]")
         self.argv = tuple(argv)
-        self.time_scale = time_scale
+        self.time_scale_asked = time_scale
+        self.library = faketime.find_library() if time_scale != 1 else None
+        # What the case runs at: the scale asked for, when libfaketime can give it to the client.
+        self.time_scale = time_scale if self.library is not None else 1.0
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
+        self.pace: Pace | None = None
         self.stdout_tail = ""
         self.stderr_tail = ""
         # What `ses-harness run` shows as the strategy's description.
@@ -149,18 +160,25 @@ class CommandStrategy:
         with tempfile.TemporaryDirectory(prefix="ses-harness-cmd-") as folder:
             root = Path(folder)
             manifest, claims_path = _write_batch(list(messages), root)
-            failure = self._run(endpoint, root / "messages", manifest, claims_path, root)
+            failure = self._run(endpoint, root / "messages", manifest, claims_path, root, clock)
             yield from read_claims(claims_path)
         if failure:
             raise ClientFailed(failure)
 
     def _run(
-        self, endpoint: Endpoint, folder: Path, manifest: Path, claims: Path, root: Path
+        self,
+        endpoint: Endpoint,
+        folder: Path,
+        manifest: Path,
+        claims: Path,
+        root: Path,
+        clock: Clock,
     ) -> str | None:
         """Run the process to the end or the timeout; a reason when it failed, else None.
 
         Its stdout and stderr go to files, not pipes (a chatty client never blocks on a full
-        pipe, and memory stays flat); the end of each is kept for the report.
+        pipe, and memory stays flat); the end of each is kept for the report. Its clocks start
+        at `clock`'s time, at this strategy's scale.
         """
         env = {
             **os.environ,
@@ -182,8 +200,12 @@ class CommandStrategy:
             "HARNESS_CLAIMS": str(claims),
             "HARNESS_TIME_SCALE": f"{self.time_scale:g}",
         }
+        self.pace = None
         stdout_path, stderr_path = root / "stdout.txt", root / "stderr.txt"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+            cpu_start_s, wall_start_s = time.process_time(), time.monotonic()
+            if self.library is not None:  # the last moment: the client's clock starts as it does
+                env = faketime.environment(env, self.library, clock.now(), self.time_scale)
             try:
                 process = subprocess.Popen(
                     _argv(self.argv),
@@ -195,19 +217,32 @@ class CommandStrategy:
                 )
             except OSError as error:
                 return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
-            try:
-                self.exit_code = process.wait(timeout=self.timeout_s)
-                failure = None
+            self.exit_code, client_cpu_s, timed_out = _wait(process, self.timeout_s)
+            failure = None
+            if not timed_out:
+                self.pace = Pace(
+                    self.time_scale,
+                    wall_s=time.monotonic() - wall_start_s,
+                    client_cpu_s=client_cpu_s,
+                    server_cpu_s=time.process_time() - cpu_start_s,
+                )
                 if self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
-            except subprocess.TimeoutExpired:
-                self.exit_code, survivors = _kill_group(process)
+            else:
+                _, survivors = _kill_group(process)
+                if self.library is not None:
+                    faketime.clean_up(process.pid)
                 failure = (
                     f"{shlex.join(self.argv)} still running after {self.timeout_s:g} s; killed"
                 )
                 if survivors:
                     failure += (
                         f" ({survivors} of its processes had not exited {KILL_WAIT_S:g} s later)"
+                    )
+                if self.time_scale != 1:  # see harness.runner.faketime for what hangs there
+                    failure += (
+                        f" (at time_scale {self.time_scale:g}: if it waits on a thread with a "
+                        "timeout, or is a Go program, run it with time_scale=1)"
                     )
         self.stdout_tail, self.stderr_tail = _tail(stdout_path), _tail(stderr_path)
         if failure and self.stderr_tail:  # its last line; the report shows the whole tail
@@ -216,61 +251,32 @@ class CommandStrategy:
 
     # --- what run_case asks of an out-of-process client ----------------------------------------
 
-    def scaled(self, plan: Plan) -> Plan:
-        """`plan` with its time-based limits and waits made `time_scale` times faster."""
-        k = self.time_scale
-        if k == 1:
-            return plan
-        limits = plan.resolved_limits()
-        overrides: dict[str, Any] = {}
-        if limits.rate_per_s is not None:
-            overrides["rate_per_s"] = limits.rate_per_s * k
-            overrides["burst"] = limits.burst if limits.burst is not None else limits.rate_per_s
-        if limits.idle_timeout_s is not None:
-            overrides["idle_timeout_s"] = limits.idle_timeout_s / k
-        rules = []
-        for rule in plan.faults:
-            action = rule.action
-            if isinstance(action, Delay):
-                action = dataclasses.replace(action, delay_s=action.delay_s / k)
-            elif isinstance(action, Stall) and action.stall_s is not None:
-                action = dataclasses.replace(action, stall_s=action.stall_s / k)
-            rules.append(dataclasses.replace(rule, action=action))
-        return dataclasses.replace(plan.with_limits(**overrides), faults=tuple(rules))
+    def clock(self, latency_s: float) -> ScaledClock:
+        """The case's clock: this strategy's scale, `latency_s` SES seconds per command."""
+        return ScaledClock(self.time_scale, latency_s=latency_s)
 
-    def clock(self, latency_s: float) -> PacedClock:
-        """The real clock for a case whose scenario models `latency_s` per command."""
-        return PacedClock(latency_s / self.time_scale)
+    def note(self) -> str | None:
+        """One line on the clock when the case needs it: no libfaketime, or a client that did
+        not keep up (see :mod:`harness.runner.pace`)."""
+        if self.time_scale_asked != 1 and self.library is None:
+            return faketime.INSTALL_HINT
+        return self.pace.note() if self.pace is not None else None
 
     def record(self, claims_from: str) -> dict[str, Any]:
         """The ``command`` entry of the case: what ran, how it ended, whose claims were scored."""
         return {
             "argv": list(self.argv),
             "time_scale": self.time_scale,
+            "time_scale_asked": self.time_scale_asked,
+            "clock": "libfaketime" if self.library is not None else "real",
+            "pace": self.pace.to_dict() if self.pace is not None else None,
+            "note": self.note(),
             "timeout_s": self.timeout_s,
             "claims": claims_from,
             "exit_code": self.exit_code,
             "stdout_tail": self.stdout_tail,
             "stderr_tail": self.stderr_tail,
         }
-
-
-class PacedClock(RealClock):
-    """Real time, where the server spends `latency_s` on each command before it answers.
-
-    The wait blocks the server's loop, so concurrent connections queue for it: the same model
-    as :class:`harness.server.clock.VirtualClock`, where concurrent waits add up.
-    """
-
-    def __init__(self, latency_s: float) -> None:
-        self.latency_s = latency_s
-
-    def network_delay(self) -> None:
-        if self.latency_s > 0:
-            time.sleep(self.latency_s)
-
-    def __repr__(self) -> str:
-        return f"PacedClock(latency_s={self.latency_s})"
 
 
 def read_claims(path: Path) -> list[Claim]:
@@ -431,6 +437,31 @@ def _claim(line: str, where: str) -> Claim:
 def _path(command: str) -> str:
     found = re.search(r"<([^>]*)>", command)
     return found.group(1) if found else command.partition(":")[2].strip().split(" ")[0]
+
+
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float, bool]:
+    """Wait for `process` to exit, killing its group after `timeout_s`: its exit code, the CPU
+    seconds it and its waited-for children used, and whether it was killed.
+
+    ``os.wait4`` reaps it with its resource usage (``Popen.wait`` keeps none, and polls when
+    given a timeout); a timer thread does the killing.
+    """
+    killed = threading.Event()
+
+    def kill() -> None:
+        killed.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    timer = threading.Timer(timeout_s, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, usage.ru_utime + usage.ru_stime, killed.is_set()
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> tuple[int, int]:

@@ -67,11 +67,11 @@ def run_case(
     arrivals_s = scenario.workload.arrivals_s()
     latency_s = scenario.latency_s
     clock: Clock = VirtualClock(latency_s=latency_s)
-    # A client in another process cannot share the virtual clock: real time, scaled limits.
+    # A client in another process cannot share the virtual clock: one scaled real clock for
+    # the server and (through libfaketime) the client, the plan as it is, times in SES seconds.
     command = send_batch if isinstance(send_batch, CommandStrategy) else None
     if command is not None:
-        plan, clock = command.scaled(plan), command.clock(latency_s)
-        latency_s = clock.latency_s
+        clock = command.clock(latency_s)
         arrivals_s = [0.0] * len(messages)
     claims: list[Claim] = []
     error = None

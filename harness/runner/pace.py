@@ -1,0 +1,87 @@
+"""Did a client keep up with its fast clock? A check after each command case.
+
+At time scale k a client's sleeps, timeouts and the modelled round trips shrink k times on the
+wall, but the CPU its work takes (and the server's) does not: each CPU second it spends is k
+SES seconds. So the faster the clock, the slower a client looks to SES's limits, and at some
+scale a busy client stops pacing like it would at scale 1 (it meets fewer throttles, more idle
+timeouts). How much: with ``M`` the client's and server's CPU seconds and ``W`` the wall
+seconds of the run, the run would have taken about ``T1 = M + k (W - M)`` SES seconds at scale
+1 (the work, plus the rest of the time, which was SES time scaled) and took ``k W``; the
+*stretch* ``(k - 1) M / T1`` is the share of SES time the scale added. CPU time is an upper
+bound of the work on the critical path (a client's start-up counts, and client and server
+overlap a little), so the check errs on the side of warning.
+
+>>> pace = Pace(time_scale=20, wall_s=5.0, client_cpu_s=0.4, server_cpu_s=0.1)
+>>> round(pace.stretch, 3), pace.kept_up, pace.suggested_time_scale
+(0.105, True, 46)
+>>> Pace(time_scale=20, wall_s=1.0, client_cpu_s=0.7, server_cpu_s=0.2).kept_up
+False
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: The most SES time a scale may add to a case, as a share of its time at scale 1.
+MAX_STRETCH = 0.25
+
+
+@dataclass(frozen=True)
+class Pace:
+    """One command case's clock and what the client and server spent on it."""
+
+    time_scale: float
+    wall_s: float  # the client process, from start to exit
+    client_cpu_s: float  # user + system time of the process and its waited-for children
+    server_cpu_s: float  # the harness process meanwhile: the fake server
+
+    @property
+    def work_s(self) -> float:
+        return self.client_cpu_s + self.server_cpu_s
+
+    @property
+    def scale_1_s(self) -> float:
+        """About how many SES seconds the run would have taken at scale 1."""
+        return self.work_s + self.time_scale * max(0.0, self.wall_s - self.work_s)
+
+    @property
+    def stretch(self) -> float:
+        """The share of SES time the scale added to the run (0 at scale 1)."""
+        if self.time_scale <= 1 or self.work_s <= 0:
+            return 0.0
+        return (self.time_scale - 1) * self.work_s / max(self.scale_1_s, 1e-9)
+
+    @property
+    def kept_up(self) -> bool:
+        return self.stretch <= MAX_STRETCH
+
+    @property
+    def suggested_time_scale(self) -> int:
+        """The highest whole scale whose stretch stays within `MAX_STRETCH` (1 at least)."""
+        if self.work_s <= 0:
+            return max(1, math.floor(self.time_scale))
+        return max(1, math.floor(1 + MAX_STRETCH * self.scale_1_s / self.work_s))
+
+    def note(self) -> str | None:
+        """One line for the report when the client did not keep up; None when it did."""
+        if self.kept_up:
+            return None
+        return (
+            f"at time_scale {self.time_scale:g} the client's and server's own work "
+            f"({self.work_s:.2f} CPU s in {self.wall_s:.2f} wall s) took "
+            f"{self.stretch:.0%} more SES time than at scale 1, so timing-dependent numbers "
+            f"(throttles, idle timeouts) may differ from real time: run it at "
+            f"time_scale={self.suggested_time_scale} or lower"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "client_cpu_s": round(self.client_cpu_s, 3),
+            "server_cpu_s": round(self.server_cpu_s, 3),
+            "stretch": round(self.stretch, 4),
+            "kept_up": self.kept_up,
+            "suggested_time_scale": self.suggested_time_scale,
+        }
