@@ -1,0 +1,167 @@
+"""Real clients on a fast clock: one scaled clock for the server and the client process.
+
+The client runs under libfaketime at the case's scale, from the server clock's time, so its
+sleeps cost k times less wall time and both sides count the same SES seconds. Assertions are
+on the ledger and on counts, never on how long anything took.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import re
+import shlex
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.runner import faketime
+from harness.runner.command import DEFAULT_TIME_SCALE
+from harness.runner.matrix import run_case
+from harness.runner.pace import MAX_STRETCH, Pace
+from harness.runner.scenario import load_scenario, scenario_paths
+
+needs_faketime = pytest.mark.skipif(
+    faketime.find_library() is None,
+    reason="libfaketime is not installed (apt-get install faketime)",
+)
+CLIENTS = Path(__file__).resolve().parent.parent / "clients"
+
+# The AWS ladder: one message after each wait, each on its own connection; the client says
+# what its own clocks saw, so the test can compare them with the server's.
+LADDER = """
+import json, os, smtplib, sys, time
+
+LADDER_S = [5.0, 10.0, 30.0, 1200.0]
+batch = json.load(open(os.environ["HARNESS_MANIFEST"]))
+seen = []
+with open(os.environ["HARNESS_CLAIMS"], "a") as claims:
+    for wait_s, entry in zip(LADDER_S, batch):
+        before_time, before_monotonic = time.time(), time.monotonic()
+        time.sleep(wait_s)
+        seen.append([time.time() - before_time, time.monotonic() - before_monotonic])
+        with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])) as smtp:
+            smtp.sendmail(entry["sender"], entry["recipients"], open(entry["file"], "rb").read())
+        claims.write(json.dumps({"id": entry["id"], "status": "sent"}) + "\\n")
+print(json.dumps(seen))
+"""
+LADDER_S = [5.0, 10.0, 30.0, 1200.0]
+
+
+def scenario_of(name, count):
+    scenario = load_scenario(scenario_paths([name])[0])
+    return dataclasses.replace(
+        scenario, workload=dataclasses.replace(scenario.workload, count=count)
+    )
+
+
+def spec(tmp_path, source, options=""):
+    path = tmp_path / "client.py"
+    path.write_text(textwrap.dedent(source), encoding="utf-8")
+    return f"cmd{options}:python {shlex.quote(str(path))}"
+
+
+@needs_faketime
+def test_a_20_minute_backoff_ladder_runs_on_the_fast_clock_and_the_ledger_counts_ses_seconds(
+    tmp_path,
+):
+    case = run_case(scenario_of("session-cap", 4), spec(tmp_path, LADDER, "[time_scale=100]"))
+
+    assert case["error"] is None, case["command"]["stderr_tail"]
+    assert case["score"]["delivered_once"] == 4
+    assert (case["command"]["time_scale"], case["command"]["clock"]) == (100, "libfaketime")
+    opened = [s["opened_at"] for s in case["timeline"]["sessions"]]
+    gaps_s = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    # The server's clock saw each wait in SES seconds (at least the wait: a sleep is never
+    # shorter), not the hundredth of it that passed on the wall.
+    assert [round(gap) >= wait for gap, wait in zip(gaps_s, LADDER_S[1:], strict=True)] == [
+        True
+    ] * 3
+    assert opened[0] >= LADDER_S[0]
+    assert case["score"]["virtual_elapsed_s"] >= sum(LADDER_S)
+    # The client's clocks (time.time and time.monotonic) ran at the same scale.
+    seen = json.loads(case["command"]["stdout_tail"])
+    assert [[round(s) >= w for s in pair] for pair, w in zip(seen, LADDER_S, strict=True)] == [
+        [True] * 2
+    ] * 4
+    # 1,245 SES seconds took a small fraction of that on the wall.
+    assert case["command"]["pace"]["wall_s"] * 10 < case["score"]["virtual_elapsed_s"]
+
+
+def test_without_libfaketime_a_case_runs_at_scale_1_and_says_how_to_install_it(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv(faketime.LIBRARY_ENV, "")  # as on a machine without it
+    source = """
+        import json, os
+        for entry in json.load(open(os.environ["HARNESS_MANIFEST"])):
+            print(os.environ["HARNESS_TIME_SCALE"], "LD_PRELOAD" in os.environ)
+    """
+    case = run_case(scenario_of("session-cap", 2), spec(tmp_path, source, "[time_scale=50]"))
+
+    record = case["command"]
+    assert (record["time_scale"], record["time_scale_asked"], record["clock"]) == (1, 50, "real")
+    assert record["note"] == faketime.INSTALL_HINT
+    assert "apt-get install faketime" in record["note"]
+    assert record["stdout_tail"].splitlines() == ["1 False"] * 2
+
+
+@needs_faketime
+def test_the_client_gets_libfaketime_at_the_case_scale_from_the_server_clock(tmp_path):
+    source = """
+        import json, os
+        print(json.dumps([os.environ[n] for n in ("FAKETIME", "FAKETIME_FMT", "LD_PRELOAD")]))
+    """
+    case = run_case(scenario_of("session-cap", 1), spec(tmp_path, source, "[time_scale=8]"))
+
+    setting, fmt, preload = json.loads(case["command"]["stdout_tail"])
+    # A start-at time in Unix seconds (whatever the client's TZ), then 8 times the wall.
+    assert re.fullmatch(r"@\d+\.\d{6} x8", setting) and fmt == "%s"
+    assert preload.split(":")[0] == faketime.find_library()
+
+
+def test_a_busy_client_is_said_not_to_keep_up_and_is_given_a_lower_scale():
+    # All CPU, no waiting: at scale 20 every CPU second was 20 SES seconds.
+    busy = Pace(time_scale=20, wall_s=1.0, client_cpu_s=0.8, server_cpu_s=0.2)
+    # Mostly waiting (modelled round trips, backoffs): the scale shortened only the waits.
+    idle = Pace(time_scale=20, wall_s=10.0, client_cpu_s=0.2, server_cpu_s=0.1)
+
+    assert (busy.kept_up, busy.suggested_time_scale) == (False, 1)
+    assert "time_scale=1 or lower" in busy.note()
+    assert idle.kept_up and idle.note() is None
+    assert idle.stretch <= MAX_STRETCH
+    # The suggested scale keeps up, by the same model: the CPU stays, the waits shrink.
+    flagged = Pace(time_scale=20, wall_s=1.0, client_cpu_s=0.2, server_cpu_s=0.1)
+    waits_ses_s = flagged.time_scale * (flagged.wall_s - flagged.work_s)
+    k = flagged.suggested_time_scale
+    at_k = Pace(k, flagged.work_s + waits_ses_s / k, 0.2, 0.1)
+    assert (flagged.kept_up, 1 < k < 20, at_k.kept_up) == (False, True, True)
+    assert Pace(1, 1.0, 0.9, 0.1).stretch == 0  # real time is real time
+
+
+# --- the verdict does not depend on the scale -------------------------------------------------
+
+# Scenarios whose faults are counted, not timed: the counts agree exactly.
+UNTIMED = [("drop-after-accept", 75), ("session-cap", 40)]
+
+
+@needs_faketime
+@pytest.mark.parametrize(("name", "count"), UNTIMED)
+def test_a_real_client_scores_the_same_at_scale_1_and_at_the_default_scale(name, count):
+    scenario = scenario_of(name, count)
+    client = f"python {shlex.quote(str(CLIENTS / 'smtplib_batch.py'))}"
+    if name == "session-cap":  # a cap of 15 in 40 messages: the 421 lands mid-batch
+        scenario = dataclasses.replace(scenario, plan=scenario.plan.with_limits(session_limit=15))
+
+    real = run_case(scenario, f"cmd[time_scale=1]:{client}")
+    fast = run_case(scenario, f"cmd[time_scale={DEFAULT_TIME_SCALE:g}]:{client}")
+
+    assert fast["command"]["time_scale"] == DEFAULT_TIME_SCALE
+    classes = ("delivered_once", "misreported", "uncertain", "given_up", "abandoned")
+    counts = ("duplicated", "silently_lost", "sessions", "retries")
+    assert {k: fast["score"][k] for k in classes + counts} == {
+        k: real["score"][k] for k in classes + counts
+    }
+    assert [m["class"] for m in fast["messages"]] == [m["class"] for m in real["messages"]]
