@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=DEFAULT_TIME_SCALE,
         metavar="K",
-        help=f"run SES's time-based limits K times faster (default {DEFAULT_TIME_SCALE:g})",
+        help="run each case on one clock, server and client (libfaketime), K times faster than "
+        f"the wall (default {DEFAULT_TIME_SCALE:g}; 1: real time)",
     )
     parser.add_argument("--seed", type=int, help="replace every scenario's seed with this one")
     parser.add_argument(
@@ -94,6 +95,8 @@ def main(args: argparse.Namespace) -> int:
             f"{row.client} x {row.scenario}: {s['delivered_once']}/{s['messages']} once",
             file=sys.stderr,
         )
+        if row.note:
+            print(f"  note: {row.note}", file=sys.stderr)
 
     rows = run_rows(
         clients,

@@ -34,7 +34,10 @@ strategies (--strategy, repeatable):
                               SMTP_PORT, and appends one JSON claim per message to
                               HARNESS_CLAIMS ({"id": "<Message-ID>", "status": "sent"}; or
                               "failed" with "code" and "text"; ses-harness claim writes one)
-  'cmd[timeout_s=60]:python send.py'   options: timeout_s, time_scale
+  'cmd[timeout_s=60]:python send.py'   options: timeout_s (wall seconds), time_scale (one
+                              clock for server and client, k times the wall, the client
+                              under libfaketime; default: measured, see
+                              harness/runner/command.py; 1 = real time)
   an entry point name         published under the group ses_harness.strategies
 
 verdict:
@@ -247,10 +250,11 @@ def _table(rows: list[Any], name_width: int) -> Table:
 
 
 def time_spent(results: dict[str, Any]) -> str:
-    """How much SES time the cases covered: virtual for in-process ones, wall for commands."""
+    """How much SES time the cases covered: virtual for in-process ones; for commands, their
+    scaled clock's (each case's ``command.time_scale`` times the wall)."""
     cases = [c for c in results["cases"] if c["score"] is not None]
     wall = sum(c["score"]["virtual_elapsed_s"] for c in cases if "command" in c)
     virtual = sum(c["score"]["virtual_elapsed_s"] for c in cases if "command" not in c)
     parts = [f"{virtual:.0f} s of virtual time"] if virtual or not wall else []
-    parts += [f"{wall:.0f} s of wall time in client processes"] if wall else []
+    parts += [f"{wall:.0f} s of SES time in client processes (on scaled clocks)"] if wall else []
     return ", ".join(parts)
