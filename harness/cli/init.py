@@ -120,7 +120,7 @@ def table(strategies: list[str]) -> str:
         '# "builtin": every built-in scenario (`ses-harness scenarios`); and your own folder.\n'
         'scenarios = ["builtin", "scenarios"]\n'
         "# seeds = [1, 2, 3]     # play every case with these seeds too\n"
-        "# time_scale = 4        # cmd: clients run SES's time-based limits this much faster\n"
+        "# time_scale = 8        # cmd: server and client on one clock, 8x the wall (1: real)\n"
         "# A bar of your own where you accept a known weakness:\n"
         '# [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]\n'
         '# misreported = "<= 12"\n'

@@ -4,7 +4,7 @@
     strategies = ["mymail:send_batch", "cmd:node worker/send.js"]   # what to judge
     scenarios = ["builtin", "scenarios"]   # "builtin" (all), built-in names, files, folders
     seeds = [1, 2, 3]                      # play each case with these seeds too (optional)
-    time_scale = 4                         # cmd: strategies run SES's time limits this fast
+    time_scale = 8                         # cmd: server and client clocks 8x the wall
 
     # A bar of your own where you accept a known weakness (the default is the contract):
     [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]
