@@ -146,6 +146,8 @@ PACE = Obj(
         "wall_s": NUM,
         "client_cpu_s": NUM,
         "server_cpu_s": NUM,
+        "client_queued_s": NUM,
+        "server_queued_s": NUM,
         "stretch": NUM,
         "kept_up": BOOL,
         "suggested_time_scale": INT,

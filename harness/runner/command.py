@@ -205,6 +205,7 @@ class CommandStrategy:
         stdout_path, stderr_path = root / "stdout.txt", root / "stderr.txt"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             cpu_start_s, wall_start_s = time.process_time(), time.monotonic()
+            queued_start_s = _harness_queued_s()
             if self.library is not None:  # the last moment: the client's clock starts as it does
                 env = faketime.environment(env, self.library, clock.now(), self.time_scale)
             try:
@@ -218,7 +219,9 @@ class CommandStrategy:
                 )
             except OSError as error:
                 return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
-            self.exit_code, client_cpu_s, timed_out = _wait(process, self.timeout_s)
+            self.exit_code, client_cpu_s, client_queued_s, timed_out = _wait(
+                process, self.timeout_s
+            )
             failure = None
             if not timed_out:
                 self.pace = Pace(
@@ -226,6 +229,8 @@ class CommandStrategy:
                     wall_s=time.monotonic() - wall_start_s,
                     client_cpu_s=client_cpu_s,
                     server_cpu_s=time.process_time() - cpu_start_s,
+                    client_queued_s=client_queued_s,
+                    server_queued_s=max(0.0, _harness_queued_s() - queued_start_s),
                 )
                 if self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
@@ -440,12 +445,14 @@ def _path(command: str) -> str:
     return found.group(1) if found else command.partition(":")[2].strip().split(" ")[0]
 
 
-def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float, bool]:
+def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float, float, bool]:
     """Wait for `process` to exit, killing its group after `timeout_s`: its exit code, the CPU
-    seconds it and its waited-for children used, and whether it was killed.
+    seconds it and its waited-for children used, the seconds its main thread waited for a
+    core, and whether it was killed.
 
-    ``os.wait4`` reaps it with its resource usage (``Popen.wait`` keeps none, and polls when
-    given a timeout); a timer thread does the killing.
+    ``os.waitid(WNOWAIT)`` leaves it a zombie whose scheduler statistics can still be read;
+    ``os.wait4`` then reaps it with its resource usage (``Popen.wait`` keeps none, and polls
+    when given a timeout); a timer thread does the killing.
     """
     killed = threading.Event()
 
@@ -458,11 +465,35 @@ def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, floa
     timer.daemon = True
     timer.start()
     try:
+        if hasattr(os, "waitid"):
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        queued_s = _queued_s(f"/proc/{process.pid}/schedstat")
         _, status, usage = os.wait4(process.pid, 0)
     finally:
         timer.cancel()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_utime + usage.ru_stime, killed.is_set()
+    return process.returncode, usage.ru_utime + usage.ru_stime, queued_s, killed.is_set()
+
+
+def _queued_s(path: str) -> float:
+    """Seconds a thread was runnable but waited for a core (Linux schedstat; 0 without it).
+
+    On a shared machine this, not CPU time, is what stretches a run most: at scale k each
+    second of it is k SES seconds too.
+    """
+    try:
+        with open(path, encoding="ascii") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _harness_queued_s() -> float:
+    """`_queued_s` summed over this process's threads (the fake server's among them)."""
+    tasks = Path("/proc/self/task")
+    if not tasks.is_dir():
+        return 0.0
+    return sum(_queued_s(str(task / "schedstat")) for task in tasks.iterdir())
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> tuple[int, int]:

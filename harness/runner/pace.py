@@ -4,12 +4,14 @@ At time scale k a client's sleeps, timeouts and the modelled round trips shrink 
 wall, but the CPU its work takes (and the server's) does not: each CPU second it spends is k
 SES seconds. So the faster the clock, the slower a client looks to SES's limits, and at some
 scale a busy client stops pacing like it would at scale 1 (it meets fewer throttles, more idle
-timeouts). How much: with ``M`` the client's and server's CPU seconds and ``W`` the wall
+timeouts). How much: with ``M`` the client's and server's CPU seconds, plus the seconds they
+waited for a core other processes held (Linux schedstat), and ``W`` the wall
 seconds of the run, the run would have taken about ``T1 = M + k (W - M)`` SES seconds at scale
 1 (the work, plus the rest of the time, which was SES time scaled) and took ``k W``; the
 *stretch* ``(k - 1) M / T1`` is the share of SES time the scale added. CPU time is an upper
 bound of the work on the critical path (a client's start-up counts, and client and server
-overlap a little), so the check errs on the side of warning.
+overlap a little), so the check errs on the side of warning; for the client only its main
+thread's wait for a core is known.
 
 >>> pace = Pace(time_scale=20, wall_s=5.0, client_cpu_s=0.4, server_cpu_s=0.1)
 >>> round(pace.stretch, 3), pace.kept_up, pace.suggested_time_scale
@@ -36,10 +38,13 @@ class Pace:
     wall_s: float  # the client process, from start to exit
     client_cpu_s: float  # user + system time of the process and its waited-for children
     server_cpu_s: float  # the harness process meanwhile: the fake server
+    client_queued_s: float = 0.0  # runnable, waiting for a core (its main thread)
+    server_queued_s: float = 0.0  # the same for the harness's threads
 
     @property
     def work_s(self) -> float:
-        return self.client_cpu_s + self.server_cpu_s
+        """Wall seconds the machine, not the scenario, decided: CPU and waits for a core."""
+        return self.client_cpu_s + self.server_cpu_s + self.client_queued_s + self.server_queued_s
 
     @property
     def scale_1_s(self) -> float:
@@ -70,7 +75,7 @@ class Pace:
             return None
         return (
             f"at time_scale {self.time_scale:g} the client's and server's own work "
-            f"({self.work_s:.2f} CPU s in {self.wall_s:.2f} wall s) took "
+            f"({self.work_s:.2f} s of CPU and waits for a core in {self.wall_s:.2f} wall s) took "
             f"{self.stretch:.0%} more SES time than at scale 1, so timing-dependent numbers "
             f"(throttles, idle timeouts) may differ from real time: run it at "
             f"time_scale={self.suggested_time_scale} or lower"
@@ -81,6 +86,8 @@ class Pace:
             "wall_s": round(self.wall_s, 3),
             "client_cpu_s": round(self.client_cpu_s, 3),
             "server_cpu_s": round(self.server_cpu_s, 3),
+            "client_queued_s": round(self.client_queued_s, 3),
+            "server_queued_s": round(self.server_queued_s, 3),
             "stretch": round(self.stretch, 4),
             "kept_up": self.kept_up,
             "suggested_time_scale": self.suggested_time_scale,
