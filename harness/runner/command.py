@@ -134,6 +134,8 @@ class CommandStrategy:
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
         self.pace: Pace | None = None
+        #: When the process started, on the case's clock: its own clock starts there too.
+        self.started_at_s: float | None = None
         self.stdout_tail = ""
         self.stderr_tail = ""
         # What `ses-harness run` shows as the strategy's description.
@@ -206,8 +208,9 @@ class CommandStrategy:
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             cpu_start_s, wall_start_s = time.process_time(), time.monotonic()
             queued_start_s = _harness_queued_s()
-            if self.library is not None:  # the last moment: the client's clock starts as it does
-                env = faketime.environment(env, self.library, clock.now(), self.time_scale)
+            self.started_at_s = clock.now()  # the last moment: the client's clock starts here
+            if self.library is not None:
+                env = faketime.environment(env, self.library, self.started_at_s, self.time_scale)
             try:
                 process = subprocess.Popen(
                     _argv(self.argv),
