@@ -129,7 +129,7 @@ def test_a_busy_client_is_said_not_to_keep_up_and_is_given_a_lower_scale():
     idle = Pace(time_scale=20, wall_s=10.0, client_cpu_s=0.2, server_cpu_s=0.1)
 
     assert (busy.kept_up, busy.suggested_time_scale) == (False, 1)
-    assert "time_scale=1 or lower" in busy.note()
+    assert "run it at time_scale=1 (real time)" in busy.note()
     assert idle.kept_up and idle.note() is None
     assert idle.stretch <= MAX_STRETCH
     # The suggested scale keeps up, by the same model: the CPU stays, the waits shrink.

@@ -73,12 +73,14 @@ class Pace:
         """One line for the report when the client did not keep up; None when it did."""
         if self.kept_up:
             return None
+        k = self.suggested_time_scale
+        advice = "time_scale=1 (real time)" if k == 1 else f"time_scale={k} or lower"
         return (
             f"at time_scale {self.time_scale:g} the client's and server's own work "
             f"({self.work_s:.2f} s of CPU and waits for a core in {self.wall_s:.2f} wall s) took "
             f"{self.stretch:.0%} more SES time than at scale 1, so timing-dependent numbers "
             f"(throttles, idle timeouts) may differ from real time: run it at "
-            f"time_scale={self.suggested_time_scale} or lower"
+            f"{advice}"
         )
 
     def to_dict(self) -> dict[str, Any]:
