@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from harness.runner.scenario import Scenario, load_scenario
     from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
     from harness.serve.client import RemoteFakeSES
-    from harness.server.clock import Clock, RealClock, VirtualClock
+    from harness.server.clock import Clock, RealClock, ScaledClock, VirtualClock
     from harness.server.endpoint import Endpoint, TlsMode
     from harness.server.fake_ses import FakeSES
     from harness.server.ledger import (
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from harness.server.view import FakeSESView
 
 _HOMES = {
-    "harness.server.clock": ("Clock", "RealClock", "VirtualClock"),
+    "harness.server.clock": ("Clock", "RealClock", "ScaledClock", "VirtualClock"),
     "harness.core.engine": ("Decision", "Engine", "Outcome"),
     "harness.core.errors": ("PlanError",),
     "harness.core.limits": ("Limits",),
@@ -131,6 +131,7 @@ __all__ = [
     "RemoteFakeSES",
     "Reply",
     "Rule",
+    "ScaledClock",
     "Scenario",
     "SessionRecord",
     "Stage",
