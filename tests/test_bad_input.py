@@ -56,7 +56,7 @@ BAD_PLANS = [
     (
         {"faults": [{"stage": "EHLO", "attempts": 2, "action": "drop"}]},
         "faults[0].attempts",
-        "stage = RCPT or EOM",
+        "stage = RCPT, EOM or API",
     ),
     (
         {"faults": [GOOD_RULE, {"stage": "EOM", "action": "delay", "delay_s": -1}]},
@@ -215,7 +215,7 @@ def test_a_folder_holding_a_toml_that_is_not_a_scenario_names_that_file(capsys, 
 def test_a_missing_file_is_refused(capsys, tmp_path):
     path = tmp_path / "nope.toml"
     error = run_scenario(capsys, path, tmp_path)
-    assert error == f"ses-harness: {path}: no such scenario file or folder"
+    assert error.startswith(f"ses-harness: {path}: no such scenario file or folder, nor a built-in")
 
 
 def test_an_empty_folder_is_refused(capsys, tmp_path):
@@ -321,7 +321,7 @@ def test_a_bad_fault_flag_is_named_with_its_key(capsys, spec, key, phrase):
         ("session_limit=0", "limits.session_limit", "0 is too small (allowed: >= 1"),
         ("session_limit=abc", "limits.session_limit", "'abc' is not an integer"),
         ("rate_per_s=-1", "limits.rate_per_s", "allowed: > 0, or leave unset"),
-        ("colour=1", "limits.colour", "unknown key (allowed: burst, daily_quota"),
+        ("colour=1", "limits.colour", "unknown key (allowed: api_throttle, burst, daily_quota"),
         ("verified=x", "limits.verified", "'x' is not a list"),
     ],
     ids=["zero", "word", "negative", "unknown", "not-a-list"],

@@ -102,7 +102,8 @@ def test_a_strategy_that_claims_sent_and_sends_nothing_fails_every_scenario(liar
 
 
 def test_a_client_process_output_is_kept_and_shown_when_it_fails(liar, capsys):
-    status = main(["run", "session-cap", "--strategy", "cmd:python liar_process.py"])
+    (liar / "small.toml").write_text(SMALL)
+    status = main(["run", "small.toml", "--strategy", "cmd:python liar_process.py"])
 
     out = capsys.readouterr().out
     assert status == 1
@@ -248,7 +249,7 @@ def test_conformance_takes_the_users_own_client(liar, capsys):
 # --- one ranking, readable at 80 columns ---------------------------------------------------------
 
 
-def test_every_output_ranks_the_same_and_long_names_keep_their_scores(liar):
+def test_every_output_ranks_the_same_and_long_names_keep_their_scores(liar, tmp_path):
     from rich.console import Console
 
     from harness.cli.run import ranking
@@ -257,10 +258,16 @@ def test_every_output_ranks_the_same_and_long_names_keep_their_scores(liar):
     from harness.reports.markdown import render_summary
 
     long_name = "cmd:python liar_process.py --a-long-option-that-makes-the-name-wide"
-    # Over the built-ins, backoff's mean score is a hair above robust's, with duplicates: the
-    # one ranking puts robust first (scores tie at 2 decimals; fewer duplicates decide).
-    scenarios = [load_scenario(p) for p in builtin_scenarios()]
-    results = harness.run_matrix(scenarios, ["backoff", "robust", long_name], workers=2)
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    results = harness.run_matrix([load_scenario(path)], ["backoff", "robust", long_name])
+    # As over the built-ins: backoff's score a hair above robust's, bought with duplicates.
+    # Scores tie at 2 decimals, so fewer duplicates put robust first, in every output.
+    for case in results["cases"]:
+        if case["strategy"] == "backoff":
+            case["score"].update(delivered_once_score=0.954, duplicated=22)
+        elif case["strategy"] == "robust":
+            case["score"].update(delivered_once_score=0.953, duplicated=0)
     order = [row.name for row in rank_strategies(results)]
     assert order.index("robust") < order.index("backoff")
 
@@ -268,24 +275,17 @@ def test_every_output_ranks_the_same_and_long_names_keep_their_scores(liar):
     console.print(ranking(results, 80))
     screen = console.export_text()
     rows = [
-        line
-        for line in screen.splitlines()
-        if line.strip().split(" ")[0] in ("robust", "backoff") or "…" in line
+        line.split() for line in screen.splitlines() if line.strip()[:6] in ("robust", "backof")
     ]
-    assert [line.split()[0] for line in rows][:2] == [n for n in order if "cmd" not in n][:2]
-    cut = next(line for line in rows if "…" in line)
-    assert cut.split()[-1] == f"0/{len(scenarios)}" and "0.000" in cut  # scores show, name cut
+    assert [row[0] for row in rows] == ["robust", "backoff"]
+    cut = next(line for line in screen.splitlines() if "…" in line)
+    assert cut.split()[-1] == "0/1" and "0.000" in cut  # the scores show, the name is cut
     assert max(len(line) for line in screen.splitlines()) <= 80
-    builtins = [n for n in order if n in ("robust", "backoff")]
     summary = render_summary(results)
     ranked = summary[summary.index("## Strategies, best first") :]
-    assert [ranked.index(f"| {n} |") for n in builtins] == sorted(
-        ranked.index(f"| {n} |") for n in builtins
-    )
+    assert ranked.index("| robust |") < ranked.index("| backoff |")
     page = render_html(results)
-    assert [page.index(f">{n}<") for n in builtins] == sorted(
-        page.index(f">{n}<") for n in builtins
-    )
+    assert page.index(">robust<") < page.index(">backoff<")
 
 
 # --- a project's own suite in pyproject.toml -----------------------------------------------------

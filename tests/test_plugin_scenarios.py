@@ -126,6 +126,6 @@ def test_a_strategy_that_cannot_be_imported_fails_its_item_without_a_traceback(
     result = project.runpytest("scenarios/custom.toml")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["*scenarios/custom.toml: key 'strategy': cannot import 'nosuch.module'*"]
+        ["*scenarios/custom.toml: strategy 'nosuch.module:send': cannot import 'nosuch.module'*"]
     )
     assert "Traceback" not in result.stdout.str()

@@ -15,7 +15,8 @@ from pathlib import Path
 NAME = "hunt"
 HELP = (
     "Search fault schedules for the smallest one that makes a strategy lose or duplicate a "
-    "message, and write it as a scenario file."
+    "message, and write it as a scenario file. Exit status 1 when it found one, 0 when none "
+    "broke the strategy within the budget, 2 on bad input."
 )
 
 

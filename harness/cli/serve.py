@@ -34,7 +34,7 @@ from harness.server.fake_ses import FakeSES
 from harness.server.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 
 NAME = "serve"
-HELP = "run a fake SES SMTP server with a live log, an HTTP API and a live web page"
+HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
 READY = "READY"
 #: Where the API token comes from when --api-token is not given (it stays out of `ps`).
 TOKEN_ENV = "SES_HARNESS_API_TOKEN"

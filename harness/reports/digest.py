@@ -103,8 +103,8 @@ def verdict(results: dict) -> str:
     errors = sum(c["error"] is not None for c in cases)
     failed = sum(not c["passed"] for c in cases) - errors
     matrix = (
-        f"{_count(len(results['strategies']), 'strategy', 'strategies')} x "
-        f"{_count(len(results['scenarios']), 'scenario', 'scenarios')}"
+        f"{count(len(results['strategies']), 'strategy', 'strategies')} x "
+        f"{count(len(results['scenarios']), 'scenario', 'scenarios')}"
     )
     if not cases:
         return f"No cases ran ({matrix})."
@@ -115,7 +115,8 @@ def verdict(results: dict) -> str:
     return f"FAIL: {' and '.join(parts)} of {len(cases)} cases ({matrix})."
 
 
-def _count(n: int, one: str, many: str) -> str:
+def count(n: int, one: str, many: str) -> str:
+    """`n` and the noun, singular or plural: ``1 worker``, ``2 workers``."""
     return f"{n} {one if n == 1 else many}"
 
 

@@ -74,8 +74,9 @@ def render_html(results: dict) -> str:
 
 def _meta(run: dict) -> str:
     seed = "scenario seeds" if run["seed"] is None else f"seed {run['seed']}"
+    workers = digest.count(run["workers"], "worker", "workers")
     return (
-        f"Started {run['started_at']} · {seed} · {run['workers']} workers · "
+        f"Started {run['started_at']} · {seed} · {workers} · "
         f"{run['wall_s']:.1f} s wall · {run['virtual_s']:.0f} s virtual · "
         f"harness {run['harness_version']}"
     )

@@ -45,8 +45,9 @@ def code(value: str) -> str:
 def _run_line(results: dict) -> list[str]:
     run = results["run"]
     seed = "scenario seeds" if run["seed"] is None else f"seed {run['seed']}"
+    workers = digest.count(run["workers"], "worker", "workers")
     return [
-        f"{len(results['cases'])} cases, {seed}, {run['workers']} workers, "
+        f"{len(results['cases'])} cases, {seed}, {workers}, "
         f"{run['wall_s']:.1f} s wall, {run['virtual_s']:.0f} s virtual. "
         f"Command: {code(run['command'])}",
         "",

@@ -31,7 +31,7 @@ def resolve_strategy(spec: str) -> tuple[str, Strategy]:
     if spec in BUILTINS:
         return spec, BUILTINS[spec].send_batch
     if spec in UNAVAILABLE:  # a built-in whose extra is not installed (sdk-* without boto3)
-        raise PlanError("strategy", f"{spec!r} {UNAVAILABLE[spec]}")
+        raise PlanError("", f"strategy {spec!r} {UNAVAILABLE[spec]}")
     if spec.startswith(("cmd:", "cmd[")):  # a client process: harness.runner.command
         return spec, CommandStrategy.from_spec(spec)
     if ":" in spec:
@@ -41,7 +41,7 @@ def resolve_strategy(spec: str) -> tuple[str, Strategy]:
         return spec, _checked(spec, entry.load())
     installed = sorted(_entry_points())
     allowed = [*BUILTINS, "module:attr", "cmd:COMMAND", *installed]
-    raise PlanError("strategy", f"{spec!r} is not a known strategy", allowed=allowed)
+    raise PlanError("", f"{spec!r} is not a known strategy", allowed=allowed)
 
 
 def name_of(strategy: Strategy) -> str:
@@ -63,24 +63,25 @@ def _entry_points() -> dict[str, importlib.metadata.EntryPoint]:
 def _import_attr(spec: str) -> Strategy:
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise PlanError("strategy", f"{spec!r} is not of the form module:attr")
+        raise PlanError("", f"strategy {spec!r} is not of the form module:attr")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         target: object = importlib.import_module(module_name)
     except ImportError as error:
-        raise PlanError("strategy", f"cannot import {module_name!r}: {error}") from None
+        raise PlanError("", f"strategy {spec!r}: cannot import {module_name!r}: {error}") from None
     for part in attr.split("."):
         try:
             target = getattr(target, part)
         except AttributeError:
-            raise PlanError("strategy", f"module {module_name!r} has no {attr!r}") from None
+            problem = f"strategy {spec!r}: module {module_name!r} has no {attr!r}"
+            raise PlanError("", problem) from None
     return _checked(spec, target)
 
 
 def _checked(spec: str, target: object) -> Strategy:
     if not callable(target):
         raise PlanError(
-            "strategy", f"{spec!r} is not callable", allowed="fn(messages, endpoint, clock)"
+            "", f"strategy {spec!r} is not callable", allowed="fn(messages, endpoint, clock)"
         )
     return target  # type: ignore[return-value]
