@@ -5,8 +5,9 @@
   ``examples``, ``clients`` and ``scenarios`` in it; a line must exit 0 (``ses-harness hunt``,
   whose documented find is exit 1, must exit 1). ``ses-harness serve`` gets free ports in place
   of the ones written, runs until its READY line, and is stopped.
-- A block after ``<!-- excerpt: PATH -->`` is an excerpt of PATH (a complete file the suite
-  runs): it must appear there verbatim, so changing either side without the other fails.
+- A block after ``<!-- excerpt: PATH -->`` is an excerpt of PATH (relative to the document, like
+  its links; a complete file the suite runs): it must appear there verbatim, so changing
+  either side without the other fails.
 - A block after ``<!-- skip: next "why" -->`` is not run, and the test report says why.
 
 Each block stands alone (no state passes from one to the next), so under xdist a document's
@@ -47,7 +48,7 @@ def _line_before(example: Example) -> str:
 def excerpt_path(example: Example) -> Path | None:
     """The file a block is an excerpt of, from the comment on the line right before its fence."""
     found = _EXCERPT.search(_line_before(example))
-    return ROOT / found.group("path") if found else None
+    return Path(example.path).parent / found.group("path") if found else None
 
 
 def skip_if_marked(example: Example) -> None:
@@ -66,7 +67,7 @@ def check_excerpt(example: Example, path: Path) -> None:
     for start in range(len(whole) - len(block) + 1):
         if whole[start : start + len(block)] == block:
             return
-    raise AssertionError(f"this block is not in {path.relative_to(ROOT)} as written")
+    raise AssertionError(f"this block is not in {path.name} ({path}) as written")
 
 
 _python = PythonEvaluator()

@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def test_the_examples_pass_as_a_user_runs_them(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(str(EXAMPLES), "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=10)
 
 
 def test_the_batch_example_fails_readably_for_a_mailer_that_ignores_the_cap(
