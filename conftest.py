@@ -1,6 +1,6 @@
 """README.md and docs/*.md as tests: every Python and shell block runs as written (sybil).
 
-- A ``python`` block runs in a namespace shared by its document's blocks, top to bottom.
+- A ``python`` block runs as a script (its imports included).
 - A ``sh`` block runs line by line in bash, from a fresh folder with this checkout's
   ``examples``, ``clients`` and ``scenarios`` in it; a line must exit 0 (``ses-harness hunt``,
   whose documented find is exit 1, must exit 1). ``ses-harness serve`` gets free ports in place
@@ -10,8 +10,8 @@
   either side without the other fails.
 - A block after ``<!-- skip: next "why" -->`` is not run, and the test report says why.
 
-Each block stands alone (no state passes from one to the next), so under xdist a document's
-blocks may run on any worker in any order.
+Each block is written to stand alone: under xdist a document's blocks may run on any worker,
+in any order, so none may lean on another's names or files.
 """
 
 from __future__ import annotations
