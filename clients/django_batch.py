@@ -16,8 +16,6 @@ The idiom is Django's documentation (https://docs.djangoproject.com/en/5.2/topic
 
 from __future__ import annotations
 
-import email
-import email.policy
 import os
 import sys
 
@@ -45,18 +43,16 @@ def configure(server: client.Server) -> None:
 
 
 def email_message(message: client.Message) -> EmailMessage:
-    """The harness's message as an application would build it with Django."""
-    parsed = email.message_from_bytes(message.data, policy=email.policy.default)
-    text = parsed.get_body(preferencelist=("plain",))
+    """The harness's message as an application builds it with Django, from its parts."""
     mail = EmailMessage(
-        subject=str(parsed["Subject"]),
-        body=text.get_content() if text is not None else "",
-        from_email=str(parsed["From"]),
+        subject=message.subject,
+        body=message.text,
+        from_email=message.from_header,
         to=message.recipients,
         headers={"Message-ID": message.id},
     )
-    for part in parsed.iter_attachments():
-        mail.attach(part.get_filename(), part.get_payload(decode=True), part.get_content_type())
+    for attachment in message.attachments:
+        mail.attach(attachment.filename, attachment.data, attachment.content_type)
     return mail
 
 

@@ -456,3 +456,21 @@ def test_a_pyproject_nested_too_deep_is_one_line_not_a_traceback(tmp_path):
     )
     with pytest.raises(PlanError, match=r"pyproject\.toml: cannot read it: nested too deep"):
         load_suite(path)
+
+
+def test_harness_client_gives_a_python_client_the_messages_parts(tmp_path, monkeypatch):
+    from harness import client
+    from harness.runner.command import _write_batch
+    from harness.runner.workload import WorkloadSpec, build_messages
+
+    messages = build_messages(WorkloadSpec(count=3, seed=1, attachments=1.0))
+    manifest, _ = _write_batch(messages, tmp_path)
+    monkeypatch.setenv("HARNESS_MANIFEST", str(manifest))
+
+    read = list(client.batch())
+
+    assert [m.id for m in read] == [m.id for m in messages]
+    for message in read:
+        assert message.subject and message.text and message.from_header
+        (attachment,) = message.attachments
+        assert attachment.data and attachment.filename and "/" in attachment.content_type

@@ -42,11 +42,30 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    file: str  # its bytes, decoded
+
+    @property
+    def data(self) -> bytes:
+        with open(self.file, "rb") as handle:
+            return handle.read()
+
+
+@dataclass(frozen=True)
 class Message:
     id: str  # the Message-ID header, how the harness finds the server's copies
     sender: str
     recipients: list[str]
     file: str  # the whole message, CRLF line ends: send it as it is
+    # Its parts, for a client that builds the message as an application does:
+    from_header: str = ""
+    to_header: str = ""
+    subject: str = ""
+    text: str = ""
+    html: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def data(self) -> bytes:
@@ -70,7 +89,21 @@ def batch() -> Iterator[Message]:
     with open(os.environ["HARNESS_MANIFEST"], encoding="utf-8") as handle:
         entries = json.load(handle)
     for entry in entries:
-        yield Message(entry["id"], entry["sender"], entry["recipients"], entry["file"])
+        yield Message(
+            entry["id"],
+            entry["sender"],
+            entry["recipients"],
+            entry["file"],
+            from_header=entry.get("from", ""),
+            to_header=entry.get("to", ""),
+            subject=entry.get("subject", ""),
+            text=entry.get("text", ""),
+            html=entry.get("html"),
+            attachments=tuple(
+                Attachment(a["filename"], a["content_type"], a["file"])
+                for a in entry.get("attachments", ())
+            ),
+        )
 
 
 def claim_line(message_id: str, status: str, code: int | None, text: str | None) -> str:
