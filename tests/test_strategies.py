@@ -220,3 +220,23 @@ def test_a_bad_strategy_spec_says_why_and_lists_the_builtins(spec, problem):
     assert problem in str(raised.value)
     if problem == "is not a known strategy":
         assert all(name in raised.value.allowed for name in BUILTINS)
+
+
+@pytest.mark.parametrize("strategy", ["naive", "robust"])
+def test_strategies_name_themselves_without_looking_up_the_machine(strategy, monkeypatch):
+    # smtplib looks up the machine's own name for EHLO on every connection unless told one:
+    # system calls per connection, DNS on some machines, and an EHLO line that varies by host.
+    import socket
+
+    def looked_up(*args):
+        raise AssertionError("a strategy's connection looked up the machine's name")
+
+    monkeypatch.setattr(socket, "getfqdn", looked_up)
+    monkeypatch.setattr(socket, "gethostbyname", looked_up)
+    _, send_batch = resolve_strategy(strategy)
+    claims, ledger, _ = run(send_batch, batch(3))
+    assert [c.status for c in claims] == [ClaimStatus.SENT] * 3
+    ehlos = [
+        line.text for s in ledger.sessions for line in s.transcript if line.text.startswith("EHLO")
+    ]
+    assert ehlos and set(ehlos) == {"EHLO [127.0.0.1]"}
