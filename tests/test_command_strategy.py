@@ -5,6 +5,8 @@ variables, its JSON-lines claims are scored, and everything that can go wrong wi
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 import json
 import os
 import shlex
@@ -14,12 +16,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
+from harness.runner import command as command_module
 from harness.runner.command import (
     DEFAULT_TIME_SCALE,
     OUTPUT_TAIL_CHARS,
@@ -398,3 +403,38 @@ def test_a_command_client_can_use_starttls_and_auth(tmp_path):
     assert strategy.exit_code == 0
     assert [m.message_id for m in stored] == [m.id for m in messages]
     assert sessions[0].tls and sessions[0].user == "ses-user"
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 2**32),
+    attachments=st.sampled_from([0.0, 0.5, 1.0]),
+    unicode=st.sampled_from([0.0, 0.5, 1.0]),
+    recipients=st.sampled_from([(1, 1), (1, 3)]),
+)
+def test_the_manifest_parts_are_what_the_default_email_policy_reads(
+    seed, attachments, unicode, recipients
+):
+    # The manifest's parts are parsed with memoised headers (and kept for the next case): the
+    # same fields, text and attachments as a plain parse with email.policy.default, always.
+    spec = WorkloadSpec(
+        count=8, seed=seed, attachments=attachments, unicode=unicode, recipients=recipients
+    )
+    for message in build_messages(spec):
+        plain = email.message_from_bytes(message.data, policy=email.policy.default)
+        body, html = plain.get_body(("plain",)), plain.get_body(("html",))
+        expected = {
+            "from": str(plain["From"]),
+            "to": str(plain["To"]),
+            "subject": str(plain["Subject"]),
+            "text": body.get_content() if body is not None else "",
+            "html": html.get_content() if html is not None else None,
+        }
+        attached = [
+            (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
+            for part in plain.iter_attachments()
+        ]
+        for parse in (command_module._parse, command_module._parts):  # fresh, then cached
+            fields, parts = parse(message.data)
+            assert fields == expected
+            assert list(parts) == attached
