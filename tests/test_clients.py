@@ -293,3 +293,57 @@ def test_conformance_outside_the_repository_says_where_the_clients_are(tmp_path,
 
     assert status == 2
     assert "is not the clients/ folder of ses-fault-harness" in capsys.readouterr().err
+
+
+def test_conformance_runs_rows_at_once_in_workers_with_the_table_in_order(tmp_path):
+    from harness.runner.conformance import CLIENTS as OURS
+    from harness.runner.conformance import Client, run_rows
+    from harness.runner.scenario import load_scenario
+
+    cap = tmp_path / "small-cap.toml"
+    cap.write_text(SMALL_CAP)
+    larger = tmp_path / "larger-cap.toml"
+    larger.write_text(
+        SMALL_CAP.replace("small-cap", "larger-cap").replace("count = 24", "count = 36")
+    )
+    scenarios = [load_scenario(cap), load_scenario(larger)]
+    clients = [
+        next(c for c in OURS if c.name == "smtplib"),
+        Client.own(
+            f"smtplib again={shlex.join([sys.executable, str(CLIENTS / 'smtplib_batch.py')])}"
+        ),
+    ]
+    heard = []
+
+    one = run_rows(clients, scenarios, clients_dir=CLIENTS, time_scale=4)
+    many = run_rows(
+        clients, scenarios, clients_dir=CLIENTS, time_scale=4, workers=3, on_row=heard.append
+    )
+
+    order = [(c.name, s.name) for c in clients for s in scenarios]
+    assert [(r.client, r.scenario) for r in many] == order  # table order, whatever finished first
+    assert sorted((r.client, r.scenario) for r in heard) == sorted(order)
+    # An untimed scenario: the same counts and the same sentence, run alone or three at a time.
+    assert [(r.score["delivered_once"], r.score["messages"], r.story) for r in many] == [
+        (r.score["delivered_once"], r.score["messages"], r.story) for r in one
+    ]
+    assert [r.score["delivered_once"] for r in many] == [10, 10, 10, 10]
+
+
+def test_a_client_that_kills_its_worker_is_a_failed_row_and_the_others_run_on(tmp_path):
+    from harness.runner.conformance import Client, run_rows
+    from harness.runner.scenario import load_scenario
+
+    cap = tmp_path / "small-cap.toml"
+    cap.write_text(SMALL_CAP)
+    hostile = Client.own("hostile=sh -c 'kill -9 $PPID'")  # its parent is the worker process
+    smtplib_client = Client.own(
+        f"plain={shlex.join([sys.executable, str(CLIENTS / 'smtplib_batch.py')])}"
+    )
+
+    rows = run_rows([hostile, smtplib_client], [load_scenario(cap)], clients_dir=CLIENTS, workers=2)
+
+    assert [r.client for r in rows] == ["hostile", "plain"]
+    assert rows[0].story.startswith("The run failed: strategy process died")
+    assert rows[0].score["delivered_once"] == 0 and rows[0].score["messages"] == 24
+    assert rows[1].score["delivered_once"] == 10

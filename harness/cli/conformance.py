@@ -24,7 +24,12 @@ HELP = "Run real SMTP client libraries against the scenarios and write the confo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from harness.runner.conformance import CLIENTS, DEFAULT_SCENARIOS, DEFAULT_TIME_SCALE
+    from harness.runner.conformance import (
+        CLIENTS,
+        DEFAULT_SCENARIOS,
+        DEFAULT_TIME_SCALE,
+        default_workers,
+    )
 
     parser.add_argument(
         "--client",
@@ -52,6 +57,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, help="replace every scenario's seed with this one")
     parser.add_argument(
+        "-n",
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help=f"runs at a time, each in a worker process (default: the cores + 1, here "
+        f"{default_workers()}; rows stay in table order)",
+    )
+    parser.add_argument(
         "--clients-dir",
         type=Path,
         default=Path("clients"),
@@ -75,6 +88,7 @@ def main(args: argparse.Namespace) -> int:
     from harness.core.errors import PlanError
     from harness.runner.conformance import (
         DEFAULT_SCENARIOS,
+        default_workers,
         render,
         run_rows,
         write_doc,
@@ -104,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
         clients_dir=args.clients_dir.resolve(),
         time_scale=args.time_scale,
         seed=args.seed,
+        workers=args.workers or default_workers(),
         on_row=progress,
     )
     block = render(
@@ -121,6 +136,12 @@ def main(args: argparse.Namespace) -> int:
         write_doc(args.docs, block)
         print(f"wrote {args.docs}", file=sys.stderr)
     return 0
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def select_clients(named: list[str]) -> list:
@@ -159,6 +180,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--time-scale", f"{args.time_scale:g}"]
     if args.seed is not None:
         words += ["--seed", str(args.seed)]
+    if args.workers is not None:
+        words += ["-n", str(args.workers)]
     for path in args.write:
         words += ["--write", str(path)]
     if args.docs:
