@@ -1,6 +1,6 @@
 """Wall time of the default scenario matrix against the virtual time it simulates.
 
-    python bench/matrix_speed.py [-n 2] [--repeats 3] [--compare-pinning] [--quick]
+    python bench/matrix_speed.py [-n 2] [--repeats 3] [--smtp-only] [--compare-pinning] [--quick]
 
 Runs `harness.run_matrix` over the built-in scenarios and strategies (what `ses-harness run`
 runs with no arguments), `--repeats` times, and prints the wall time, the simulated SES sending
@@ -32,11 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compare-pinning", action="store_true", help="also measure without core pinning"
     )
+    parser.add_argument(
+        "--smtp-only", action="store_true", help="the 9 SMTP scenarios x 8 SMTP strategies"
+    )
     parser.add_argument("--quick", action="store_true", help="one scenario, two strategies")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
     scenarios = [load_scenario(path) for path in builtin_scenarios()]
     strategies = list(BUILTINS)
+    if args.smtp_only:
+        scenarios = [s for s in scenarios if not s.name.startswith("api-")]
+        strategies = [name for name in strategies if not name.startswith("sdk-")]
     if args.quick:
         scenarios = sorted(scenarios, key=lambda s: s.workload.count)[:1]
         strategies = strategies[:2]
