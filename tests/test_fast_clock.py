@@ -165,3 +165,29 @@ def test_a_real_client_scores_the_same_at_scale_1_and_at_the_default_scale(name,
         k: real["score"][k] for k in classes + counts
     }
     assert [m["class"] for m in fast["messages"]] == [m["class"] for m in real["messages"]]
+
+
+@needs_faketime
+def test_the_pace_check_counts_from_the_clients_first_connection(tmp_path):
+    # Half a second of CPU before the client connects (an interpreter's start-up, an
+    # application's imports) is no time SES sees: it must not count as falling behind.
+    source = """
+        import json, os, resource, smtplib
+        sum(range(30_000_000))  # a fixed amount of work: the client's clocks run 8x here
+        usage = resource.getrusage(resource.RUSAGE_SELF)  # not scaled by libfaketime
+        print(usage.ru_utime + usage.ru_stime)
+        batch = json.load(open(os.environ["HARNESS_MANIFEST"]))
+        with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])) as smtp:
+            for entry in batch:
+                data = open(entry["file"], "rb").read()
+                smtp.sendmail(entry["sender"], entry["recipients"], data)
+    """
+    case = run_case(scenario_of("session-cap", 3), spec(tmp_path, source, "[time_scale=8]"))
+
+    pace = case["command"]["pace"]
+    before_contact_cpu_s = float(case["command"]["stdout_tail"])
+    assert case["score"]["delivered_once"] == 3
+    assert before_contact_cpu_s > 0.1
+    # One thread: the start-up took at least its CPU on the wall, and that CPU is left out.
+    assert pace["start_up_s"] >= before_contact_cpu_s
+    assert pace["client_cpu_s"] < before_contact_cpu_s / 2

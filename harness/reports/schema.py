@@ -148,6 +148,7 @@ PACE = Obj(
         "server_cpu_s": NUM,
         "client_queued_s": NUM,
         "server_queued_s": NUM,
+        "start_up_s": NUM,
         "stretch": NUM,
         "kept_up": BOOL,
         "suggested_time_scale": INT,

@@ -76,6 +76,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,7 @@ class CommandStrategy:
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
         self.pace: Pace | None = None
+        self._ledger: Ledger | None = None  # the case's, to see the client's first contact
         #: When the process started, on the case's clock: its own clock starts there too.
         self.started_at_s: float | None = None
         self.stdout_tail = ""
@@ -207,8 +209,7 @@ class CommandStrategy:
         self.pace = None
         stdout_path, stderr_path = root / "stdout.txt", root / "stderr.txt"
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
-            cpu_start_s, wall_start_s = time.process_time(), time.monotonic()
-            queued_start_s = _harness_queued_s()
+            start = _Moment.now()
             self.started_at_s = clock.now()  # the last moment: the client's clock starts here
             if self.library is not None:
                 env = faketime.environment(env, self.library, self.started_at_s, self.time_scale)
@@ -223,19 +224,19 @@ class CommandStrategy:
                 )
             except OSError as error:
                 return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
-            self.exit_code, client_cpu_s, client_queued_s, timed_out = _wait(
-                process, self.timeout_s
-            )
+            contact = _FirstContact(process.pid)
+            stop_watching = self._ledger.watch(contact.heard) if self._ledger else None
+            try:
+                self.exit_code, client_cpu_s, client_queued_s, timed_out = _wait(
+                    process, self.timeout_s
+                )
+            finally:
+                if stop_watching is not None:
+                    stop_watching()
             failure = None
             if not timed_out:
-                self.pace = Pace(
-                    self.time_scale,
-                    wall_s=time.monotonic() - wall_start_s,
-                    client_cpu_s=client_cpu_s,
-                    server_cpu_s=time.process_time() - cpu_start_s,
-                    client_queued_s=client_queued_s,
-                    server_queued_s=max(0.0, _harness_queued_s() - queued_start_s),
-                )
+                end = _Moment.now(client_cpu_s, client_queued_s)
+                self.pace = _pace(self.time_scale, start, contact.moment or start, end)
                 if self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
             else:
@@ -260,6 +261,11 @@ class CommandStrategy:
         return failure
 
     # --- what run_case asks of an out-of-process client ----------------------------------------
+
+    def watch(self, ledger: Ledger) -> None:
+        """Read the case's `ledger` to see when the client first reached the server: the pace
+        check counts from there (a client's start-up is no time SES sees)."""
+        self._ledger = ledger
 
     def clock(self, latency_s: float) -> ScaledClock:
         """The case's clock: this strategy's scale, `latency_s` SES seconds per command."""
@@ -537,6 +543,67 @@ def _harness_queued_s() -> float:
     if not tasks.is_dir():
         return 0.0
     return sum(_queued_s(str(task / "schedstat")) for task in tasks.iterdir())
+
+
+@dataclass(frozen=True)
+class _Moment:
+    """What the harness and the client had spent by a moment of a command case."""
+
+    wall_s: float
+    harness_cpu_s: float
+    harness_queued_s: float
+    client_cpu_s: float = 0.0
+    client_queued_s: float = 0.0
+
+    @classmethod
+    def now(cls, client_cpu_s: float = 0.0, client_queued_s: float = 0.0) -> _Moment:
+        return cls(
+            time.monotonic(),
+            time.process_time(),
+            _harness_queued_s(),
+            client_cpu_s,
+            client_queued_s,
+        )
+
+
+class _FirstContact:
+    """A ledger watcher that notes the moment the client first reached the server (a
+    connection, or an SES API request), with what the client had spent getting there."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.moment: _Moment | None = None
+
+    def heard(self, kind: str, record: Any) -> None:
+        if self.moment is None and kind in ("session", "message", "fault"):
+            self.moment = _Moment.now(
+                _cpu_s(f"/proc/{self.pid}/stat"), _queued_s(f"/proc/{self.pid}/schedstat")
+            )
+
+
+def _pace(time_scale: float, start: _Moment, contact: _Moment, end: _Moment) -> Pace:
+    """The pace of the run from the client's first contact to its exit (its start-up before
+    that is not time SES sees, and at a high scale it would dwarf a short run)."""
+    return Pace(
+        time_scale,
+        wall_s=end.wall_s - contact.wall_s,
+        client_cpu_s=max(0.0, end.client_cpu_s - contact.client_cpu_s),
+        server_cpu_s=max(0.0, end.harness_cpu_s - contact.harness_cpu_s),
+        client_queued_s=max(0.0, end.client_queued_s - contact.client_queued_s),
+        server_queued_s=max(0.0, end.harness_queued_s - contact.harness_queued_s),
+        start_up_s=contact.wall_s - start.wall_s,
+    )
+
+
+def _cpu_s(path: str) -> float:
+    """User + system seconds of a process and its reaped children, from /proc/PID/stat (0
+    without procfs, or once it has gone)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> tuple[int, int]:

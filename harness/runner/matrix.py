@@ -80,6 +80,8 @@ def run_case(
     # A client in another process is left to the scheduler; see on_own_core for the rest.
     pinned = on_own_core() if command is None else contextlib.nullcontext()
     with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
+        if command is not None:
+            command.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
         if started is not None:

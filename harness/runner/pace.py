@@ -8,10 +8,12 @@ timeouts). How much: with ``M`` the client's and server's CPU seconds, plus the 
 waited for a core other processes held (Linux schedstat), and ``W`` the wall
 seconds of the run, the run would have taken about ``T1 = M + k (W - M)`` SES seconds at scale
 1 (the work, plus the rest of the time, which was SES time scaled) and took ``k W``; the
-*stretch* ``(k - 1) M / T1`` is the share of SES time the scale added. CPU time is an upper
-bound of the work on the critical path (a client's start-up counts, and client and server
-overlap a little), so the check errs on the side of warning; for the client only its main
-thread's wait for a core is known.
+*stretch* ``(k - 1) M / T1`` is the share of SES time the scale added. The figures run from
+the client's first contact with the server (a connection, or an SES API request) to its exit:
+an interpreter's start-up is no time SES sees, and counted in, it flagged nearly every short
+run. CPU time is an upper bound of the work on the critical path (client and server overlap a
+little, and a client's children count from when they are reaped), so the check errs on the
+side of warning; for the client only its main thread's wait for a core is known.
 
 >>> pace = Pace(time_scale=20, wall_s=5.0, client_cpu_s=0.4, server_cpu_s=0.1)
 >>> round(pace.stretch, 3), pace.kept_up, pace.suggested_time_scale
@@ -35,11 +37,14 @@ class Pace:
     """One command case's clock and what the client and server spent on it."""
 
     time_scale: float
-    wall_s: float  # the client process, from start to exit
+    wall_s: float  # the client process, from its first contact with the server to its exit
     client_cpu_s: float  # user + system time of the process and its waited-for children
     server_cpu_s: float  # the harness process meanwhile: the fake server
     client_queued_s: float = 0.0  # runnable, waiting for a core (its main thread)
     server_queued_s: float = 0.0  # the same for the harness's threads
+    #: Wall seconds from the process's start to its first contact with the server, left out
+    #: of the figures above (SES sees nothing of a client's start-up).
+    start_up_s: float = 0.0
 
     @property
     def work_s(self) -> float:
@@ -77,7 +82,8 @@ class Pace:
         advice = "time_scale=1 (real time)" if k == 1 else f"time_scale={k} or lower"
         return (
             f"at time_scale {self.time_scale:g} the client's and server's own work "
-            f"({self.work_s:.2f} s of CPU and waits for a core in {self.wall_s:.2f} wall s) took "
+            f"({self.work_s:.2f} s of CPU and waits for a core in {self.wall_s:.2f} wall s from "
+            f"its first connection) took "
             f"{self.stretch:.0%} more SES time than at scale 1, so timing-dependent numbers "
             f"(throttles, idle timeouts) may differ from real time: run it at "
             f"{advice}"
@@ -90,6 +96,7 @@ class Pace:
             "server_cpu_s": round(self.server_cpu_s, 3),
             "client_queued_s": round(self.client_queued_s, 3),
             "server_queued_s": round(self.server_queued_s, 3),
+            "start_up_s": round(self.start_up_s, 3),
             "stretch": round(self.stretch, 4),
             "kept_up": self.kept_up,
             "suggested_time_scale": self.suggested_time_scale,
