@@ -1,10 +1,11 @@
 """Does the time scale change the verdict? The conformance table at two scales, side by side.
 
     python bench/time_scale.py [--scales 1,20] [--client NAME ...] [--scenario NAME ...]
-                               [--count N] [--json FILE]
+                               [--count N] [-n N] [--json FILE]
 
 Runs every client in ``clients/`` (or the named ones) on every conformance scenario (or the
-named ones) at each scale, one case at a time, and prints each scale's wall time, the counts
+named ones) at each scale, `-n` cases at a time (default: as `ses-harness conformance` does),
+one scale after the other, and prints each scale's wall time, the counts
 side by side, and which differ. A scenario counts as *timed* in a row when a time-based limit
 (the send rate, the idle timeout) or a timed fault fired in either run: there the counts may
 move within what the scale's stretch allows (``harness/runner/pace.py``); everywhere else they
@@ -17,6 +18,7 @@ machine that may be shared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import statistics
@@ -25,9 +27,9 @@ import time
 from pathlib import Path
 
 from harness.runner.command import DEFAULT_TIME_SCALE
-from harness.runner.conformance import CLIENTS, DEFAULT_SCENARIOS, check_clients
-from harness.runner.matrix import run_case
+from harness.runner.conformance import CLIENTS, DEFAULT_SCENARIOS, check_clients, default_workers
 from harness.runner.scenario import load_scenario, scenario_paths
+from harness.runner.workers import Lost, Task, supervise
 
 COUNTS = ("delivered_once", "lost", "duplicated", "misreported")
 TIMED = {"rate_per_s", "idle_timeout_s", "greylist"}  # fault names that depend on the clock
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", action="append", help="a scenario name or file")
     parser.add_argument("--count", type=int, help="cut every workload to this many messages")
     parser.add_argument("--clients-dir", type=Path, default=Path("clients"))
+    parser.add_argument("-n", "--workers", type=int, default=default_workers())
     parser.add_argument("--json", type=Path, help="write every row here")
     args = parser.parse_args(argv)
     scales = [float(k) for k in args.scales.split(",")]
@@ -54,15 +57,25 @@ def main(argv: list[str] | None = None) -> int:
         ]
     rows: dict[tuple[str, str], dict[float, dict]] = {}
     walls_s = {}
+    jobs = [(client, scenario) for client in clients for scenario in scenarios]
     for k in scales:
         started = time.perf_counter()
-        for client in clients:
-            for scenario in scenarios:
-                case = run_case(scenario, client.spec(clients_dir, k))
+        tasks = [
+            Task(i, (scenario, client.spec(clients_dir, k), None), 600.0, scenario.name)
+            for i, (client, scenario) in enumerate(jobs)
+        ]
+        with contextlib.closing(
+            supervise("harness.runner.matrix:run_case", tasks, args.workers)
+        ) as done:
+            for index, case in done:
+                client, scenario = jobs[index]
+                if isinstance(case, Lost):
+                    raise SystemExit(f"{client.name} / {scenario.name} at x{k:g}: {case.reason}")
                 rows.setdefault((client.name, scenario.name), {})[k] = summary(case)
                 print(f"  x{k:g} {client.name} / {scenario.name}: done", file=sys.stderr)
         walls_s[k] = time.perf_counter() - started
-    report(rows, scales, walls_s)
+    rows = {job: rows[job] for job in ((c.name, s.name) for c, s in jobs)}  # table order
+    report(rows, scales, walls_s, args.workers)
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -95,10 +108,10 @@ def summary(case: dict) -> dict:
     }
 
 
-def report(rows: dict, scales: list[float], walls_s: dict[float, float]) -> None:
+def report(rows: dict, scales: list[float], walls_s: dict[float, float], workers: int) -> None:
     low, high = scales[0], scales[-1]
     for k in scales:
-        print(f"scale {k:g}: {walls_s[k]:.1f} s wall for {len(rows)} cases")
+        print(f"scale {k:g}: {walls_s[k]:.1f} s wall for {len(rows)} cases, {workers} at a time")
     if len(scales) > 1:
         print(f"wall time scale {low:g} / scale {high:g}: {walls_s[low] / walls_s[high]:.1f}x")
     head = " | ".join(f"x{k:g} {'/'.join(c[:5] for c in COUNTS)}" for k in scales)
