@@ -27,12 +27,17 @@ import time
 from pathlib import Path
 
 from harness.runner.command import DEFAULT_TIME_SCALE
-from harness.runner.conformance import CLIENTS, DEFAULT_SCENARIOS, check_clients, default_workers
+from harness.runner.conformance import (
+    CLIENTS,
+    DEFAULT_SCENARIOS,
+    TIMED_FAULTS,
+    check_clients,
+    default_workers,
+)
 from harness.runner.scenario import load_scenario, scenario_paths
 from harness.runner.workers import Lost, Task, supervise
 
 COUNTS = ("delivered_once", "lost", "duplicated", "misreported")
-TIMED = {"rate_per_s", "idle_timeout_s", "greylist"}  # fault names that depend on the clock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,7 +106,7 @@ def summary(case: dict) -> dict:
         "lost": sum(s.get(k, 0) for k in ("given_up", "abandoned", "silently_lost")),
         "duplicated": s.get("duplicated"),
         "misreported": s.get("misreported"),
-        "timed": any(f["name"] in TIMED for f in case["timeline"]["faults"]),
+        "timed": any(f["name"] in TIMED_FAULTS for f in case["timeline"]["faults"]),
         "time_scale": command.get("time_scale"),
         "pace": command.get("pace"),
         "error": case["error"],

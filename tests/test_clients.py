@@ -347,3 +347,64 @@ def test_a_client_that_kills_its_worker_is_a_failed_row_and_the_others_run_on(tm
     assert rows[0].story.startswith("The run failed: strategy process died")
     assert rows[0].score["delivered_once"] == 0 and rows[0].score["messages"] == 24
     assert rows[1].score["delivered_once"] == 10
+
+
+THROTTLED = """
+name = "tight-rate"
+description = "One recipient in 1,000 s: every message after the first is throttled."
+
+[workload]
+count = 3
+seed = 5
+
+[plan]
+profile = "ses"
+seed = 5
+limits = { rate_per_s = 0.001, burst = 1.0 }
+"""
+
+# Connects, then spends CPU (a busy application) and sends the batch as fast as it can.
+BUSY_SENDER = """
+import json, os, smtplib
+batch = json.load(open(os.environ["HARNESS_MANIFEST"]))
+with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])) as smtp:
+    sum(range(20_000_000))
+    for entry in batch:
+        try:
+            smtp.sendmail(entry["sender"], entry["recipients"], open(entry["file"], "rb").read())
+        except smtplib.SMTPException:
+            pass
+"""
+
+
+def test_the_table_marks_counts_the_clock_decided_when_the_client_fell_behind(tmp_path):
+    from harness.runner.conformance import Client, render, run_rows
+    from harness.runner.scenario import load_scenario
+
+    scenario_file = tmp_path / "tight-rate.toml"
+    scenario_file.write_text(THROTTLED)
+    cap_file = tmp_path / "small-cap.toml"  # no clock here: a plain server with a cap
+    cap_file.write_text(
+        SMALL_CAP.replace('profile = "ses"', 'profile = "plain"').replace(
+            ", rate_per_s = 10000.0", ""
+        )
+    )
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY_SENDER)
+    busy = Client.own(f"busy={shlex.join([sys.executable, str(script)])}")
+    scenarios = [load_scenario(scenario_file), load_scenario(cap_file)]
+
+    # At 1,000x the client's CPU after connecting is minutes of SES time: it fell behind.
+    fast = run_rows([busy], scenarios, clients_dir=CLIENTS, time_scale=1000)
+    real = run_rows([busy], scenarios[:1], clients_dir=CLIENTS, time_scale=1)
+
+    assert [(r.scenario, r.stretched) for r in fast] == [
+        ("tight-rate", True),  # the rate fired: the clock decided
+        ("small-cap", False),  # the cap is counted, not timed: the scale cannot move it
+    ]
+    assert fast[1].note is not None  # the pace check still says the client fell behind
+    assert real[0].stretched is False  # real time is real time
+    table = render(fast, time_scale=1000, clients_dir=CLIENTS, command="ses-harness conformance")
+    assert "| busy | tight-rate † |" in table and "| busy | small-cap |" in table
+    assert "† The clock decided part of these counts" in table
+    assert "†" not in render(real, time_scale=1, clients_dir=CLIENTS, command="c")

@@ -50,6 +50,8 @@ STAGES = {
     "IDLE": "idle",
 }
 REPLY_CHARS = 80  # a reply quoted in a sentence is cut here
+#: Faults that fire by the clock: where one fired, the scale can move the counts.
+TIMED_FAULTS = frozenset({"rate_per_s", "idle_timeout_s", "greylist"})
 
 
 def default_workers() -> int:
@@ -123,6 +125,10 @@ class Row:
     #: The case's clock: the scale it ran at, and a line when it needs one (see command.note).
     time_scale: float = 1.0
     note: str | None = None
+    #: A limit that runs on the clock (the rate, the idle timeout, greylisting) decided part of
+    #: the counts, and the client did not keep up with the scale (see harness.runner.pace):
+    #: these counts are not the real-time ones, and the table marks them.
+    stretched: bool = False
 
 
 def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
@@ -216,6 +222,8 @@ def run_row(
     spec = client.spec(clients_dir, time_scale)
     case = run_case(scenario, spec, seed, ledger=ledger, started=started)
     clock = case.get("command") or {}
+    pace = clock.get("pace") or {}
+    timed = any(fault.name in TIMED_FAULTS for fault in ledger.faults)
     return Row(
         client.name,
         scenario.name,
@@ -223,6 +231,7 @@ def run_row(
         story(case, ledger),
         clock.get("time_scale", 1.0),
         clock.get("note"),
+        stretched=timed and pace.get("kept_up") is False,
     )
 
 
@@ -382,8 +391,9 @@ def render(
         s = row.score
         lost = s["given_up"] + s["abandoned"] + s["silently_lost"]
         lost_cell = f"{lost} ({s['silently_lost']} reported sent)" if s["silently_lost"] else lost
+        mark = " †" if row.stretched else ""
         lines.append(
-            f"| {row.client} | {row.scenario} | {s['delivered_once']} of {s['messages']} "
+            f"| {row.client} | {row.scenario}{mark} | {s['delivered_once']} of {s['messages']} "
             f"| {lost_cell} | {s['duplicated']} | {s['misreported']} | {_cell(row.story)} |"
         )
     lines += [
@@ -400,6 +410,17 @@ def render(
             + "."
         ),
     ]
+    stretched = [row for row in rows if row.stretched]
+    if stretched:
+        slowest = max(row.time_scale for row in stretched)
+        lines += [
+            "",
+            f"† The clock decided part of these counts (the send rate, the idle timeout or "
+            f"greylisting), and at {slowest:g}x the client and the server did not keep up with "
+            "it: their own CPU, which the scale does not shrink, made the client slower in SES "
+            "seconds than it is in real time (usually: fewer throttles). They are not the "
+            "real-time counts; `--time-scale 1` gives those (docs/performance.md has both).",
+        ]
     return "\n".join(lines)
 
 
