@@ -408,3 +408,29 @@ def test_the_table_marks_counts_the_clock_decided_when_the_client_fell_behind(tm
     assert "| busy | tight-rate † |" in table and "| busy | small-cap |" in table
     assert "† The clock decided part of these counts" in table
     assert "†" not in render(real, time_scale=1, clients_dir=CLIENTS, command="c")
+
+
+def test_a_client_too_slow_to_meet_the_throttle_at_its_scale_is_marked_too(tmp_path):
+    # No throttle fired, but at the pace the run would have had in real time the batch comes
+    # to more than the rate allows: the scale, not the client, kept it under the limit.
+    from harness.runner.conformance import _clock_decided
+    from harness.runner.scenario import load_scenario
+
+    tight = tmp_path / "tight-rate.toml"
+    tight.write_text(THROTTLED)
+    plain = tmp_path / "plain-cap.toml"
+    plain.write_text(SMALL_CAP.replace('profile = "ses"', 'profile = "plain"'))
+
+    def case(kept_up, scale_1_s):
+        return {"command": {"pace": {"kept_up": kept_up, "scale_1_s": scale_1_s}}}
+
+    tried = Ledger()  # three recipients tried, none throttled
+    session = tried.open_session(1, "127.0.0.1:1", 0.0, 0.0)
+    for number in range(3):
+        tried.log(session, ">", f"RCPT TO:<r{number}@example.com>", float(number))
+    tight_rate, plain_cap = load_scenario(tight), load_scenario(plain)
+    assert _clock_decided(tight_rate, case(False, 10.0), tried)  # 3 in 10 s > 1 in 1,000 s
+    assert not _clock_decided(tight_rate, case(True, 10.0), tried)  # it kept up
+    assert not _clock_decided(tight_rate, case(False, 1e6), tried)  # slow in real time too
+    assert not _clock_decided(tight_rate, case(False, 10.0), Ledger())  # it tried nobody
+    assert not _clock_decided(plain_cap, case(False, 10.0), tried)  # 10,000 a second allowed

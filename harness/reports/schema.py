@@ -149,6 +149,7 @@ PACE = Obj(
         "client_queued_s": NUM,
         "server_queued_s": NUM,
         "start_up_s": NUM,
+        "scale_1_s": NUM,
         "stretch": NUM,
         "kept_up": BOOL,
         "suggested_time_scale": INT,

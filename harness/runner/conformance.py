@@ -125,9 +125,8 @@ class Row:
     #: The case's clock: the scale it ran at, and a line when it needs one (see command.note).
     time_scale: float = 1.0
     note: str | None = None
-    #: A limit that runs on the clock (the rate, the idle timeout, greylisting) decided part of
-    #: the counts, and the client did not keep up with the scale (see harness.runner.pace):
-    #: these counts are not the real-time ones, and the table marks them.
+    #: The client did not keep up with the scale (see harness.runner.pace) in a run where the
+    #: clock decides counts (see _clock_decided): not the real-time counts; the table marks them.
     stretched: bool = False
 
 
@@ -222,8 +221,6 @@ def run_row(
     spec = client.spec(clients_dir, time_scale)
     case = run_case(scenario, spec, seed, ledger=ledger, started=started)
     clock = case.get("command") or {}
-    pace = clock.get("pace") or {}
-    timed = any(fault.name in TIMED_FAULTS for fault in ledger.faults)
     return Row(
         client.name,
         scenario.name,
@@ -231,8 +228,33 @@ def run_row(
         story(case, ledger),
         clock.get("time_scale", 1.0),
         clock.get("note"),
-        stretched=timed and pace.get("kept_up") is False,
+        stretched=_clock_decided(scenario, case, ledger),
     )
+
+
+def _clock_decided(scenario: Scenario, case: dict[str, Any], ledger: Ledger) -> bool:
+    """Whether the client fell behind its scale in a run where the clock decides counts: a
+    fault that fires by the clock fired (a throttle, an idle timeout, greylisting), or the
+    recipients it tried, at the pace the run would have had in real time, come to more than
+    the send rate allows (a stretched client may simply never have met the throttle)."""
+    pace = (case.get("command") or {}).get("pace") or {}
+    if pace.get("kept_up") is not False:
+        return False
+    if any(fault.name in TIMED_FAULTS for fault in ledger.faults):
+        return True
+    rate = scenario.plan.resolved_limits().rate_per_s
+    return rate is not None and _recipients_offered(ledger) / max(pace["scale_1_s"], 1e-9) > rate
+
+
+def _recipients_offered(ledger: Ledger) -> int:
+    """Every recipient the client tried: each RCPT TO, and each SES API send's recipients."""
+    smtp = sum(
+        1
+        for session in ledger.sessions
+        for line in session.transcript
+        if line.direction == ">" and line.text[:4].upper() == "RCPT"
+    )
+    return smtp + sum(len(m.rcpt_tos) for m in ledger.messages if m.via != "smtp")
 
 
 def _timeout(scenario: Scenario) -> float:

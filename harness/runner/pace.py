@@ -97,6 +97,7 @@ class Pace:
             "client_queued_s": round(self.client_queued_s, 3),
             "server_queued_s": round(self.server_queued_s, 3),
             "start_up_s": round(self.start_up_s, 3),
+            "scale_1_s": round(self.scale_1_s, 3),
             "stretch": round(self.stretch, 4),
             "kept_up": self.kept_up,
             "suggested_time_scale": self.suggested_time_scale,
