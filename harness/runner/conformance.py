@@ -437,11 +437,12 @@ def render(
         slowest = max(row.time_scale for row in stretched)
         lines += [
             "",
-            f"† The clock decided part of these counts (the send rate, the idle timeout or "
+            f"† The clock decides part of these counts (the send rate, the idle timeout or "
             f"greylisting), and at {slowest:g}x the client and the server did not keep up with "
             "it: their own CPU, which the scale does not shrink, made the client slower in SES "
-            "seconds than it is in real time (usually: fewer throttles). They are not the "
-            "real-time counts; `--time-scale 1` gives those (docs/performance.md has both).",
+            "seconds than it is in real time, so these counts may differ from the real-time "
+            "ones (usually: fewer throttles). `--time-scale 1` gives those; "
+            "docs/performance.md has both side by side.",
         ]
     return "\n".join(lines)
 
