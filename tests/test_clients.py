@@ -22,6 +22,7 @@ import pytest
 from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
+from harness.runner import faketime
 from harness.runner.conformance import END, START, write_section
 from harness.runner.matrix import run_case
 from harness.runner.scenario import Scenario
@@ -377,6 +378,10 @@ with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"])) as smtp
 """
 
 
+@pytest.mark.skipif(
+    faketime.find_library() is None,
+    reason="libfaketime is not installed (apt-get install faketime): no scale above 1",
+)
 def test_the_table_marks_counts_the_clock_decided_when_the_client_fell_behind(tmp_path):
     from harness.runner.conformance import Client, render, run_rows
     from harness.runner.scenario import load_scenario
