@@ -19,6 +19,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from harness.cli.arguments import workers
+
 NAME = "conformance"
 HELP = "Run real SMTP client libraries against the scenarios and write the conformance table."
 
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--workers",
-        type=_workers,
+        type=workers,
         metavar="N",
         help=f"runs at a time, each in a worker process (default: the cores + 1, here "
         f"{default_workers()}; rows stay in table order)",
@@ -136,12 +138,6 @@ def main(args: argparse.Namespace) -> int:
         write_doc(args.docs, block)
         print(f"wrote {args.docs}", file=sys.stderr)
     return 0
-
-
-def _workers(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def select_clients(named: list[str]) -> list:

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from harness.cli.arguments import workers
+
 NAME = "run"
 HELP = "Run client strategies against fault scenarios and score delivered-exactly-once."
 EPILOG = """\
@@ -68,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-n",
         "--workers",
-        type=_workers,
+        type=workers,
         default=1,
         metavar="N",
         help="worker processes (default 1)",
@@ -181,12 +183,6 @@ def command_line(args: argparse.Namespace) -> str:
     if args.case_timeout is not None:
         words += ["--case-timeout", f"{args.case_timeout:g}"]
     return shlex.join(words)
-
-
-def _workers(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
 
 
 def _seconds(text: str) -> float:

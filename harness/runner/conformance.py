@@ -59,9 +59,8 @@ def default_workers() -> int:
 
     A run is a client process and a server thread that spend much of their time waiting (on
     the scaled round trips, the rate, the client's start-up), so one run per core leaves cores
-    idle. Measured on a 2-core machine, the six SMTP clients' 24 runs took 142.6 s one at a
-    time, 63.0 s two at a time, 50-52 s three at a time and 57.5 s four at a time
-    (docs/performance.md, section 6).
+    idle. Measured on a 2-core machine, the six SMTP clients' 24 runs took 63-70 s two at a
+    time, 50-52 s three at a time and 57.5 s four at a time (docs/performance.md, section 6).
     """
     try:
         cores = len(os.sched_getaffinity(0))
@@ -166,20 +165,14 @@ def run_rows(
 ) -> list[Row]:
     """Run every client on every scenario; a row per run, clients first.
 
-    With `workers` > 1 the runs go to that many worker processes (each case is a client process
-    and a server thread, mostly waiting: on SES's round trips, its rate, the client's start-up),
-    a worker taking the next client of a scenario it has begun, so that each builds and parses
-    a batch once. `on_row` hears of rows as they finish; the list is in table order.
+    The runs go to `workers` worker processes (one at least; each run is a client process and
+    a server thread, mostly waiting: on SES's round trips, its rate, the client's start-up), as
+    `run_matrix`'s cases do, so a run whose harness side hangs or dies is a failed row. A worker
+    takes the next client of a scenario it has begun, so that each builds and parses a batch
+    once. `on_row` hears of rows as they finish; the list is in table order.
     """
     check_clients(clients, clients_dir)
     jobs = [(client, scenario) for client in clients for scenario in scenarios]
-    if workers <= 1:
-        rows = []
-        for client, scenario in jobs:
-            rows.append(run_row(client, scenario, clients_dir, time_scale, seed))
-            if on_row:
-                on_row(rows[-1])
-        return rows
     tasks = [
         Task(
             index,
