@@ -3,60 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from email.message import EmailMessage
-from typing import Any
 
 import aiosmtplib
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from harness import FakeSES, Ledger, Rule
-from harness.serve.app import create_app
-
-JSON = {"Content-Type": "application/json"}  # what every state-changing request must say
-
-
-def message(number: int, subject: str | None = None) -> bytes:
-    mail = EmailMessage()
-    mail["From"] = "sender@example.com"
-    mail["To"] = "rcpt@example.com"
-    mail["Subject"] = subject or f"Message {number}"
-    mail["Message-ID"] = f"<m{number}@example.com>"
-    mail.set_content(f"Body of message {number}.\n")
-    return mail.as_bytes().replace(b"\n", b"\r\n")
-
-
-async def send(ses: FakeSES, *messages: bytes) -> None:
-    async with aiosmtplib.SMTP(hostname=ses.host, port=ses.port) as client:
-        for data in messages:
-            await client.sendmail("sender@example.com", ["rcpt@example.com"], data)
-
-
-Scenario = Callable[[FakeSES, TestClient], Awaitable[None]]
-
-
-def run(scenario: Scenario, **server: Any) -> None:
-    """Start a fake SES (plain profile unless told) with its API in one loop, run `scenario`."""
-
-    async def main() -> None:
-        ses = FakeSES(**{"profile": "plain", **server})
-        async with ses, TestClient(TestServer(create_app(ses))) as client:
-            await scenario(ses, client)
-
-    asyncio.run(main())
-
-
-async def get(client: TestClient, path: str, status: int = 200) -> Any:
-    response = await client.get(path)
-    assert response.status == status, await response.text()
-    assert response.content_type == "application/json"
-    return await response.json()
+from tests.http_app import JSON, get, mail, run, send
 
 
 def test_messages_are_listed_in_order_with_since_and_limit() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        await send(ses, message(1), message(2), message(3))
+        await send(ses, mail(1), mail(2), mail(3))
         listed = await get(client, "/api/messages")
         assert [m["sequence"] for m in listed] == [1, 2, 3]
         assert [m["message_id"] for m in listed] == [f"<m{i}@example.com>" for i in (1, 2, 3)]
@@ -72,7 +30,7 @@ def test_messages_are_listed_in_order_with_since_and_limit() -> None:
 
 
 def test_one_message_has_its_headers_and_raw_is_the_eml_as_received() -> None:
-    sent = message(7, subject="Invoice 7")
+    sent = mail(7, subject="Invoice 7")
 
     async def scenario(ses: FakeSES, client: TestClient) -> None:
         await send(ses, sent)
@@ -116,7 +74,7 @@ def test_a_wrong_method_is_a_json_405() -> None:
 
 def test_a_body_beyond_the_memory_budget_is_410_with_a_hint() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        await send(ses, message(1))
+        await send(ses, mail(1))
         body = await get(client, "/api/messages/1/raw", status=410)
         assert "--store" in body["hint"]
 
@@ -127,7 +85,7 @@ def test_sessions_have_transcripts_without_credentials() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
         async with aiosmtplib.SMTP(hostname=ses.host, port=ses.port) as smtp:
             await smtp.login("alice", "s3cret-pw")
-            await smtp.sendmail("sender@example.com", ["rcpt@example.com"], message(1))
+            await smtp.sendmail("sender@example.com", ["rcpt@example.com"], mail(1))
         await ses_closed(ses)
         sessions = await get(client, "/api/sessions")
         assert len(sessions) == 1
@@ -157,8 +115,8 @@ def test_faults_and_stats_count_what_fired() -> None:
 
     async def scenario(ses: FakeSES, client: TestClient) -> None:
         with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
-            await send(ses, message(1))
-        await send(ses, message(1))
+            await send(ses, mail(1))
+        await send(ses, mail(1))
         faults = await get(client, "/api/faults")
         assert [(f["index"], f["stage"], f["name"], f["reply"]) for f in faults] == [
             (1, "RCPT", "greylist", "451 Later")
@@ -178,7 +136,7 @@ def test_faults_and_stats_count_what_fired() -> None:
 
 def test_put_plan_changes_the_next_commands_on_the_wire() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        await send(ses, message(1))
+        await send(ses, mail(1))
         plan = {
             "profile": "plain",
             "seed": 3,
@@ -191,7 +149,7 @@ def test_put_plan_changes_the_next_commands_on_the_wire() -> None:
         assert response.status == 200, await response.text()
         assert await get(client, "/api/plan") == plan
         with pytest.raises(aiosmtplib.SMTPSenderRefused) as refused:
-            await send(ses, message(2))
+            await send(ses, mail(2))
         assert (refused.value.code, refused.value.message) == (454, "Busy")
         assert (await get(client, "/api/stats"))["limits"]["max_recipients"] == 5
 
@@ -229,8 +187,8 @@ def test_reset_forgets_the_ledger_and_restarts_rule_counters() -> None:
 
     async def scenario(ses: FakeSES, client: TestClient) -> None:
         with pytest.raises(aiosmtplib.SMTPSenderRefused):
-            await send(ses, message(1))
-        await send(ses, message(1))
+            await send(ses, mail(1))
+        await send(ses, mail(1))
         await ses_closed(ses)
         response = await client.post("/api/reset", headers=JSON)
         assert response.status == 200
@@ -238,8 +196,8 @@ def test_reset_forgets_the_ledger_and_restarts_rule_counters() -> None:
         assert await get(client, "/api/faults") == []
         assert await get(client, "/api/sessions") == []
         with pytest.raises(aiosmtplib.SMTPSenderRefused):  # nth=1 counts from the reset
-            await send(ses, message(2))
-        await send(ses, message(2))
+            await send(ses, mail(2))
+        await send(ses, mail(2))
         assert [m["sequence"] for m in await get(client, "/api/messages")] == [1]
 
     run(scenario, faults=[first_mail])

@@ -7,8 +7,6 @@ import asyncio
 import contextlib
 import json
 import smtplib
-from email.message import EmailMessage
-from typing import Any
 
 import aiosmtplib
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,42 +15,7 @@ from harness import FakeSES, Rule
 from harness.serve.app import create_app
 from harness.serve.events import QUEUE_EVENTS, Subscriber
 from harness.serve.search import MessageQuery
-
-JSON = {"Content-Type": "application/json"}
-
-
-def mail(number: int, subject: str = "", to: str = "rcpt@example.com", html: str = "") -> bytes:
-    message = EmailMessage()
-    message["From"] = "sender@example.com"
-    message["To"] = to
-    message["Subject"] = subject or f"Message {number}"
-    message["Message-ID"] = f"<m{number}@example.com>"
-    message.set_content(f"Body of message {number}.\n")
-    if html:
-        message.add_alternative(html, subtype="html")
-        message.add_attachment(b"\x00\x01", maintype="image", subtype="png", filename="a.png")
-    return message.as_bytes().replace(b"\n", b"\r\n")
-
-
-async def send(ses: FakeSES, *messages: bytes, to: str = "rcpt@example.com") -> None:
-    async with aiosmtplib.SMTP(hostname=ses.host, port=ses.port) as client:
-        for data in messages:
-            await client.sendmail("sender@example.com", [to], data)
-
-
-def run(scenario: Any, **server: Any) -> None:
-    async def main() -> None:
-        ses = FakeSES(**{"profile": "plain", **server})
-        async with ses, TestClient(TestServer(create_app(ses))) as client:
-            await scenario(ses, client)
-
-    asyncio.run(main())
-
-
-async def get(client: TestClient, path: str, status: int = 200) -> Any:
-    response = await client.get(path)
-    assert response.status == status, await response.text()
-    return await response.json()
+from tests.http_app import JSON, get, mail, run, send
 
 
 def test_search_reads_words_and_keys_and_pages_from_the_newest() -> None:
