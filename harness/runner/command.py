@@ -75,7 +75,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,26 +213,27 @@ class CommandStrategy:
             self.started_at_s = clock.now()  # the last moment: the client's clock starts here
             if self.library is not None:
                 env = faketime.environment(env, self.library, self.started_at_s, self.time_scale)
+            contact = _FirstContact()  # watching before the start: no contact can slip by
+            if self._ledger is not None:
+                contact.stop = self._ledger.watch(contact.heard)
             try:
-                process = subprocess.Popen(
-                    _argv(self.argv),
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=stdout,  # in a file: on the terminal it would garble the progress
-                    stderr=stderr,
-                    start_new_session=True,  # its own process group: a timeout kills children too
-                )
-            except OSError as error:
-                return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
-            contact = _FirstContact(process.pid)
-            stop_watching = self._ledger.watch(contact.heard) if self._ledger else None
-            try:
+                try:
+                    process = subprocess.Popen(
+                        _argv(self.argv),
+                        env=env,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stdout,  # in a file: on the terminal it would garble the progress
+                        stderr=stderr,
+                        start_new_session=True,  # its own group: a timeout kills children too
+                    )
+                except OSError as error:
+                    return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
+                contact.pid = process.pid
                 self.exit_code, client_cpu_s, client_queued_s, timed_out = _wait(
                     process, self.timeout_s
                 )
             finally:
-                if stop_watching is not None:
-                    stop_watching()
+                contact.stop()
             failure = None
             if not timed_out:
                 end = _Moment.now(client_cpu_s, client_queued_s)
@@ -568,17 +569,22 @@ class _Moment:
 
 class _FirstContact:
     """A ledger watcher that notes the moment the client first reached the server (a
-    connection, or an SES API request), with what the client had spent getting there."""
+    connection, or an SES API request), with what the client had spent getting there, and then
+    stops watching: the server's later records do not pass through it."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
+    def __init__(self) -> None:
+        self.pid: int | None = None  # set once the process has started
         self.moment: _Moment | None = None
+        self.stop: Callable[[], None] = lambda: None  # set to the ledger's, once watching
 
     def heard(self, kind: str, record: Any) -> None:
         if self.moment is None and kind in ("session", "message", "fault"):
+            pid = self.pid  # None only if it connected before Popen returned: nothing spent
             self.moment = _Moment.now(
-                _cpu_s(f"/proc/{self.pid}/stat"), _queued_s(f"/proc/{self.pid}/schedstat")
+                _cpu_s(f"/proc/{pid}/stat") if pid else 0.0,
+                _queued_s(f"/proc/{pid}/schedstat") if pid else 0.0,
             )
+            self.stop()
 
 
 def _pace(time_scale: float, start: _Moment, contact: _Moment, end: _Moment) -> Pace:
