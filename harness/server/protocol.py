@@ -56,6 +56,11 @@ SAFETY_TIMEOUT_S = 300.0
 OVERSIZE = "552 Error: Too much mail data"  # aiosmtpd's wording
 MALFORMED = "553 5.1.3 Error: malformed address"  # aiosmtpd's, for what _getaddr refuses
 _ADDRESS = re.compile(r"<([^>]*)>")
+# What one read from the socket may take. asyncio asks recv() for 256 KiB: glibc serves an
+# allocation that size with mmap, and the shrink to what arrived and the free each cost a
+# system call more, on every read (a command is one read). Below glibc's 128 KiB threshold the
+# buffer comes from the heap; a large message simply takes more reads.
+READ_SIZE = 64 * 1024
 
 
 def _address(arg: str | None) -> str | None:
@@ -161,6 +166,8 @@ class SesSMTP(SMTP):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         upgraded = self.transport is not None
+        if hasattr(transport, "max_size"):  # a plain socket's (TLS reads into its own buffer)
+            transport.max_size = READ_SIZE  # type: ignore[attr-defined]
         super().connection_made(transport)
         if upgraded and self.record is not None:
             self.record.tls = True
