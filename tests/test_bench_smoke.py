@@ -117,3 +117,10 @@ def test_live_page_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None
     assert "wait satisfied while waiting" in out
     assert "API text: (body text, cached) at 5,000 (ms)" in out
     assert (tmp_path / "live.json").exists()
+
+
+def test_command_floor_prints_each_server_against_the_instant_one() -> None:
+    out = run_bench("command_floor.py", "--messages", "30", "--per-session", "7", "--repeats", "1")
+    for name in ("instant", "aiosmtpd", "fake_ses"):
+        assert f"  {name} " in out
+    assert "x instant" in out

@@ -74,7 +74,7 @@ def _address(arg: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _parsed_address(arg: str) -> tuple[str | None, str | None]:
+def parsed_address(arg: str) -> tuple[str | None, str | None]:
     """aiosmtpd's `SMTP._getaddr`, without its per-call class definition, memoised.
 
     A batch sender repeats the same few addresses; parsing each with the email package's
@@ -282,7 +282,7 @@ class SesSMTP(SMTP):
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         if not arg:
             return "", ""
-        address, rest = _parsed_address(arg)
+        address, rest = parsed_address(arg)
         local_part_limit = self.local_part_limit
         if (
             address is not None
