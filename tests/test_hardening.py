@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import http.server
 import io
+import logging
 import math
 import shutil
 import smtplib
@@ -623,6 +624,22 @@ def test_good_addresses_still_pass() -> None:
             for sender in (b"<>", b'<"a b"@example.com>', b"<x+tag@[192.0.2.1]>", b"a@b.example"):
                 assert replies.command(b"MAIL FROM:" + sender) == b"250 Ok", sender
                 assert replies.command(b"RSET").startswith(b"250")
+
+
+@pytest.mark.parametrize("mechanism", [b"LOGIN", b"PLAIN"])
+@pytest.mark.parametrize("length", [1_001, 70_000])
+def test_an_over_long_auth_answer_gets_rfc_4954s_reply_once(mechanism, length, caplog) -> None:
+    # aiosmtpd answered `500 Error: (ValueError) Separator is found, but chunk is longer than
+    # limit`, logged a traceback, and read the rest of a longer answer as commands.
+    with FakeSES(profile="ses", auth=("user", "secret")) as ses:
+        sock, replies = open_session(ses.address)
+        with sock:
+            assert replies.command(b"AUTH " + mechanism).startswith(b"334")
+            sock.sendall(b"A" * length + b"\r\n")
+            assert replies.command(b"NOOP") == b"500 5.5.6 Authentication Exchange line is too long"
+            assert replies.next() == b"250 Ok"  # the NOOP's: nothing more came of the long line
+            assert replies.command(b"AUTH PLAIN AHVzZXIAc2VjcmV0").startswith(b"235")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 # --- 9. a user's run of the plugin is quiet -----------------------------------------------------

@@ -10,15 +10,18 @@ that answers must leave nothing more to be written.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import functools
 import hashlib
 import re
 import socket
+from base64 import b64decode, b64encode
 from email._header_value_parser import get_addr_spec, get_angle_addr
 from email.errors import HeaderParseError
 from typing import Any
 
 from aiosmtpd.smtp import (
+    MISSING,
     SMTP,
     AuthResult,
     Envelope,
@@ -55,6 +58,7 @@ HARD_SIZE_CAP = 64 * 1024 * 1024
 SAFETY_TIMEOUT_S = 300.0
 OVERSIZE = "552 Error: Too much mail data"  # aiosmtpd's wording
 MALFORMED = "553 5.1.3 Error: malformed address"  # aiosmtpd's, for what _getaddr refuses
+AUTH_LINE_TOO_LONG = "500 5.5.6 Authentication Exchange line is too long"  # RFC 4954 section 4
 _ADDRESS = re.compile(r"<([^>]*)>")
 # What one read from the socket may take. asyncio asks recv() for 256 KiB: glibc serves an
 # allocation that size with mmap, and the shrink to what arrived and the free each cost a
@@ -291,6 +295,43 @@ class SesSMTP(SMTP):
         ):
             return None, None
         return address, rest
+
+    async def challenge_auth(
+        self, challenge: str | bytes, encode_to_b64: bool = True, log_client_response: bool = False
+    ) -> Any:
+        """aiosmtpd's, with the client's answer read as a command line is: an answer longer
+        than a line may be is read to its end and refused as RFC 4954 says. aiosmtpd's own
+        answered `500 Error: (ValueError) ...`, logged a traceback, and read the rest of a long
+        answer as commands."""
+        raw = challenge.encode() if isinstance(challenge, str) else challenge
+        await self.push(b"334 " + (b64encode(raw) if encode_to_b64 else raw))
+        line = await self._answer_line()
+        if line is None:
+            await self.push(AUTH_LINE_TOO_LONG)
+            return MISSING
+        blob = line.strip()
+        if blob == b"*":  # the client gives up (RFC 4954)
+            await self.push("501 5.7.0 Auth aborted")
+            return MISSING
+        try:
+            return b64decode(blob, validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Can't decode base64")
+            return MISSING
+
+    async def _answer_line(self) -> bytes | None:
+        """The next line; None, once it has been read to its end, when it is too long."""
+        too_long = False
+        while True:
+            try:
+                line = await self._reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as overrun:  # the reader keeps at most its limit
+                await self._reader.read(overrun.consumed)
+                too_long = True
+                continue
+            except asyncio.IncompleteReadError as closed:  # what came before the close
+                line = closed.partial
+            return None if too_long or len(line) > self.line_length_limit else line
 
     # --- commands --------------------------------------------------------------------------
 
