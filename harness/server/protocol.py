@@ -62,8 +62,9 @@ AUTH_LINE_TOO_LONG = "500 5.5.6 Authentication Exchange line is too long"  # RFC
 _ADDRESS = re.compile(r"<([^>]*)>")
 # What one read from the socket may take. asyncio asks recv() for 256 KiB: glibc serves an
 # allocation that size with mmap, and the shrink to what arrived and the free each cost a
-# system call more, on every read (a command is one read). Below glibc's 128 KiB threshold the
-# buffer comes from the heap; a large message simply takes more reads.
+# system call more, on every read (a command is one read), until the process has freed a block
+# larger still (glibc then raises its threshold). Below the 128 KiB it starts at, the buffer
+# comes from the heap in any process; a large message simply takes more reads.
 READ_SIZE = 64 * 1024
 
 
