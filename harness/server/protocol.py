@@ -3,8 +3,9 @@
 Every command goes through :meth:`SesSMTP._on_command`, which logs it, asks the core for a
 decision and carries it out (reply, close, drop, delay, stall) before aiosmtpd's own handling.
 Replies pass through :meth:`push`, which logs them and maps aiosmtpd's fixed wordings onto the
-profile's. aiosmtpd traps handled here: a hook's 421 does not close the connection, and a hook
-that answers must leave nothing more to be written.
+profile's. aiosmtpd traps handled here: a hook's 421 does not close the connection, a hook
+that answers must leave nothing more to be written, and an AUTH answer longer than a line made
+aiosmtpd report its own ValueError (see :meth:`SesSMTP.challenge_auth`).
 """
 
 from __future__ import annotations
