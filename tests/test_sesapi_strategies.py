@@ -113,3 +113,25 @@ def test_the_conformance_story_tells_an_api_run_by_its_sends():
     told = story(case, ledger)
     assert told.startswith("First refusal, at API send 25: the connection cut after the message")
     assert "12 of the 12 sends cut after storing sent again" in told
+
+
+def test_clients_share_one_session_but_not_their_retries_even_made_from_many_threads():
+    # A client from a new boto3 session loads the service's model files again (120 ms); the
+    # strategies' clients come from one session of the process, each with its own retry mode.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.runner.strategies import sdk
+
+    with FakeSES() as ses:
+        modes = ["standard", "adaptive", "legacy"] * 4
+        with ThreadPoolExecutor(len(modes)) as pool:
+            clients = list(
+                pool.map(lambda mode: sdk.client(ses.endpoint, "sesv2", {"mode": mode}), modes)
+            )
+        try:
+            assert len({id(c._loader) for c in clients}) == 1
+            assert [c.meta.config.retries["mode"] for c in clients] == modes
+            assert all(c.get_account()["SendQuota"] for c in clients)
+        finally:
+            for c in clients:
+                c.close()
