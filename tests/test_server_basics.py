@@ -12,6 +12,7 @@ import threading
 import aiosmtplib
 
 from harness import FakeSES, Rule, VirtualClock
+from harness.server.protocol import READ_SIZE
 from tests.helpers import message, send
 
 SES_ID = re.compile(
@@ -209,8 +210,6 @@ def test_a_socket_read_asks_for_less_than_an_mmap_sized_buffer():
     # asyncio's reads ask for 256 KiB, which glibc maps and unmaps on every read (three system
     # calls a command); the server's connections ask for READ_SIZE (white-box), and a message
     # larger than that still arrives whole, in several reads.
-    from harness.server.protocol import READ_SIZE
-
     data = message(1) + b"".join(b"%07d " % i + b"x" * 70 + b"\r\n" for i in range(4000))
     assert READ_SIZE < 128 * 1024 < len(data)
     with FakeSES(profile="plain") as ses, smtplib.SMTP(ses.host, ses.port) as client:
