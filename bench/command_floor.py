@@ -140,9 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-session", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    cores = os.cpu_count() or 1
     if hasattr(os, "sched_setaffinity"):  # before any thread starts: both on one core
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        allowed = os.sched_getaffinity(0)
+        cores = len(allowed)
+        os.sched_setaffinity(0, {min(allowed)})
+    else:
+        cores = os.cpu_count() or 1
     runs: dict[str, list[float]] = {name: [] for name in SERVERS}
     for _ in range(args.repeats):
         for name in SERVERS:
