@@ -36,7 +36,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES
-from harness.serve.app import create_app
+from harness.console.app import create_app
 
 SEARCHES = (
     ("a word (sender, recipients, subject, ids)", "invoice"),

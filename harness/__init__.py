@@ -13,6 +13,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from harness.base.clock import Clock, RealClock, ScaledClock, VirtualClock
+    from harness.base.endpoint import Endpoint, TlsMode
+    from harness.base.ledger import (
+        FaultRecord,
+        Ledger,
+        MessageRecord,
+        SessionRecord,
+        TranscriptLine,
+    )
+    from harness.console.client import RemoteFakeSES
     from harness.core.engine import Decision, Engine, Outcome
     from harness.core.errors import PlanError
     from harness.core.limits import Limits
@@ -35,21 +45,11 @@ if TYPE_CHECKING:
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import Scenario, load_scenario
     from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
-    from harness.serve.client import RemoteFakeSES
-    from harness.server.clock import Clock, RealClock, ScaledClock, VirtualClock
-    from harness.server.endpoint import Endpoint, TlsMode
     from harness.server.fake_ses import FakeSES
-    from harness.server.ledger import (
-        FaultRecord,
-        Ledger,
-        MessageRecord,
-        SessionRecord,
-        TranscriptLine,
-    )
     from harness.server.view import FakeSESView
 
 _HOMES = {
-    "harness.server.clock": ("Clock", "RealClock", "ScaledClock", "VirtualClock"),
+    "harness.base.clock": ("Clock", "RealClock", "ScaledClock", "VirtualClock"),
     "harness.core.engine": ("Decision", "Engine", "Outcome"),
     "harness.core.errors": ("PlanError",),
     "harness.core.limits": ("Limits",),
@@ -65,8 +65,8 @@ _HOMES = {
         "Stage",
         "Stall",
     ),
-    "harness.server.endpoint": ("Endpoint", "TlsMode"),
-    "harness.server.ledger": (
+    "harness.base.endpoint": ("Endpoint", "TlsMode"),
+    "harness.base.ledger": (
         "FaultRecord",
         "Ledger",
         "MessageRecord",
@@ -82,7 +82,7 @@ _HOMES = {
     "harness.runner.scenario": ("Scenario", "load_scenario"),
     "harness.runner.resolve": ("resolve_strategy",),
     "harness.runner.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy"),
-    "harness.serve.client": ("RemoteFakeSES",),
+    "harness.console.client": ("RemoteFakeSES",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -12,7 +12,7 @@ import aiosmtplib
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES
-from harness.serve.app import create_app
+from harness.console.app import create_app
 
 JSON = {"Content-Type": "application/json"}  # what every state-changing request must say
 

@@ -17,9 +17,9 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 ANNOUNCE = "MISBEHAVING_ANNOUNCE"
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES
 from harness.cli.main import main
-from harness.serve.app import create_app
+from harness.console.app import create_app
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD_PLAN: dict[str, Any] = {"profile": "ses", "seed": 1}

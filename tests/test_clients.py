@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.base.ledger import Ledger
 from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
@@ -27,7 +28,6 @@ from harness.runner.conformance import END, START, write_section
 from harness.runner.matrix import run_case
 from harness.runner.scenario import Scenario
 from harness.runner.workload import WorkloadSpec, build_messages
-from harness.server.ledger import Ledger
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 NODEMAILER = CLIENTS / "nodemailer"

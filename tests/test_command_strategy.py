@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.base.clock import ScaledClock
 from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
@@ -38,7 +39,6 @@ from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
 from harness.runner.strategy import ClaimStatus
 from harness.runner.workload import WorkloadSpec, build_messages
-from harness.server.clock import ScaledClock
 from harness.server.fake_ses import FakeSES
 
 SCENARIO = """

@@ -20,10 +20,10 @@ from harness import (
     Stage,
     VirtualClock,
 )
+from harness.base.clock import Clock
 from harness.runner.matrix import run_case
 from harness.runner.scenario import load_scenario
 from harness.runner.strategies.session import Session
-from harness.server.clock import Clock
 
 GREYLIST = "stage=RCPT,greylist_s=300,action=reply,code=451,text=4.7.1 Greylisted"
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -41,13 +41,13 @@ from hypothesis import strategies as st
 from harness import FakeSES, PlanError
 from harness.cli import serve
 from harness.cli.main import main
+from harness.console.app import create_app
+from harness.console.livelog import LiveLog
 from harness.core import schema
 from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.runner.scenario import load_scenario
 from harness.runner.workload import MAX_TOTAL_BYTES, LazyMessage, WorkloadSpec, build_messages
-from harness.serve.app import create_app
-from harness.serve.livelog import LiveLog
 from tests.helpers import message
 
 TIMEOUT_S = 30.0  # every socket read is bounded by this; never reached when things work

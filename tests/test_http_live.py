@@ -12,9 +12,9 @@ import aiosmtplib
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES, Rule
-from harness.serve.app import create_app
-from harness.serve.events import QUEUE_EVENTS, Subscriber
-from harness.serve.search import MessageQuery
+from harness.console.app import create_app
+from harness.console.events import QUEUE_EVENTS, Subscriber
+from harness.console.search import MessageQuery
 from tests.http_app import JSON, get, mail, run, send
 
 

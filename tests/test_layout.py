@@ -19,13 +19,14 @@ ROOT = Path(harness.__file__).parent
 # Lowest first. A module may import its own layer and any layer below it.
 LAYERS = {
     "harness.core": 0,
-    "harness.server": 1,
-    "harness.runner": 2,
-    "harness.reports": 3,
-    "harness.hunting": 3,
-    "harness.plugin": 4,
-    "harness.serve": 4,
-    "harness.cli": 5,
+    "harness.base": 1,
+    "harness.server": 2,
+    "harness.runner": 3,
+    "harness.reports": 4,
+    "harness.hunting": 4,
+    "harness.plugin": 5,
+    "harness.console": 5,
+    "harness.cli": 6,
 }
 # The public facade and its aliases stand above everything; nothing inside may import them.
 FACADE = {"harness", "harness.strategy", "harness.client", "harness.__main__"}

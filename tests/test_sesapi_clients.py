@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.base.clock import RealClock
 from harness.core.plan import Rule
 from harness.runner.command import CommandStrategy
 from harness.runner.strategy import ClaimStatus, OutgoingMessage
-from harness.server.clock import RealClock
 from harness.server.fake_ses import FakeSES
 from tests.helpers import message
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
+from harness.base.clock import VirtualClock
 from harness.core.plan import Rule
 from harness.runner import sdk_clock
-from harness.server.clock import VirtualClock
 from harness.server.fake_ses import FakeSES
 from tests.helpers import message
 

@@ -51,9 +51,9 @@ def test_serve_verifies_signatures_with_aws_credentials(start):
 
 
 def test_a_store_keeps_how_each_message_came(tmp_path):
-    from harness.serve.store import Store
+    from harness.base.ledger import Ledger
+    from harness.console.store import Store
     from harness.server.fake_ses import FakeSES
-    from harness.server.ledger import Ledger
 
     store = Store(tmp_path)
     with FakeSES(ledger=Ledger(sink=store)) as ses:

@@ -8,10 +8,10 @@ from collections import Counter
 
 import pytest
 
+from harness.base.clock import VirtualClock
 from harness.core.plan import Rule
 from harness.runner.strategies import BUILTINS, SDK_BUILTINS
 from harness.runner.strategy import ClaimStatus, OutgoingMessage
-from harness.server.clock import VirtualClock
 from harness.server.fake_ses import FakeSES
 from tests.helpers import message
 
@@ -102,10 +102,10 @@ def test_without_boto3_the_sdk_strategies_are_left_out_and_scenarios_still_load(
 
 
 def test_the_conformance_story_tells_an_api_run_by_its_sends():
+    from harness.base.ledger import Ledger
     from harness.runner.conformance import story
     from harness.runner.matrix import run_case
     from harness.runner.scenario import builtin_scenario, load_scenario
-    from harness.server.ledger import Ledger
 
     scenario = load_scenario(builtin_scenario("api-cut-after-accept"))
     ledger = Ledger()

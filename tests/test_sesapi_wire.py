@@ -237,7 +237,7 @@ def test_recipient_cap_and_v1_size_cap():
 
 def test_ids_and_answers_repeat_for_the_same_seed():
     def run() -> list[str]:
-        from harness.server.clock import VirtualClock
+        from harness.base.clock import VirtualClock
 
         with FakeSES(seed=11, clock=VirtualClock()) as ses:
             client = ses.boto3_client("sesv2")

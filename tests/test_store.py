@@ -17,8 +17,8 @@ import aiosmtplib
 from aiohttp.test_utils import TestClient, TestServer
 
 from harness import FakeSES, Ledger, Rule
-from harness.serve.app import create_app
-from harness.serve.store import Store
+from harness.console.app import create_app
+from harness.console.store import Store
 from tests.serve_process import ServeProcess
 
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from harness import Claim, ClaimStatus, Endpoint, OutgoingMessage
+from harness.base.clock import Clock
 from harness.reports.schema import validate_results
 from harness.runner.matrix import run_case, run_matrix
 from harness.runner.scenario import load_scenario
 from harness.runner.scoring import MessageClass, classify
-from harness.server.clock import Clock
 
 # The second end of data is recorded and then cut before its 250; the fourth is cut unrecorded.
 SCENARIO = """

@@ -22,16 +22,16 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from harness.base.endpoint import TlsMode
+from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.console.app import create_app
+from harness.console.http import ApiServer
+from harness.console.livelog import LiveLog, describe_limits, describe_rule
+from harness.console.store import Store
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
-from harness.serve.app import create_app
-from harness.serve.http import ApiServer
-from harness.serve.livelog import LiveLog, describe_limits, describe_rule
-from harness.serve.store import Store
-from harness.server.endpoint import TlsMode
 from harness.server.fake_ses import FakeSES
-from harness.server.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."

@@ -44,6 +44,20 @@ class Stage(enum.StrEnum):
     API = "API"  # a send request to the SES HTTP API (v2 SendEmail/SendBulkEmail, v1 Send*)
 
 
+#: The stage of each SMTP verb the engine is asked about (STARTTLS and the rest are not).
+STAGES = {
+    "HELO": Stage.EHLO,
+    "EHLO": Stage.EHLO,
+    "AUTH": Stage.AUTH,
+    "MAIL": Stage.MAIL,
+    "RCPT": Stage.RCPT,
+    "DATA": Stage.DATA,
+    "RSET": Stage.RSET,
+    "NOOP": Stage.NOOP,
+    "QUIT": Stage.QUIT,
+}
+
+
 # --- actions: one small type each, one behaviour -------------------------------------------
 
 

@@ -37,6 +37,7 @@ import tomli_w
 from hypothesis import HealthCheck, Phase, Verbosity, find, settings
 from hypothesis.errors import Flaky, NoSuchExample
 
+from harness.base.ledger import Ledger
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.hunting.schedule import MAX_EVENTS, Schedule, describe_schedule, schedules
@@ -45,7 +46,6 @@ from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, run_case
 from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import DEFAULT_LATENCY_S, Expectation, Scenario
 from harness.runner.workload import WorkloadSpec, build_messages
-from harness.server.ledger import Ledger
 
 #: Progress lines while searching: one every this many schedules.
 PROGRESS_EVERY = 25

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.base.ledger import FaultRecord, Ledger, SessionRecord
+from harness.core.plan import STAGES
 from harness.hunting.schedule import STAGE_WORDS
 from harness.runner.strategy import OutgoingMessage
-from harness.server.ledger import FaultRecord, Ledger, SessionRecord
-from harness.server.protocol import STAGES
 
 #: The scorer's classes that break the hunt's property (see :mod:`harness.hunting.search`).
 BROKEN = ("duplicated", "silently_lost", "misreported", "uncertain", "given_up", "abandoned")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from harness.base.clock import Clock, RealClock, VirtualClock
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
-from harness.server.clock import Clock, RealClock, VirtualClock
 from harness.server.view import ArrangedRule, FakeSESView, RuleBuilder
 
 __all__ = ["MARKER", "ArrangedRule", "FakeSESView", "RuleBuilder", "plan_from_marker"]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from harness.server.endpoint import TlsMode
+from harness.base.endpoint import TlsMode
 from harness.server.view import FakeSESView
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"

@@ -108,7 +108,7 @@ def _setting(config: pytest.Config, name: str) -> str:
 
 
 def _new_clock(config: pytest.Config) -> Any:
-    from harness.server.clock import RealClock, VirtualClock
+    from harness.base.clock import RealClock, VirtualClock
 
     return VirtualClock() if _setting(config, "clock") == "virtual" else RealClock()
 

@@ -42,7 +42,7 @@ Options go in brackets after ``cmd``: ``cmd[time_scale=10,timeout_s=120]:python 
   killed and the case reports an error with the tail of its stderr (kept whenever it fails).
 - ``time_scale`` (default :data:`DEFAULT_TIME_SCALE`): one clock for the case, k times faster
   than the wall. A client in another process cannot share the harness's virtual clock, so the
-  server runs on a :class:`harness.server.clock.ScaledClock` (every limit, window, delay, stall
+  server runs on a :class:`harness.base.clock.ScaledClock` (every limit, window, delay, stall
   and idle timer as the plan has it, in SES seconds, k times faster on the wall), and the client
   runs under libfaketime at the same k, started at the server clock's time
   (:mod:`harness.runner.faketime`): its sleeps, backoffs and timeouts are k times shorter on the
@@ -80,13 +80,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.base.clock import Clock, ScaledClock
+from harness.base.endpoint import Endpoint
+from harness.base.ledger import Ledger
 from harness.core.errors import PlanError
 from harness.runner import faketime
 from harness.runner.pace import Pace
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock, ScaledClock
-from harness.server.endpoint import Endpoint
-from harness.server.ledger import Ledger
 
 PREFIX = "cmd"
 DEFAULT_TIMEOUT_S = 300.0

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.base.ledger import FaultRecord, Ledger, SessionRecord
 from harness.core.errors import PlanError
 from harness.runner.command import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S
 from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
 from harness.runner.scenario import Scenario
 from harness.runner.workers import Lost, Task, supervise
-from harness.server.ledger import FaultRecord, Ledger, SessionRecord
 
 START = "<!-- conformance:start -->"
 END = "<!-- conformance:end -->"

@@ -1,7 +1,7 @@
 """Run a client process on the fake server's clock: libfaketime at the same scale, same start.
 
 A client in another process cannot share the harness's virtual clock, but it can share a
-:class:`harness.server.clock.ScaledClock`: libfaketime (Debian's ``faketime`` package), loaded
+:class:`harness.base.clock.ScaledClock`: libfaketime (Debian's ``faketime`` package), loaded
 with ``LD_PRELOAD``, makes the process's clocks run k times faster than the wall from a start
 time we give it, and its sleeps, poll/select/epoll timeouts and timers k times shorter. Python's
 ``time.time``, ``monotonic``, ``perf_counter``, ``sleep``, socket timeouts and asyncio, and

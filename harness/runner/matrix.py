@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.base.clock import Clock, VirtualClock
+from harness.base.ledger import Ledger
 from harness.runner.command import CommandStrategy, claims_from_ledger
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scenario import Scenario, builtin_scenario
@@ -26,9 +28,7 @@ from harness.runner.scoring import score_case
 from harness.runner.strategy import Claim, OutgoingMessage, Strategy
 from harness.runner.workers import Lost, Task, on_own_core, supervise
 from harness.runner.workload import Workload, WorkloadSpec, build_messages
-from harness.server.clock import Clock, VirtualClock
 from harness.server.fake_ses import FakeSES
-from harness.server.ledger import Ledger
 
 SCHEMA = "ses-fault-harness/results"
 VERSION = 1

@@ -50,9 +50,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
 from harness.core.limits import DAY_S, Limits
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
 
 #: Every metric of a case score, in report order; expectations may name any of them.
 METRICS = (

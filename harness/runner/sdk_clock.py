@@ -8,7 +8,7 @@ two module globals are replaced, once, by stand-ins that ask the clock of the ca
 (set with :func:`using`) and fall back to the real ``time`` and ``threading`` for every other
 thread, so an application's own boto3 clients elsewhere in the process are untouched.
 
->>> from harness.server.clock import VirtualClock
+>>> from harness.base.clock import VirtualClock
 >>> clock = VirtualClock()
 >>> with using(clock):
 ...     import botocore.endpoint
@@ -26,7 +26,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from harness.server.clock import Clock
+from harness.base.clock import Clock
 
 #: The least a virtual wait advances the clock (see `_Condition.wait`).
 MIN_WAIT_S = 1e-6

@@ -62,8 +62,8 @@ import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 
 
 @dataclass(frozen=True)

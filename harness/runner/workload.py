@@ -27,9 +27,9 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import overload
 
+from harness.base.clock import VIRTUAL_EPOCH_S, Clock
 from harness.core.errors import PlanError
 from harness.runner.strategy import OutgoingMessage
-from harness.server.clock import VIRTUAL_EPOCH_S, Clock
 
 #: Locales for the share of messages that are not plain English.
 OTHER_LOCALES = ("de_DE", "fr_FR", "el_GR", "ru_RU", "ja_JP", "pt_BR")

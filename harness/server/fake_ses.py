@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from harness.base.clock import Clock, RealClock
+from harness.base.endpoint import Endpoint, TlsMode
+from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 from harness.core.plan import Plan, Rule
-from harness.server.clock import Clock, RealClock
-from harness.server.endpoint import Endpoint, TlsMode
-from harness.server.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 from harness.server.protocol import SesSMTP
 from harness.server.state import ServerState
 from harness.server.tls import shared_certificates

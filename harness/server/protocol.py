@@ -32,27 +32,16 @@ from aiosmtpd.smtp import (
     syntax,
 )
 
+from harness.base.clock import wall_seconds
+from harness.base.endpoint import TlsMode
+from harness.base.ledger import FaultRecord, SessionRecord, parse_headers
 from harness.core.address import is_mailbox
 from harness.core.engine import Decision, Outcome
-from harness.core.plan import Stage
-from harness.server.clock import wall_seconds
+from harness.core.plan import STAGES, Stage
 from harness.server.data import read_message
-from harness.server.endpoint import TlsMode
 from harness.server.handler import SesHandler
-from harness.server.ledger import FaultRecord, SessionRecord, parse_headers
 from harness.server.state import ServerState
 
-STAGES = {
-    "HELO": Stage.EHLO,
-    "EHLO": Stage.EHLO,
-    "AUTH": Stage.AUTH,
-    "MAIL": Stage.MAIL,
-    "RCPT": Stage.RCPT,
-    "DATA": Stage.DATA,
-    "RSET": Stage.RSET,
-    "NOOP": Stage.NOOP,
-    "QUIT": Stage.QUIT,
-}
 # Without a profile limit, bodies are still capped so a runaway client cannot exhaust memory.
 HARD_SIZE_CAP = 64 * 1024 * 1024
 # Without an idle limit (or on a virtual clock), a silent client is still let go eventually.

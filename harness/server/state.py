@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from harness.base.clock import Clock
+from harness.base.endpoint import TlsMode
+from harness.base.ledger import FaultRecord, Ledger, SessionRecord
 from harness.core.engine import Decision, Engine
 from harness.core.plan import Plan
-from harness.server.clock import Clock
-from harness.server.endpoint import TlsMode
-from harness.server.ledger import FaultRecord, Ledger, SessionRecord
 
 if TYPE_CHECKING:
     import ssl

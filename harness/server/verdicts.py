@@ -10,8 +10,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from harness.base.ledger import FaultRecord, MessageRecord
 from harness.core.plan import Plan, Rule
-from harness.server.ledger import FaultRecord, MessageRecord
 
 #: How many ids or faults a failure message lists before it says "... and N more".
 SHOWN = 10

@@ -29,10 +29,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
+from harness.base.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord
 from harness.core.plan import Plan, Rule
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
-from harness.server.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord
 from harness.server.verdicts import (
     carried_note,
     delivery_report,

@@ -14,10 +14,10 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategies.session import Session
 from harness.runner.strategy import Claim, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 AWS_LADDER_S = (5.0, 10.0, 30.0, 20 * 60.0)
 

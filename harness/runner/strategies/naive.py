@@ -10,10 +10,10 @@ from __future__ import annotations
 import smtplib
 from collections.abc import Iterator, Sequence
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategies.session import failed, quit_quietly
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 
 def send_batch(

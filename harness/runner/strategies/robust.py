@@ -23,12 +23,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategies.backoff import Exponential, Policy
 from harness.runner.strategies.paced import RATE_PER_S, Pacer
 from harness.runner.strategies.session import Attempt, Session
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 PER_SESSION = 300
 MAX_IDLE_S = 8.0  # SES closes after about 10 s of silence

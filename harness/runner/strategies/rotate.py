@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategies.session import Session
 from harness.runner.strategy import Claim, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 PER_SESSION = 300  # below SES's 350, with room for messages refused mid-session
 

@@ -20,10 +20,10 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner import sdk_clock
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 #: Long enough for any answer of the fake; a stalled request is cut by it.
 READ_TIMEOUT_S = 60.0

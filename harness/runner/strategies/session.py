@@ -17,9 +17,9 @@ import re
 import smtplib
 from dataclasses import dataclass
 
+from harness.base.clock import Clock
+from harness.base.endpoint import Endpoint
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
-from harness.server.clock import Clock
-from harness.server.endpoint import Endpoint
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 

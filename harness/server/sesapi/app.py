@@ -17,12 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.base.clock import wall_seconds
+from harness.base.ledger import FaultRecord
 from harness.core import api_errors
 from harness.core.api_errors import V1, V2, ApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
-from harness.server.clock import wall_seconds
-from harness.server.ledger import FaultRecord
 from harness.server.sesapi import sigv4, v1, v2
 from harness.server.sesapi.mime import content_key
 from harness.server.sesapi.requests import BadRequest, Send

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.utils import getaddresses
 
-from harness.server.ledger import parse_headers
+from harness.base.ledger import parse_headers
 from harness.server.sesapi.mime import content_key
 
 

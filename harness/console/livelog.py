@@ -8,9 +8,9 @@ import collections
 import time
 from typing import TextIO
 
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
 from harness.core.limits import Limits
 from harness.core.plan import Rule
-from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
 
 
 class LiveLog:

@@ -12,8 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.serve import mime
-from harness.serve.api import (
+from harness.base.ledger import MessageRecord
+from harness.console import mime
+from harness.console.api import (
     SES_KEY,
     STORE_KEY,
     ApiError,
@@ -22,10 +23,9 @@ from harness.serve.api import (
     seconds,
     whole,
 )
-from harness.serve.events import EventHub
-from harness.serve.search import Haystacks, MessageQuery, QueryError, TextCache
-from harness.serve.views import message_json
-from harness.server.ledger import MessageRecord
+from harness.console.events import EventHub
+from harness.console.search import Haystacks, MessageQuery, QueryError, TextCache
+from harness.console.views import message_json
 
 #: `?wait=N` gives up after `timeout` seconds: 30 unless told, 300 at most.
 WAIT_DEFAULT_S = 30.0

@@ -16,14 +16,14 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.base.ledger import FaultRecord, Ledger
+from harness.console.api import ApiError, json_body, reply
+from harness.console.events import EventHub
+from harness.console.livelog import describe_rule
 from harness.core.errors import PlanError
 from harness.core.limits import Limits
 from harness.core.plan import ACTIONS, Matcher, Plan, Rule, Stage
 from harness.core.profiles import PROFILES
-from harness.serve.api import ApiError, json_body, reply
-from harness.serve.events import EventHub
-from harness.serve.livelog import describe_rule
-from harness.server.ledger import FaultRecord, Ledger
 
 SOURCE = "PUT /api/steering"
 #: Limits that are a setting rather than something to switch off.

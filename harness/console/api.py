@@ -1,7 +1,7 @@
 """What the HTTP API's handler modules share: the app's keys, JSON answers and errors, and the
 reading of query parameters.
 
-It sits below `harness.serve.app` so that the handler modules (inbox, live, steering) can raise
+It sits below `harness.console.app` so that the handler modules (inbox, live, steering) can raise
 the same errors and read the same state without importing the app that registers them.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.serve.store import Store
+from harness.console.store import Store
 from harness.server.fake_ses import FakeSES
 
 SES_KEY = web.AppKey("ses", FakeSES)

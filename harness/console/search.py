@@ -17,7 +17,7 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from harness.server.ledger import MessageRecord
+from harness.base.ledger import MessageRecord
 
 #: Keys of the search syntax and the API's query parameters (the same names).
 KEYS = ("from", "to", "subject", "text", "session", "is")

@@ -23,8 +23,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord, TranscriptLine
 from harness.core.plan import Plan
-from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord, TranscriptLine
 from harness.server.verdicts import (
     DeliveryVerdict,
     delivery_report,

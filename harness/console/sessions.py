@@ -10,11 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.serve.api import STORE_KEY, ApiError, path_number, reply
-from harness.serve.inbox import INBOX_KEY
-from harness.serve.steering import STEERING_KEY
-from harness.serve.views import message_json, session_json
-from harness.server.ledger import FaultRecord, TranscriptLine
+from harness.base.ledger import FaultRecord, TranscriptLine
+from harness.console.api import STORE_KEY, ApiError, path_number, reply
+from harness.console.inbox import INBOX_KEY
+from harness.console.steering import STEERING_KEY
+from harness.console.views import message_json, session_json
 
 
 def routes() -> list[web.AbstractRouteDef]:

@@ -22,7 +22,7 @@ class _OneLine(logging.Filter):
 
 
 #: The API server's own logger, for aiohttp's errors about requests.
-LOG = logging.getLogger("harness.serve.http")
+LOG = logging.getLogger("harness.console.http")
 LOG.addFilter(_OneLine())
 
 

@@ -19,14 +19,14 @@ from typing import Any
 
 from aiohttp import web
 
+from harness.console import guard, inbox, sessions, steering
+from harness.console.api import SES_KEY, STORE_KEY, ApiError, reply
+from harness.console.events import EventHub
+from harness.console.livelog import LiveLog, describe_limits, describe_rule
+from harness.console.store import Store
+from harness.console.views import fault_json, iso, session_json
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
-from harness.serve import guard, inbox, sessions, steering
-from harness.serve.api import SES_KEY, STORE_KEY, ApiError, reply
-from harness.serve.events import EventHub
-from harness.serve.livelog import LiveLog, describe_limits, describe_rule
-from harness.serve.store import Store
-from harness.serve.views import fault_json, iso, session_json
 from harness.server.fake_ses import FakeSES
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -92,7 +92,7 @@ def create_app(
 ) -> web.Application:
     """The API over `ses` (started or not); `store` is the `--store` folder, if any; with a
     `token`, /api/ requests without it get a 401. Every route is guarded against other web
-    pages (see harness.serve.guard); `allowed_hosts` are names it answers to besides IP
+    pages (see harness.console.guard); `allowed_hosts` are names it answers to besides IP
     addresses and localhost. Plan changes and resets are noted in `log`.
 
     >>> app = create_app(FakeSES(profile="plain"))
@@ -145,7 +145,7 @@ def _add_live_parts(app: web.Application, ses: FakeSES) -> None:
 
 #: The page's policy: its own script, style and API only; it frames a message's HTML body from
 #: its own origin (that frame is sandboxed twice: by the iframe's `sandbox` and by the part's
-#: own CSP, see harness.serve.inbox). Set here because the page is the one thing that frames.
+#: own CSP, see harness.console.inbox). Set here because the page is the one thing that frames.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-src 'self'; base-uri 'none'; form-action 'none'; "
@@ -162,7 +162,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await request.app[HUB_KEY].stream(request)
 
 
-# --- messages: harness.serve.inbox -----------------------------------------------------
+# --- messages: harness.console.inbox -----------------------------------------------------
 
 
 def _restored(request: web.Request) -> int:

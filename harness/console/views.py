@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 from typing import Any
 
-from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
 
 
 def iso(seconds: float | None) -> str | None:

@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.serve.views import fault_json, message_json, session_json
-from harness.server.ledger import Ledger
+from harness.base.ledger import Ledger
+from harness.console.views import fault_json, message_json, session_json
 
 #: Events a browser may fall behind by before it is told to resync instead.
 QUEUE_EVENTS = 256

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from harness.server.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
 
 LEDGER_FILE = "ledger.jsonl"
 MESSAGES_DIR = "messages"
