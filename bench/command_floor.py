@@ -38,8 +38,9 @@ from aiosmtpd.smtp import SMTP, syntax
 from peers import _Instant
 
 from harness import FakeSES, VirtualClock
+from harness.server.addresses import parsed_address
 from harness.server.data import read_message
-from harness.server.protocol import READ_SIZE, parsed_address
+from harness.server.protocol import READ_SIZE
 
 BODY = b"Subject: floor\r\n\r\n" + (b"y" * 76 + b"\r\n") * 80  # 6.3 KB, like the workloads'
 

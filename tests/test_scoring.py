@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import FaultRecord, Limits, MessageRecord, SessionRecord, TranscriptLine
+from harness import FaultRecord, Limits, MessageRecord, SessionRecord
+from harness.base.records import EOM, ClientLine, ServerLine, TranscriptLine
 from harness.runner.scoring import (
     METRICS,
     MessageClass,
@@ -45,11 +46,21 @@ def copy(message: OutgoingMessage, session: int = 1, sequence: int = 1) -> Messa
 def session(number: int, *lines: str, after_421: int = 0) -> SessionRecord:
     """A session from lines like "> MAIL FROM:<a@x>" and "< 250 Ok"."""
     record = SessionRecord(number, "127.0.0.1:1", float(number), 0.0)
-    record.transcript = [
-        TranscriptLine(float(number) + i / 100, line[0], line[2:]) for i, line in enumerate(lines)
-    ]
+    record.transcript = [record_of(float(number) + i / 100, line) for i, line in enumerate(lines)]
     record.commands_after_421 = after_421
     return record
+
+
+def record_of(at: float, line: str) -> TranscriptLine:
+    """The ledger's record for one of this file's shorthand lines (what the server records)."""
+    direction, text = line[0], line[2:]
+    if direction == "<":
+        return ServerLine(at, int(text[:3]), text[4:])
+    if text.startswith("["):  # "[N bytes of message data] ."
+        return ClientLine(at, EOM, size=int(text[1:].split()[0]))
+    verb, _, argument = text.partition(" ")
+    address = argument.partition("<")[2].partition(">")[0] if verb in ("MAIL", "RCPT") else None
+    return ClientLine(at, verb, argument or None, address=address)
 
 
 def transaction(message: OutgoingMessage, end: str) -> list[str]:

@@ -7,170 +7,35 @@ Readers in other threads get snapshots; `wait_for` blocks until a condition on t
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
-from array import array
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any, Protocol
 
-# Records use __slots__: a long run holds hundreds of thousands of them.
+from harness.base.headers import decoded, parse_headers
+from harness.base.records import (
+    _TRANSCRIPTS,
+    EOM,
+    ClientLine,
+    FaultRecord,
+    MessageRecord,
+    ServerLine,
+    SessionRecord,
+    TranscriptLine,
+)
 
-# Guards every transcript's two parallel lists, so a reader in another thread never sees them
-# half updated. Held for an append or a copy: uncontended in practice.
-_TRANSCRIPTS = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptLine:
-    at: float  # server clock
-    direction: str  # ">" client to server, "<" server to client
-    text: str
-
-
-@dataclass(slots=True)
-class SessionRecord:
-    number: int
-    peer: str
-    opened_at: float
-    opened_wall: float
-    transcript_dropped: int = 0  # lines left out between the first and the newest
-    closed_at: float | None = None
-    closed_by: str | None = None  # "client" or "server"
-    close_reason: str | None = None
-    tls: bool = False
-    user: str | None = None
-    accepted: int = 0
-    commands_after_421: int = 0
-    # True when the session was already open at the last `Ledger.clear()` (a pytest test's
-    # start): it began in an earlier test, and only what it did since is recorded here.
-    carried_over: bool = False
-    # Commands received, by verb (EOM for a message's data), counted in full: the transcript
-    # keeps only its first and newest lines.
-    commands: dict[str, int] = field(default_factory=dict)
-    # The transcript, compact: a long run logs millions of lines. A time per line in an array
-    # and the direction and text as one shared string: about 16 bytes a line.
-    _times: array = field(default_factory=lambda: array("d"), repr=False)
-    _lines: list[str] = field(default_factory=list, repr=False)
-    # Where each fault of this session was decided: the number of transcript lines logged
-    # before it (dropped ones included), so a view can show it between a command and its reply.
-    _fault_marks: list[tuple[int, FaultRecord]] = field(default_factory=list, repr=False)
-    _logged: int = field(default=0, repr=False)  # transcript lines ever logged
-
-    @property
-    def open(self) -> bool:
-        return self.closed_at is None
-
-    def summary(self) -> dict[str, Any]:
-        """The session's plain fields (everything but the transcript), for JSON."""
-        return {
-            "number": self.number,
-            "peer": self.peer,
-            "opened_at": self.opened_at,
-            "opened_wall": self.opened_wall,
-            "closed_at": self.closed_at,
-            "closed_by": self.closed_by,
-            "close_reason": self.close_reason,
-            "tls": self.tls,
-            "user": self.user,
-            "accepted": self.accepted,
-            "commands_after_421": self.commands_after_421,
-            "transcript_dropped": self.transcript_dropped,
-        }
-
-    @property
-    def transcript(self) -> list[TranscriptLine]:
-        """The first and the newest lines; see `Ledger.transcript_limit_lines`."""
-        with _TRANSCRIPTS:  # the two lists change together; read them together
-            pairs = list(zip(self._times, self._lines, strict=True))
-        return [TranscriptLine(at, line[0], line[1:]) for at, line in pairs]
-
-    @transcript.setter
-    def transcript(self, lines: list[TranscriptLine]) -> None:
-        times = array("d", (line.at for line in lines))
-        texts = [line.direction + line.text for line in lines]
-        with _TRANSCRIPTS:
-            self._times, self._lines = times, texts
-            self._logged = len(texts)
-            self._fault_marks = []
-
-    def conversation(self) -> list[TranscriptLine | FaultRecord | int]:
-        """The transcript with each fault of the session where it was decided: after the
-        command it answered, before the reply it caused. An int stands for lines left out."""
-        with _TRANSCRIPTS:
-            pairs = list(zip(self._times, self._lines, strict=True))
-            marks = list(self._fault_marks)
-            logged, dropped = self._logged, self.transcript_dropped
-        # Kept lines: the first `head` (numbered from 0), then the newest, numbered up to
-        # `logged`; at the limit the kept head is half of it (see `Ledger.log`).
-        head = len(pairs) // 2 if dropped else len(pairs)
-        tail_from = logged - (len(pairs) - head)
-        numbers = [*range(head), *range(tail_from, logged)]
-        out: list[TranscriptLine | FaultRecord | int] = []
-        marks.reverse()
-        for number, (at, line) in zip(numbers, pairs, strict=True):
-            if dropped and number == tail_from:
-                out.append(dropped)
-            while marks and marks[-1][0] <= number:
-                out.append(marks.pop()[1])
-            out.append(TranscriptLine(at, line[0], line[1:]))
-        out.extend(mark[1] for mark in reversed(marks))
-        return out
-
-    def _append(self, at: float, line: str, limit: int) -> None:
-        with _TRANSCRIPTS:
-            self._times.append(at)
-            self._lines.append(line)
-            self._logged += 1
-            if len(self._lines) > limit:
-                # The oldest line after the kept head goes; a short shift, no copy.
-                del self._times[limit // 2]
-                del self._lines[limit // 2]
-                self.transcript_dropped += 1
-
-
-@dataclass(frozen=True, slots=True)
-class FaultRecord:
-    """A fault rule or a limit that changed what the server did."""
-
-    session: int
-    command: int  # command number in the session (0: at connect)
-    stage: str
-    source: str  # "rule" or "limit"
-    name: str
-    action: str
-    reply: str | None
-    at: float
-    rule_index: int | None = None  # for rules: its position in the plan's faults
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRecord:
-    sequence: int  # 1-based, order of acceptance
-    session: int
-    ses_id: str
-    mail_from: str
-    rcpt_tos: tuple[str, ...]
-    message_id: str | None  # the Message-ID header, as sent
-    subject: str | None
-    headers: tuple[tuple[str, str], ...]
-    size: int
-    sha256: str
-    at: float
-    wall_at: float
-    acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
-    data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
-    via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
-
-    def header(self, name: str) -> str | None:
-        for key, value in self.headers:
-            if key.lower() == name.lower():
-                return value
-        return None
-
+__all__ = [  # the records are read through here too
+    "EOM",
+    "ClientLine",
+    "FaultRecord",
+    "Ledger",
+    "LedgerSink",
+    "MessageRecord",
+    "ServerLine",
+    "SessionRecord",
+    "TranscriptLine",
+    "decoded",
+    "parse_headers",
+]
 
 #: How many distinct repeated texts the ledger keeps one copy of (first come, first kept).
 SHARED_VALUES = 4096
@@ -182,41 +47,6 @@ class LedgerSink(Protocol):
     def session(self, record: SessionRecord) -> None: ...
     def message(self, record: MessageRecord, data: bytes) -> None: ...
     def fault(self, record: FaultRecord) -> None: ...
-
-
-# A header block the fast path reads alone: ASCII lines, each a field ("name:", the name as the
-# email package's feed parser accepts it) or a folded continuation of one; no "From " line.
-_FIELD = rb"[\x21-\x39\x3b-\x7e]+:[^\r\n]*"
-_SIMPLE_HEAD = re.compile(
-    rb"(?!From )" + _FIELD + rb"(?:\r\n(?:" + _FIELD + rb"|[ \t][^\r\n]*))*(?:\r\n)?"
-)
-
-
-def parse_headers(data: bytes) -> tuple[tuple[str, str], ...]:
-    """The header fields of a raw message, values unfolded but not decoded (cheap: hot path)."""
-    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    if head.isascii() and _SIMPLE_HEAD.fullmatch(head):
-        # What the email package gives for such a block, at a tenth of the cost.
-        fields: list[list[str]] = []
-        for line in head.decode("ascii").split("\r\n"):
-            if line[:1] in (" ", "\t"):
-                fields[-1][1] += line
-            elif line:
-                name, _, value = line.partition(":")
-                fields.append([name, value])
-        return tuple((name, " ".join(value.split())) for name, value in fields)
-    message = BytesHeaderParser(policy=compat32).parsebytes(head + b"\r\n\r\n")
-    return tuple((k, " ".join(str(v).split())) for k, v in message.items())
-
-
-def decoded(value: str | None) -> str | None:
-    """A header value with RFC 2047 encoded words decoded (=?utf-8?...?=)."""
-    if value is None or "=?" not in value:  # no encoded word: nothing to decode
-        return value
-    try:
-        return str(make_header(decode_header(value)))
-    except (ValueError, LookupError):  # a malformed encoded word: keep the raw text
-        return value
 
 
 class Ledger:
@@ -264,12 +94,12 @@ class Ledger:
         self._tell("session", record)
         return record
 
-    def log(self, session: SessionRecord, direction: str, text: str, at: float) -> None:
+    def log(self, session: SessionRecord, line: TranscriptLine) -> None:
+        """Add a line to `session`'s conversation (and count it, if it is a command)."""
         with self._mutex:  # nobody waits for transcript lines: no notify
-            session._append(at, self._share(direction + text), self.transcript_limit_lines)
-            if direction == ">":
-                verb = "EOM" if text.startswith("[") else text.partition(" ")[0]
-                session.commands[verb] = session.commands.get(verb, 0) + 1
+            session._append(line, self.transcript_limit_lines)
+            if isinstance(line, ClientLine):
+                session.commands[line.verb] = session.commands.get(line.verb, 0) + 1
 
     def close_session(self, session: SessionRecord, by: str, reason: str, at: float) -> None:
         with self._lock:

@@ -23,7 +23,8 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord, TranscriptLine
+from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.records import line_from_json
 from harness.core.plan import Plan
 from harness.server.verdicts import (
     DeliveryVerdict,
@@ -219,10 +220,7 @@ def _message(item: Mapping[str, Any]) -> MessageRecord:
 
 def _session(item: Mapping[str, Any]) -> SessionRecord:
     record = SessionRecord(**_fields(SessionRecord, item))
-    record.transcript = [
-        TranscriptLine(line["at"], line["direction"], line["text"])
-        for line in item.get("transcript", ())
-    ]
+    record.transcript = [line_from_json(line) for line in item.get("transcript", ())]
     record.transcript_dropped = item.get("transcript_dropped", 0)
     return record
 

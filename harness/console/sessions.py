@@ -10,7 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.base.ledger import FaultRecord, TranscriptLine
+from harness.base.ledger import FaultRecord
+from harness.base.records import TranscriptLine, line_json
 from harness.console.api import STORE_KEY, ApiError, path_number, reply
 from harness.console.inbox import INBOX_KEY
 from harness.console.steering import STEERING_KEY
@@ -35,9 +36,7 @@ async def get_session(request: web.Request) -> web.Response:
     conversation: list[dict[str, Any]] = []
     for item in session.conversation():
         if isinstance(item, TranscriptLine):
-            conversation.append(
-                {"kind": "line", "at": item.at, "direction": item.direction, "text": item.text}
-            )
+            conversation.append({"kind": "line", **line_json(item)})
         elif isinstance(item, FaultRecord):
             index = where.get(id(item))
             plan = plans[index] if index is not None and index < len(plans) else steering.in_force

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.records import line_json
 
 LEDGER_FILE = "ledger.jsonl"
 MESSAGES_DIR = "messages"
@@ -51,7 +52,7 @@ class Store:
             {
                 "type": "session",
                 **record.summary(),
-                "transcript": [[line.at, line.direction, line.text] for line in record.transcript],
+                "transcript": [line_json(line) for line in record.transcript],
             }
         )
 

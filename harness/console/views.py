@@ -7,6 +7,7 @@ import datetime
 from typing import Any
 
 from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.records import line_json
 
 
 def iso(seconds: float | None) -> str | None:
@@ -47,10 +48,7 @@ def session_json(record: SessionRecord, *, transcript: bool = True) -> dict[str,
         "opened": iso(record.opened_wall),
     }
     if transcript:
-        out["transcript"] = [
-            {"at": line.at, "direction": line.direction, "text": line.text}
-            for line in record.transcript
-        ]
+        out["transcript"] = [line_json(line) for line in record.transcript]
     return out
 
 

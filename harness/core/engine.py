@@ -9,55 +9,15 @@ the server's side), then arranged fault rules, then the profile's limits.
 from __future__ import annotations
 
 import dataclasses
-import enum
-import hashlib
-import random
-import string
-import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from harness.core import api_errors
+from harness.core import api_errors, wire
 from harness.core.api_errors import ApiError
-from harness.core.limits import Limits, RollingQuota, TokenBucket
+from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
+from harness.core.limits import Limits, RollingQuota, TokenBucket, is_verified
 from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
 from harness.core.profiles import PROFILES, Line, Replies
 from harness.core.rules import Command, RuleBook
-
-
-class Outcome(enum.StrEnum):
-    PROCEED = "proceed"  # do what a normal server does
-    ACCEPT = "accept"  # end of data: record the message, then send `reply`
-    REPLY = "reply"  # send `reply` instead, then close if `close`
-    DROP = "drop"  # close without replying
-    DROP_AFTER_ACCEPT = "drop_after_accept"  # record the message, then close without the 250
-    STALL = "stall"  # never reply; close after `stall_s` (None: when the client does)
-
-
-@dataclass(frozen=True)
-class Fired:
-    """A rule or limit that shaped a decision: what the ledger's fault log records."""
-
-    source: str  # "rule" or "limit"
-    name: str  # rule label, or the limit's field name (e.g. "session_limit")
-    action: str  # reply, drop, drop_after_accept, delay, stall
-    reply: str | None = None
-    rule_index: int | None = None
-
-
-@dataclass(frozen=True)
-class Decision:
-    outcome: Outcome
-    reply: str | None = None
-    close: bool = False
-    delay_s: float = 0.0
-    stall_s: float | None = None
-    fired: tuple[Fired, ...] = ()
-    ses_id: str | None = None
-    error: ApiError | None = None  # API only: the error to answer with (outcome REPLY)
-
-
-PROCEED = Decision(Outcome.PROCEED)
 
 
 @dataclass
@@ -68,13 +28,7 @@ class SessionState:
     accepted: int = 0
     authenticated: bool = False
     open: bool = True
-
-
-def _is_verified(address: str, verified: Iterable[str]) -> bool:
-    address = address.lower()
-    return any(
-        address.endswith(v.lower()) if v.startswith("@") else address == v.lower() for v in verified
-    )
+    awaiting_tls: bool = False  # STARTTLS is offered and required before AUTH, and not done
 
 
 class Engine:
@@ -86,7 +40,7 @@ class Engine:
     >>> engine.end_of_data(session, now=0.0, sender="a@x", recipients=("b@y",), key="<1@x>",
     ...                    size=100).outcome
     <Outcome.ACCEPT: 'accept'>
-    >>> engine.command(session, Stage.MAIL, now=0.0, sender="a@x").reply
+    >>> str(engine.command(session, Stage.MAIL, now=0.0, sender="a@x").reply)
     '421 Connection closed by server. Maximum message count per session reached.'
     """
 
@@ -99,13 +53,18 @@ class Engine:
         self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
         self._bucket: TokenBucket | None = None
         self._quota: RollingQuota | None = None
-        self.set_plan(plan, now=now)
+        self._apply(plan, now=now, previous=None)
 
     # --- configuration ---------------------------------------------------------------------
 
     def set_plan(self, plan: Plan, *, now: float) -> None:
         """Apply a new plan to the next commands. Rule counters restart; so do changed limits."""
-        old: Limits | None = getattr(self, "limits", None)
+        self._apply(plan, now=now, previous=self.limits)
+
+    def _apply(self, plan: Plan, *, now: float, previous: Limits | None) -> None:
+        """Take `plan`; the rate bucket and the quota start afresh where their limits differ
+        from `previous` (all of them when there is none)."""
+        old = previous
         self.plan = plan
         self.limits: Limits = plan.resolved_limits()
         self.replies: Replies = PROFILES[plan.profile].replies
@@ -141,33 +100,22 @@ class Engine:
             state.commands = state.accepted = 0
             state.last_active = now
         self._bucket = self._quota = None
-        del self.limits
-        self.set_plan(plan, now=now)
+        self._apply(plan, now=now, previous=None)  # every limit starts afresh
 
-    # --- what the wire looks like ----------------------------------------------------------
-
-    def greeting(self, session: int) -> str:
-        rng = random.Random(f"{self.plan.seed}:banner:{session}")
-        instance = "".join(rng.choices(string.ascii_uppercase + string.digits, k=9))
-        token = "".join(rng.choices(string.ascii_letters + string.digits, k=20))
-        ident = self.replies.ident.format(instance=instance, token=token)
-        return f"220 {self.replies.host} {ident}"
-
-    def ses_id(self, session: int, sequence: int, now: float) -> str:
-        """An SES-shaped message id: 0100 + 12 hex ms + '-' + uuid + '-000000'; seeded."""
-        # A keyed hash, not random.Random(text): a third of the cost, once per message.
-        key = f"{self.plan.seed}:id:{session}:{sequence}".encode()
-        seeded = uuid.UUID(bytes=hashlib.blake2b(key, digest_size=16).digest(), version=4)
-        return f"0100{int(now * 1000):012x}-{seeded}-000000"
+    def ident(self, session: int) -> str:
+        """What follows the host in the session's 220."""
+        return wire.ident(self.replies, self.plan.seed, session)
 
     # --- events ----------------------------------------------------------------------------
 
-    def connect(self, *, now: float) -> tuple[int, Decision]:
-        """A client connected. Returns its session number and what to do before the 220."""
+    def connect(self, *, now: float, starttls: bool = False) -> tuple[int, Decision]:
+        """A client connected. Returns its session number and what to do before the 220.
+
+        `starttls`: the server offers STARTTLS, and AUTH must wait until it is done."""
         number = self._next_session
         self._next_session += 1
         open_now = sum(1 for s in self._sessions.values() if s.open)
-        state = self._sessions[number] = SessionState(number, last_active=now)
+        state = self._sessions[number] = SessionState(number, now, awaiting_tls=starttls)
         decision = self._from_rules(Command(Stage.CONNECT, number, 0))
         cap = self.limits.max_connections
         if decision is None and cap is not None and open_now >= cap:
@@ -188,6 +136,10 @@ class Engine:
     ) -> Decision:
         """A command arrived (any stage but CONNECT and EOM)."""
         state = self._sessions[session]
+        if stage is Stage.AUTH and state.awaiting_tls:
+            # Refused as SES does, before it counts: the session goes on as if it never came.
+            reply = _answer(self.replies.starttls_first)
+            return Decision(Outcome.REPLY, reply, rule="protocol:starttls_first")
         state.commands += 1
         idle = self._idle(state, now)
         if idle:
@@ -281,9 +233,11 @@ class Engine:
                     fill = str(max_bytes)
                 error = api_errors.error_for(name, version, fill, self.limits.api_throttle)
                 fired = (Fired("limit", name, "reply", error.line),)
-                return Decision(Outcome.REPLY, reply=error.line, fired=fired, error=error)
+                answer = Answer(error.status, f"{error.code}: {error.message}")
+                return Decision(Outcome.REPLY, reply=answer, fired=fired, error=error)
         self._api_accepted += 1
-        ses_id = self.ses_id(0, self._api_accepted, now)  # session 0: no SMTP session has it
+        # Session 0: no SMTP session has it.
+        ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now)
         return Decision(Outcome.ACCEPT, ses_id=ses_id)
 
     def api_error(self, decision: Decision, version: str) -> ApiError:
@@ -318,6 +272,15 @@ class Engine:
 
     def authenticated(self, session: int) -> None:
         self._sessions[session].authenticated = True
+
+    def encrypted(self, session: int) -> None:
+        """STARTTLS is done: AUTH may come."""
+        self._sessions[session].awaiting_tls = False
+
+    def too_large(self, session: int) -> Decision:
+        """The message data outgrew the size limit while it was read (the adapter enforces
+        it as the data arrives, so a huge message costs no memory): the profile's refusal."""
+        return self._refuse("max_message_bytes", self.replies.too_large, False)
 
     def disconnected(self, session: int) -> None:
         """The connection is gone: forget the session (so long runs hold only live ones).
@@ -363,10 +326,9 @@ class Engine:
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
-        reply = f"{line.code} {line.text.format(fill) if fill else line.text}"
-        return Decision(
-            Outcome.REPLY, reply=reply, close=close, fired=(Fired("limit", limit, "reply", reply),)
-        )
+        reply = _answer(line, fill)
+        fired = (Fired("limit", limit, "reply", str(reply)),)
+        return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
     def _from_rules(self, command: Command) -> Decision | None:
         """Delays from every firing rule add up; the first other firing rule decides."""
@@ -385,7 +347,8 @@ class Engine:
             if isinstance(action, Reply):
                 close = action.close if action.close is not None else action.code == 421
                 fired.append(Fired("rule", rule.label, action.kind, action.line, index))
-                return Decision(Outcome.REPLY, action.line, close, delay_s, fired=tuple(fired))
+                answer = Answer(action.code, action.text)
+                return Decision(Outcome.REPLY, answer, close, delay_s, fired=tuple(fired))
             fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
             if isinstance(action, Drop):
                 return Decision(Outcome.DROP, close=True, delay_s=delay_s, fired=tuple(fired))
@@ -435,7 +398,7 @@ class Engine:
             return "max_recipients", ""
         if limits.verified is not None:
             checked = recipients if identities is None else identities
-            failed = [r for r in checked if not _is_verified(r, limits.verified)]
+            failed = [r for r in checked if not is_verified(r, limits.verified)]
             if failed:
                 return "verified", ", ".join(dict.fromkeys(failed))
         count = len(recipients)
@@ -456,8 +419,8 @@ class Engine:
 
     def _accept(self, state: SessionState, now: float, decision: Decision) -> Decision:
         state.accepted += 1
-        ses_id = self.ses_id(state.number, state.accepted, now)
-        reply = f"{self.replies.accepted.code} {self.replies.accepted.text.format(ses_id)}"
+        ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now)
+        reply = Answer(self.replies.accepted.code, self.replies.accepted.text.format(ses_id))
         return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
 
 
@@ -469,6 +432,11 @@ _LINES = {
     "daily_quota": "daily_quota",
     "rate_per_s": "rate_exceeded",
 }
+
+
+def _answer(line: Line, fill: str = "") -> Answer:
+    """A profile's reply line, `{}` in its text filled with `fill` when one is given."""
+    return Answer(line.code, line.text.format(fill) if fill else line.text)
 
 
 def _after(rules: Decision, then: Decision) -> Decision:

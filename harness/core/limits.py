@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,3 +130,11 @@ class RollingQuota:
         self._sends.append((now, count))
         self._used += count
         return True
+
+
+def is_verified(address: str, verified: Iterable[str]) -> bool:
+    """Whether `address` is one of the `verified` identities (an address, or "@domain")."""
+    address = address.lower()
+    return any(
+        address.endswith(v.lower()) if v.startswith("@") else address == v.lower() for v in verified
+    )

@@ -5,7 +5,7 @@ before its 250; the client resent it in session 2`` and then the verdict, ``mess
 on the server (sessions 1, 2): duplicated``. `ses-harness hunt` tells its smallest
 counterexample this way.
 
-Which message a command was about is read from the transcript: a transaction belongs to the
+Which message a command was about is read from the ledger's records: a transaction belongs to the
 message of its first RCPT TO (each message of a workload has its own first recipient). A
 refusal at MAIL FROM names no message; it is put on the message the client was at, taking it
 that the client goes through the batch in order (see `_refused_at_mail`).
@@ -18,14 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.base.ledger import FaultRecord, Ledger, SessionRecord
-from harness.core.plan import STAGES
+from harness.base.ledger import Ledger
+from harness.base.records import EOM, ClientLine, FaultRecord, ServerLine, SessionRecord
 from harness.hunting.schedule import STAGE_WORDS
 from harness.runner.strategy import OutgoingMessage
 
 #: The scorer's classes that break the hunt's property (see :mod:`harness.hunting.search`).
 BROKEN = ("duplicated", "silently_lost", "misreported", "uncertain", "given_up", "abandoned")
-_DATA_LINE = "bytes of message data] ."
 
 
 @dataclass(frozen=True)
@@ -106,37 +105,29 @@ def _tries(session: SessionRecord, number_of: dict[str, int]) -> list[_Try]:
     """The transactions of a session, with the engine's command numbers (as faults carry)."""
     found: list[_Try] = []
     current: _Try | None = None
-    command = 0
     awaiting_250 = False  # the last client line was the end of data of `current`
     for line in session.transcript:
-        if line.direction != ">":
-            if awaiting_250 and current is not None and line.text.startswith("2"):
+        if isinstance(line, ServerLine):
+            if awaiting_250 and current is not None and line.code and 200 <= line.code < 300:
                 current.accepted = True
             awaiting_250 = False
             continue
-        verb = line.text.split(" ", 1)[0].upper()
-        data = line.text.endswith(_DATA_LINE)
-        awaiting_250 = data
-        if verb not in STAGES and not data:
+        assert isinstance(line, ClientLine)
+        awaiting_250 = line.verb == EOM
+        if line.number is None:
             continue  # e.g. STARTTLS: the engine does not count it
-        command += 1
-        if verb == "MAIL":
-            current = _Try(session.number, command, command, line.at)
+        if line.verb == "MAIL":
+            current = _Try(session.number, line.number, line.number, line.at)
             found.append(current)
-        elif current is not None and (verb in ("RCPT", "DATA", "RSET") or data):
-            current.last = command
-            if verb == "RCPT" and current.message is None:
-                current.message = number_of.get(_address(line.text).lower())
-            if verb == "RSET":
+        elif current is not None and line.verb in ("RCPT", "DATA", "RSET", EOM):
+            current.last = line.number
+            if line.verb == "RCPT" and current.message is None:
+                current.message = number_of.get((line.address or "").lower())
+            if line.verb == "RSET":
                 current = None
         else:
             current = None
     return found
-
-
-def _address(command: str) -> str:
-    inside = command.partition("<")[2].partition(">")[0]
-    return inside or command.partition(":")[2].strip()
 
 
 def _session(sessions: Sequence[SessionRecord], number: int) -> SessionRecord | None:

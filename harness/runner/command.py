@@ -320,11 +320,11 @@ def claims_from_ledger(messages: Sequence[OutgoingMessage], ledger: Ledger) -> l
     reached = set()  # (sender, recipient) of every RCPT TO: workload messages differ in both
     for session in ledger.sessions:
         sender = ""
-        for line in session.transcript:
-            if line.direction == ">" and line.text[:10].upper() == "MAIL FROM:":
-                sender = _path(line.text).lower()
-            elif line.direction == ">" and line.text[:8].upper() == "RCPT TO:":
-                reached.add((sender, _path(line.text).lower()))
+        for line in session.commands_sent():
+            if line.verb == "MAIL":
+                sender = (line.address or "").lower()
+            elif line.verb == "RCPT":
+                reached.add((sender, (line.address or "").lower()))
     claims = []
     for message in messages:
         first = (
@@ -488,11 +488,6 @@ def _claim(line: str, where: str) -> Claim:
     if text is not None and not isinstance(text, str):
         raise ClientFailed(f"{where}: 'text' must be a string or null")
     return Claim(message_id, ClaimStatus(status), code, text)
-
-
-def _path(command: str) -> str:
-    found = re.search(r"<([^>]*)>", command)
-    return found.group(1) if found else command.partition(":")[2].strip().split(" ")[0]
 
 
 def _wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float, float, bool]:

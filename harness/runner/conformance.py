@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.base.ledger import FaultRecord, Ledger, SessionRecord
+from harness.base.ledger import Ledger
+from harness.base.records import EOM, FaultRecord, SessionRecord
 from harness.core.errors import PlanError
 from harness.runner.command import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S
 from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
@@ -241,12 +242,7 @@ def _clock_decided(scenario: Scenario, case: dict[str, Any], ledger: Ledger) -> 
 
 def _recipients_offered(ledger: Ledger) -> int:
     """Every recipient the client tried: each RCPT TO, and each SES API send's recipients."""
-    smtp = sum(
-        1
-        for session in ledger.sessions
-        for line in session.transcript
-        if line.direction == ">" and line.text[:4].upper() == "RCPT"
-    )
+    smtp = sum(session.commands.get("RCPT", 0) for session in ledger.sessions)
     return smtp + sum(len(m.rcpt_tos) for m in ledger.messages if m.via != "smtp")
 
 
@@ -338,11 +334,12 @@ def _what(fault: FaultRecord) -> str:
 
 def _next(session: SessionRecord, fault: FaultRecord) -> str:
     """What the client sent next on the connection of the refusal, or how that connection ended."""
-    commands = [line.text for line in session.transcript if line.direction == ">"]
-    later = commands[fault.command :]
+    sent = session.commands_sent()
+    # The commands after the one the fault answered (after none, for a fault at connect).
+    at = next((i + 1 for i, line in enumerate(sent) if line.number == fault.command), 0)
+    later = [line.verb for line in sent[at:]]
     if later:
-        verbs = [text.split(" ")[0].upper() for text in later[:3]]
-        verbs = ["end of data" if v == "[" or v.startswith("[") else v for v in verbs]
+        verbs = ["end of data" if verb == EOM else verb for verb in later[:3]]
         more = ", ..." if len(later) > 3 else ""
         return f"the client then sent {', '.join(verbs)}{more} on that connection"
     by = session.closed_by or "nobody"

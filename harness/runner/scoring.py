@@ -44,13 +44,19 @@ from __future__ import annotations
 
 import enum
 import math
-import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.base.records import (
+    EOM,
+    ClientLine,
+    FaultRecord,
+    MessageRecord,
+    ServerLine,
+    SessionRecord,
+)
 from harness.core.limits import DAY_S, Limits
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -77,7 +83,6 @@ METRICS = (
     "efficiency",
 )
 THROTTLES = ("rate_per_s", "daily_quota")
-_ANGLED = re.compile(r"<([^>]*)>")
 
 
 class MessageClass(enum.StrEnum):
@@ -291,18 +296,13 @@ class _Transaction:
     def refused_permanently(self) -> bool:
         return self.code is not None and self.code >= 500
 
-    def command(self, verb: str, text: str) -> bool:
+    def command(self, line: ClientLine) -> bool:
         """A client command; False when it ends the transaction (RSET, QUIT, ...)."""
-        if verb == "RCPT":
-            self.stage = "RCPT"
-            if self.recipient is None:
-                self.recipient = _address(text)
-        elif verb == "DATA":
-            self.stage = "DATA"
-        elif text.endswith("bytes of message data] ."):
-            self.stage = "EOM"
-        else:
+        if line.verb not in ("RCPT", "DATA", EOM):
             return False
+        self.stage = line.verb
+        if line.verb == "RCPT" and self.recipient is None:
+            self.recipient = line.address or ""
         return True
 
     def reply(self, code: int) -> None:
@@ -332,18 +332,17 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
     for session in sessions:
         current: _Transaction | None = None
         for position, line in enumerate(session.transcript):
-            if line.direction != ">":
-                code = _code(line.text)
-                if current is not None and code is not None:
-                    current.reply(code)
+            if isinstance(line, ServerLine):
+                if current is not None and line.code is not None:
+                    current.reply(line.code)
                 continue
+            assert isinstance(line, ClientLine)
             commands += 1
-            verb = line.text.split(" ", 1)[0].upper()
-            if current is not None and (verb == "MAIL" or not current.command(verb, line.text)):
+            if current is not None and (line.verb == "MAIL" or not current.command(line)):
                 current.finish()
                 current = None
-            if verb == "MAIL":
-                current = _Transaction((line.at, session.number, position), _address(line.text))
+            if line.verb == "MAIL":
+                current = _Transaction((line.at, session.number, position), line.address or "")
                 found.append(current)
         if current is not None:
             current.finish()
@@ -367,15 +366,3 @@ def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
     return (sender.lower(), (recipient or "").lower())
-
-
-def _address(command: str) -> str:
-    found = _ANGLED.search(command)
-    if found:
-        return found.group(1)
-    return command.partition(":")[2].strip().split(" ")[0]
-
-
-def _code(reply: str) -> int | None:
-    head = reply[:3]
-    return int(head) if head.isdigit() else None

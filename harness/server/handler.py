@@ -1,4 +1,4 @@
-"""aiosmtpd handler hooks: the EHLO lines of the profile, and end of data handed to the session."""
+"""aiosmtpd handler hooks: the EHLO lines of the profile (end of data is the session's own)."""
 
 from __future__ import annotations
 
@@ -30,16 +30,13 @@ class SesHandler:
         lines.append(f"250 {self.replies.ehlo_last}")
         return lines
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return await server.end_of_message(envelope)
-
     def __dir__(self) -> list[str]:
         # aiosmtpd's SMTP.__init__ looks for hooks with dir() and inspect.getmembers() on
         # every new connection: only the hooks, not every dunder of the class.
         return list(_HOOKS)
 
 
-_HOOKS = ("handle_DATA", "handle_EHLO")
+_HOOKS = ("handle_EHLO",)
 # aiosmtpd also reads handle_EHLO's signature on every new connection; inspect returns a
 # function's __signature__ when it has one instead of working it out again.
 SesHandler.handle_EHLO.__signature__ = inspect.signature(SesHandler.handle_EHLO)  # type: ignore[attr-defined]

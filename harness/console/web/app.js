@@ -450,9 +450,8 @@ async function drawSessions() {
   $("sessions-empty").hidden = state.sessions.length > 0;
 }
 
-function replyClass(text) {
-  const code = text.slice(0, 1);
-  return { 2: "r2", 3: "r3", 4: "r4", 5: "r5" }[code] || "";
+function replyClass(code) {
+  return { 2: "r2", 3: "r3", 4: "r4", 5: "r5" }[Math.floor((code || 0) / 100)] || "";
 }
 
 async function openSession(number) {
@@ -472,7 +471,7 @@ async function openSession(number) {
   }
   if (state.session !== number) return;
   setText("session-title", `Session ${s.number} from ${s.peer}`);
-  const auth = s.conversation.filter((i) => i.kind === "line" && i.direction === "<" && /^5(35|30)/.test(i.text));
+  const auth = s.conversation.filter((i) => i.kind === "line" && (i.code === 535 || i.code === 530));
   meta($("session-meta"), [
     ["Opened", new Date(s.opened).toLocaleString()],
     ["TLS", s.tls ? "yes" : "no"],
@@ -505,7 +504,7 @@ async function openSession(number) {
     const client = item.direction === ">";
     return el(
       "tr",
-      { class: client ? "client" : `server ${replyClass(item.text)}` },
+      { class: client ? "client" : `server ${replyClass(item.code)}` },
       el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
       el("td", { class: "dir", text: client ? "C:" : "S:" }),
       el("td", { class: "mono", text: item.text }),

@@ -1,0 +1,42 @@
+"""A message's header fields, read cheaply on the server's hot path."""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+# A header block the fast path reads alone: ASCII lines, each a field ("name:", the name as the
+# email package's feed parser accepts it) or a folded continuation of one; no "From " line.
+_FIELD = rb"[\x21-\x39\x3b-\x7e]+:[^\r\n]*"
+_SIMPLE_HEAD = re.compile(
+    rb"(?!From )" + _FIELD + rb"(?:\r\n(?:" + _FIELD + rb"|[ \t][^\r\n]*))*(?:\r\n)?"
+)
+
+
+def parse_headers(data: bytes) -> tuple[tuple[str, str], ...]:
+    """The header fields of a raw message, values unfolded but not decoded (cheap: hot path)."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if head.isascii() and _SIMPLE_HEAD.fullmatch(head):
+        # What the email package gives for such a block, at a tenth of the cost.
+        fields: list[list[str]] = []
+        for line in head.decode("ascii").split("\r\n"):
+            if line[:1] in (" ", "\t"):
+                fields[-1][1] += line
+            elif line:
+                name, _, value = line.partition(":")
+                fields.append([name, value])
+        return tuple((name, " ".join(value.split())) for name, value in fields)
+    message = BytesHeaderParser(policy=compat32).parsebytes(head + b"\r\n\r\n")
+    return tuple((k, " ".join(str(v).split())) for k, v in message.items())
+
+
+def decoded(value: str | None) -> str | None:
+    """A header value with RFC 2047 encoded words decoded (=?utf-8?...?=)."""
+    if value is None or "=?" not in value:  # no encoded word: nothing to decode
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError):  # a malformed encoded word: keep the raw text
+        return value
