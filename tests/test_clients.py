@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from harness.base.ledger import Ledger
+from harness.base.records import ClientLine
 from harness.cli.main import main as cli_main
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
@@ -432,7 +433,8 @@ def test_a_client_too_slow_to_meet_the_throttle_at_its_scale_is_marked_too(tmp_p
     tried = Ledger()  # three recipients tried, none throttled
     session = tried.open_session(1, "127.0.0.1:1", 0.0, 0.0)
     for number in range(3):
-        tried.log(session, ">", f"RCPT TO:<r{number}@example.com>", float(number))
+        address = f"r{number}@example.com"
+        tried.log(session, ClientLine(float(number), "RCPT", f"TO:<{address}>", address=address))
     tight_rate, plain_cap = load_scenario(tight), load_scenario(plain)
     assert _clock_decided(tight_rate, case(False, 10.0), tried)  # 3 in 10 s > 1 in 1,000 s
     assert not _clock_decided(tight_rate, case(True, 10.0), tried)  # it kept up
