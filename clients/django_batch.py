@@ -3,6 +3,8 @@ hand the batch to `send_messages` on one connection.
 
     python django_batch.py                  fail_silently=False: the first error raises
     python django_batch.py --fail-silently  fail_silently=True: errors are swallowed
+    python django_batch.py --own-message-id Django stamps its own Message-ID, as it does unless
+                                            told otherwise (the harness ties copies by envelope)
 
 `send_messages` returns only how many went, not which, so the application believes what it can
 see: with fail_silently=False, every message of a batch that raised failed; with True, every
@@ -42,14 +44,14 @@ def configure(server: client.Server) -> None:
     django.setup()
 
 
-def email_message(message: client.Message) -> EmailMessage:
+def email_message(message: client.Message, own_message_id: bool = False) -> EmailMessage:
     """The harness's message as an application builds it with Django, from its parts."""
     mail = EmailMessage(
         subject=message.subject,
         body=message.text,
         from_email=message.from_header,
         to=message.recipients,
-        headers={"Message-ID": message.id},
+        headers={} if own_message_id else {"Message-ID": message.id},
     )
     for attachment in message.attachments:
         mail.attach(attachment.filename, attachment.data, attachment.content_type)
@@ -58,12 +60,13 @@ def email_message(message: client.Message) -> EmailMessage:
 
 def main() -> None:
     fail_silently = "--fail-silently" in sys.argv[1:]
+    own_message_id = "--own-message-id" in sys.argv[1:]
     configure(client.server())
     claims = client.Claims()
     batch = list(client.batch())
     connection = get_connection(fail_silently=fail_silently)
     try:
-        connection.send_messages([email_message(m) for m in batch])
+        connection.send_messages([email_message(m, own_message_id) for m in batch])
     except Exception as error:  # Django raises whatever smtplib raised
         print(f"send_messages raised {type(error).__name__}: {error}", file=sys.stderr)
         for message in batch:

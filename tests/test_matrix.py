@@ -85,6 +85,7 @@ def test_a_case_has_every_field_of_the_schema(small):
         "timeline",
         "error",
         "reproducer",
+        "matching",
     }
     assert (case["scenario"], case["strategy"], case["seed"], case["passed"]) == (
         "small-cap",

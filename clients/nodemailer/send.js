@@ -4,6 +4,8 @@
 //                          messages sent one after another (await in a loop)
 //   node send.js --pool    a pooled transport with its defaults (5 connections, 100 messages
 //                          each), every message handed to it at once (Promise.all)
+//   --own-message-id       leave the Message-ID to nodemailer (its default, as most
+//                          applications do): the harness ties the copies by envelope
 //
 // Each message is built the way nodemailer's documentation shows an application doing it
 // (https://nodemailer.com/message/): from, to, subject, text, html and attachments by path, and
@@ -17,6 +19,7 @@ const nodemailer = require("nodemailer");
 
 const env = process.env;
 const pooled = process.argv.includes("--pool");
+const ownMessageId = process.argv.includes("--own-message-id");
 const batch = JSON.parse(fs.readFileSync(env.HARNESS_MANIFEST, "utf8"));
 const claims = fs.openSync(env.HARNESS_CLAIMS, "a");
 
@@ -42,7 +45,7 @@ function withoutCode(reply) {
 async function send(message) {
   try {
     const info = await transport.sendMail({
-      messageId: message.id,
+      messageId: ownMessageId ? undefined : message.id,
       from: message.from,
       to: message.to,
       subject: message.subject,

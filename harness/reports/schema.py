@@ -108,12 +108,14 @@ SCORE = Obj(
                 "retried_5xx",
                 "commands_after_421",
                 "throttle_violations",
+                "stray_copies",
             ),
             INT,
         ),
         **dict.fromkeys(("virtual_elapsed_s", "fastest_possible_s", "efficiency", "wall_s"), NUM),
     },
     nullable=True,  # only when the case has an error: see _check_case
+    optional=("stray_copies",),  # results written before copies were matched by envelope
 )
 MESSAGE = Obj(
     {
@@ -171,6 +173,26 @@ COMMAND = Obj(
         "stderr_tail": STR,
     }
 )
+# How the server's copies were tied to the workload's messages (harness.runner.identity).
+STRAY = Obj(
+    {
+        "ses_id": STR,
+        "session": INT,
+        "message_id": OPT_STR,
+        "mail_from": STR,
+        "rcpt_tos": ListOf(STR),
+    }
+)
+MATCHING = Obj(
+    {
+        "message_id": INT,
+        "envelope": INT,
+        "recipient": INT,
+        "strays": INT,
+        "explained": STR,
+        "stray_copies": ListOf(STRAY),
+    }
+)
 CASE = Obj(
     {
         "scenario": STR,
@@ -185,8 +207,9 @@ CASE = Obj(
         "error": OPT_STR,
         "reproducer": STR,
         "command": COMMAND,
+        "matching": MATCHING,
     },
-    optional=("command",),
+    optional=("command", "matching"),
 )
 RESULTS = Obj(
     {

@@ -85,6 +85,7 @@ from harness.base.endpoint import Endpoint
 from harness.base.ledger import Ledger
 from harness.core.errors import PlanError
 from harness.runner import faketime
+from harness.runner.identity import match_copies
 from harness.runner.pace import Pace
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -315,8 +316,9 @@ def claims_from_ledger(messages: Sequence[OutgoingMessage], ledger: Ledger) -> l
     connection was cut before the 250, or when the server saw the message at RCPT TO or later
     without storing it; never attempted otherwise.
     """
-    acknowledged = {m.message_id for m in ledger.messages if m.acknowledged}
-    stored = {m.message_id for m in ledger.messages}
+    copies = match_copies(messages, ledger.messages).copies  # by Message-ID or envelope
+    acknowledged = {id for id, found in copies.items() if any(c.acknowledged for c in found)}
+    stored = set(copies)
     reached = set()  # (sender, recipient) of every RCPT TO: workload messages differ in both
     for session in ledger.sessions:
         sender = ""

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.base.clock import Clock, VirtualClock
-from harness.base.ledger import Ledger
+from harness.base.ledger import Ledger, MessageRecord
 from harness.runner.command import CommandStrategy, claims_from_ledger
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scenario import Scenario, builtin_scenario
@@ -130,6 +130,7 @@ def run_case(
         "expectations": expectations,
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
         "messages": [m.to_dict() for m in card.messages],
+        "matching": card.matching.to_dict(_stray),
         "timeline": _timeline(ledger, start),
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
@@ -246,6 +247,17 @@ def case_timeout(scenario: Scenario, override_s: float | None = None) -> float:
     if override_s is not None:
         return override_s
     return scenario.timeout_s if scenario.timeout_s is not None else DEFAULT_CASE_TIMEOUT_S
+
+
+def _stray(record: MessageRecord) -> dict[str, Any]:
+    """A copy that matched no message, as results.json lists it."""
+    return {
+        "ses_id": record.ses_id,
+        "session": record.session,
+        "message_id": record.message_id,
+        "mail_from": record.mail_from,
+        "rcpt_tos": list(record.rcpt_tos),
+    }
 
 
 def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:

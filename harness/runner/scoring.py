@@ -1,7 +1,9 @@
 """The scorer: the client's claims against the server's ledger, per logical message. Pure.
 
-Each message (by Message-ID) gets one class from the number of copies the server accepted and
-what the client claims:
+Each message gets one class from the number of copies the server accepted and what the client
+claims. A copy is the message's by its Message-ID or, where the user's mailer stamped its own,
+by its envelope (see :mod:`harness.runner.identity`); `stray_copies` counts copies that match
+no message, and the scorecard's `matching` says how the copies were matched.
 
 | copies | claim                                   | class               |
 |--------|-----------------------------------------|---------------------|
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +60,7 @@ from harness.base.records import (
     SessionRecord,
 )
 from harness.core.limits import DAY_S, Limits
+from harness.runner.identity import Matching, match_copies
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
 #: Every metric of a case score, in report order; expectations may name any of them.
@@ -81,6 +84,7 @@ METRICS = (
     "virtual_elapsed_s",
     "fastest_possible_s",
     "efficiency",
+    "stray_copies",
 )
 THROTTLES = ("rate_per_s", "daily_quota")
 
@@ -124,6 +128,7 @@ class MessageScore:
 class Scorecard:
     score: dict[str, int | float]  # every name in METRICS
     messages: tuple[MessageScore, ...]
+    matching: Matching[MessageRecord]  # how each server copy was tied to its message
 
 
 def classify(copies: int, claim: Claim | None, refused: bool = False) -> MessageClass:
@@ -161,10 +166,8 @@ def score_case(
     same message replaces an earlier one; claims for unknown ids are ignored."""
     by_id = {m.id: m for m in messages}
     claimed = {c.message_id: c for c in claims if c.message_id in by_id}
-    copies: dict[str, list[MessageRecord]] = defaultdict(list)
-    for record in accepted:
-        if record.message_id in by_id:
-            copies[record.message_id].append(record)
+    matching = match_copies(messages, accepted)
+    copies = matching.copies
 
     transactions, commands = _transactions(sessions)
     keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
@@ -223,7 +226,8 @@ def score_case(
         fastest_possible_s=round(fastest, 6),
         efficiency=round(efficiency(fastest, elapsed_s), 6),
     )
-    return Scorecard({name: score[name] for name in METRICS}, tuple(verdicts))
+    score["stray_copies"] = len(matching.strays)
+    return Scorecard({name: score[name] for name in METRICS}, tuple(verdicts), matching)
 
 
 def fastest_possible_s(
