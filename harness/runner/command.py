@@ -103,11 +103,6 @@ _OPTIONS = ("time_scale", "timeout_s")
 _STATUSES = tuple(s.value for s in ClaimStatus)
 
 
-def is_command_spec(spec: str) -> bool:
-    """True for ``cmd:...`` and ``cmd[...]:...``."""
-    return spec.startswith((f"{PREFIX}:", f"{PREFIX}["))
-
-
 class ClientFailed(RuntimeError):
     """The client process exited non-zero, timed out, or wrote claims that cannot be read."""
 
