@@ -25,15 +25,15 @@ from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
-from harness.runner import command as command_module
 from harness.runner.command import (
     DEFAULT_TIME_SCALE,
     OUTPUT_TAIL_CHARS,
     CommandStrategy,
-    _running_in_group,
     claims_from_ledger,
     read_claims,
 )
+from harness.runner.command import batch as batch_module
+from harness.runner.command.process import running_in_group
 from harness.runner.matrix import run_case, run_matrix
 from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
@@ -269,13 +269,13 @@ def test_a_process_group_is_counted_whatever_its_members_call_themselves():
     )
     member.stdout.readline()
     assert Path(f"/proc/{member.pid}/comm").read_text() == "a) 1 2 (b\n"
-    assert _running_in_group(member.pid) == 1
-    assert _running_in_group(os.getpgrp()) >= 1  # this test's own group
+    assert running_in_group(member.pid) == 1
+    assert running_in_group(os.getpgrp()) >= 1  # this test's own group
     member.stdin.write(b"\n")
     member.stdin.close()
     os.waitid(os.P_PID, member.pid, os.WEXITED | os.WNOWAIT)  # it has exited: a zombie, unreaped
     assert Path(f"/proc/{member.pid}/stat").exists()
-    assert _running_in_group(member.pid) == 0
+    assert running_in_group(member.pid) == 0
     member.wait()
     member.stdout.close()
 
@@ -434,7 +434,7 @@ def test_the_manifest_parts_are_what_the_default_email_policy_reads(
             (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
             for part in plain.iter_attachments()
         ]
-        for parse in (command_module._parse, command_module._parts):  # fresh, then cached
+        for parse in (batch_module._parse, batch_module._parts):  # fresh, then cached
             fields, parts = parse(message.data)
             assert fields == expected
             assert list(parts) == attached

@@ -21,7 +21,8 @@ from typing import Any
 
 from harness.base.clock import Clock, VirtualClock
 from harness.base.ledger import Ledger
-from harness.runner.command import CommandStrategy, claims_from_ledger
+from harness.runner.command.inferred import claims_from_ledger
+from harness.runner.command.strategy import CommandStrategy
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
