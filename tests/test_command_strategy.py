@@ -37,7 +37,7 @@ from harness.runner.command.process import running_in_group
 from harness.runner.matrix import run_case, run_matrix
 from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
-from harness.runner.strategy import ClaimStatus
+from harness.runner.strategy import ClaimStatus, hooks_of
 from harness.runner.workload import WorkloadSpec, build_messages
 from harness.server.fake_ses import FakeSES
 
@@ -346,6 +346,18 @@ def test_a_command_case_runs_on_one_scaled_clock_with_the_plan_as_written():
     assert isinstance(clock, ScaledClock)
     assert (clock.time_scale, clock.latency_s) == (strategy.time_scale, 0.02)  # SES seconds
     assert not hasattr(strategy, "scaled")  # limits are no longer rewritten per parameter
+
+
+def test_a_command_strategy_brings_its_case_hooks_itself():
+    strategy = CommandStrategy(["client"], time_scale=10)
+
+    assert hooks_of(strategy) is strategy  # run_case knows no command strategy by name
+    assert strategy.pinned is False  # the client's process is left to the scheduler
+    assert strategy.arrivals_s([0.0, 5.0, 10.0]) == [0.0, 0.0, 0.0]  # the files hold them all
+    assert strategy.start_s(7.0) == 7.0  # not started yet: the case's start
+    strategy.started_at_s = 9.5
+    assert strategy.start_s(7.0) == 9.5
+    assert strategy.case_record("server")["command"]["claims"] == "server"
 
 
 def test_a_scaled_rate_throttles_a_client_on_the_real_clock(tmp_path, scenario):

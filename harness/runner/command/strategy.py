@@ -17,13 +17,19 @@ from harness.runner import faketime
 from harness.runner.command import process
 from harness.runner.command.batch import client_environment, write_batch
 from harness.runner.command.claims import ClientFailed, read_claims
+from harness.runner.command.inferred import claims_from_ledger
 from harness.runner.command.spec import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S, parse_spec
 from harness.runner.pace import Pace
-from harness.runner.strategy import Claim, OutgoingMessage
+from harness.runner.strategy import CaseHooks, Claim, OutgoingMessage
 
 
-class CommandStrategy:
+class CommandStrategy(CaseHooks):
     """A client process as a strategy; build it from a spec with :meth:`from_spec`.
+
+    Its case hooks (:class:`harness.runner.strategy.CaseHooks`) say what a client in another
+    process needs: a scaled real clock it shares through libfaketime, the whole batch at once,
+    no pinning, its elapsed time from its start, claims read from the server when it wrote
+    none, and the ``command`` record of the case.
 
     >>> CommandStrategy.from_spec("cmd[time_scale=10]:node send.js").argv
     ('node', 'send.js')
@@ -142,16 +148,42 @@ class CommandStrategy:
             failure += f"; stderr ends: {self.stderr_tail.splitlines()[-1]}"
         return failure
 
-    # --- what run_case asks of an out-of-process client ----------------------------------------
+    # --- its case hooks: what run_case asks of a client in another process ---------------------
+
+    pinned = False  # the client's own process is left to the scheduler
+
+    def clock(self, latency_s: float) -> ScaledClock:
+        """The case's clock: this strategy's scale, `latency_s` SES seconds per command.
+
+        A client in another process cannot share a virtual clock: one scaled real clock for
+        the server and (through libfaketime) the client, the plan as it is, times in SES
+        seconds.
+        """
+        return ScaledClock(self.time_scale, latency_s=latency_s)
+
+    def arrivals_s(self, planned_s: Sequence[float]) -> list[float]:
+        """All at once: the whole batch is in the files when the process starts."""
+        return [0.0] * len(planned_s)
 
     def watch(self, ledger: Ledger) -> None:
         """Read the case's `ledger` to see when the client first reached the server: the pace
         check counts from there (a client's start-up is no time SES sees)."""
         self._ledger = ledger
 
-    def clock(self, latency_s: float) -> ScaledClock:
-        """The case's clock: this strategy's scale, `latency_s` SES seconds per command."""
-        return ScaledClock(self.time_scale, latency_s=latency_s)
+    def start_s(self, case_start_s: float) -> float:
+        """When the process started: writing the batch files is not the client's time."""
+        return case_start_s if self.started_at_s is None else self.started_at_s
+
+    def claims_when_silent(
+        self, messages: Sequence[OutgoingMessage], ledger: Ledger
+    ) -> list[Claim]:
+        """What the server told the client about each message (see
+        :func:`harness.runner.command.inferred.claims_from_ledger`)."""
+        return claims_from_ledger(messages, ledger)
+
+    def case_record(self, claims_from: str) -> dict[str, Any]:
+        """The ``command`` entry of the case."""
+        return {"command": self.record(claims_from)}
 
     def note(self) -> str | None:
         """One line on the clock when the case needs it: no libfaketime, or a client that did
