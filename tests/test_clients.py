@@ -419,7 +419,7 @@ def test_the_table_marks_counts_the_clock_decided_when_the_client_fell_behind(tm
 def test_a_client_too_slow_to_meet_the_throttle_at_its_scale_is_marked_too(tmp_path):
     # No throttle fired, but at the pace the run would have had in real time the batch comes
     # to more than the rate allows: the scale, not the client, kept it under the limit.
-    from harness.runner.conformance import _clock_decided
+    from harness.runner.conformance.rows import _clock_decided
     from harness.runner.scenario import load_scenario
 
     tight = tmp_path / "tight-rate.toml"

@@ -25,19 +25,19 @@ from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.reports.markdown import render_summary
 from harness.reports.schema import validate_results
-from harness.runner import command as command_module
 from harness.runner.command import (
     DEFAULT_TIME_SCALE,
     OUTPUT_TAIL_CHARS,
     CommandStrategy,
-    _running_in_group,
     claims_from_ledger,
     read_claims,
 )
+from harness.runner.command import batch as batch_module
+from harness.runner.command.process import running_in_group
 from harness.runner.matrix import run_case, run_matrix
 from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
-from harness.runner.strategy import ClaimStatus
+from harness.runner.strategy import ClaimStatus, hooks_of
 from harness.runner.workload import WorkloadSpec, build_messages
 from harness.server.fake_ses import FakeSES
 
@@ -269,13 +269,13 @@ def test_a_process_group_is_counted_whatever_its_members_call_themselves():
     )
     member.stdout.readline()
     assert Path(f"/proc/{member.pid}/comm").read_text() == "a) 1 2 (b\n"
-    assert _running_in_group(member.pid) == 1
-    assert _running_in_group(os.getpgrp()) >= 1  # this test's own group
+    assert running_in_group(member.pid) == 1
+    assert running_in_group(os.getpgrp()) >= 1  # this test's own group
     member.stdin.write(b"\n")
     member.stdin.close()
     os.waitid(os.P_PID, member.pid, os.WEXITED | os.WNOWAIT)  # it has exited: a zombie, unreaped
     assert Path(f"/proc/{member.pid}/stat").exists()
-    assert _running_in_group(member.pid) == 0
+    assert running_in_group(member.pid) == 0
     member.wait()
     member.stdout.close()
 
@@ -346,6 +346,18 @@ def test_a_command_case_runs_on_one_scaled_clock_with_the_plan_as_written():
     assert isinstance(clock, ScaledClock)
     assert (clock.time_scale, clock.latency_s) == (strategy.time_scale, 0.02)  # SES seconds
     assert not hasattr(strategy, "scaled")  # limits are no longer rewritten per parameter
+
+
+def test_a_command_strategy_brings_its_case_hooks_itself():
+    strategy = CommandStrategy(["client"], time_scale=10)
+
+    assert hooks_of(strategy) is strategy  # run_case knows no command strategy by name
+    assert strategy.pinned is False  # the client's process is left to the scheduler
+    assert strategy.arrivals_s([0.0, 5.0, 10.0]) == [0.0, 0.0, 0.0]  # the files hold them all
+    assert strategy.start_s(7.0) == 7.0  # not started yet: the case's start
+    strategy.started_at_s = 9.5
+    assert strategy.start_s(7.0) == 9.5
+    assert strategy.case_record("server")["command"]["claims"] == "server"
 
 
 def test_a_scaled_rate_throttles_a_client_on_the_real_clock(tmp_path, scenario):
@@ -434,7 +446,7 @@ def test_the_manifest_parts_are_what_the_default_email_policy_reads(
             (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
             for part in plain.iter_attachments()
         ]
-        for parse in (command_module._parse, command_module._parts):  # fresh, then cached
+        for parse in (batch_module._parse, batch_module._parts):  # fresh, then cached
             fields, parts = parse(message.data)
             assert fields == expected
             assert list(parts) == attached

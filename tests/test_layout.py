@@ -127,3 +127,19 @@ def test_imports_are_read_from_functions_and_relative_forms():
     assert "harness.core.plan" in GRAPH["harness.core.engine"]
     # harness.reports.html imports `from harness.reports import digest`: that is the module.
     assert "harness.reports.digest" in GRAPH["harness.reports.html"]
+
+
+def reachable(name: str) -> set[str]:
+    """Every harness module `name` imports, directly or through others."""
+    seen, todo = set(), [name]
+    while todo:
+        for target in GRAPH[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+@pytest.mark.parametrize("name", ["harness.runner.strategy", "harness.runner.command"])
+def test_the_strategy_interface_does_not_reach_the_smtp_adapter(name):
+    # A strategy, in this process or in another, meets the server only at its endpoint.
+    assert sorted(m for m in reachable(name) if m.startswith("harness.server")) == []

@@ -7,8 +7,12 @@ import textwrap
 
 import pytest
 
+from harness.base.clock import VirtualClock
+from harness.base.ledger import Ledger
 from harness.runner.matrix import SCHEMA, run_case, run_matrix
 from harness.runner.scenario import load_scenario
+from harness.runner.strategies import BUILTINS
+from harness.runner.strategy import CaseHooks, hooks_of
 
 SMALL = """
 name = "small-cap"
@@ -187,3 +191,65 @@ def test_a_missed_expectation_fails_the_case(tmp_path):
     assert case["expectations"][0]["passed"] is False
     assert case["expectations"][0]["actual"] < 20
     assert case["passed"] is False and case["error"] is None
+
+
+class Hooked(CaseHooks):
+    """Sends like robust but claims nothing itself, and brings every hook of its own."""
+
+    pinned = False
+
+    def __init__(self):
+        self.clocks, self.watched, self.claims = [], [], []
+
+    def __call__(self, messages, endpoint, clock):
+        assert clock is self.clocks[-1]  # the clock its own hook made
+        self.claims = list(BUILTINS["robust"].send_batch(messages, endpoint, clock))
+        return []
+
+    def clock(self, latency_s):
+        self.clocks.append(VirtualClock(latency_s=latency_s))
+        return self.clocks[-1]
+
+    def arrivals_s(self, planned_s):
+        return [0.0] * len(planned_s)
+
+    def watch(self, ledger):
+        self.watched.append(ledger)
+
+    def start_s(self, case_start_s):
+        return case_start_s - 5.0
+
+    def claims_when_silent(self, messages, ledger):
+        assert ledger is self.watched[-1]
+        return self.claims
+
+    def case_record(self, claims_from):
+        return {"probe": {"claims": claims_from}, "score": "cannot replace the harness's own"}
+
+
+def test_a_strategy_object_brings_its_own_hooks_through_the_one_path(small):
+    hooked, ledger = Hooked(), Ledger()
+    case = run_case(small, hooked, ledger=ledger)
+    robust = run_case(small, "robust")
+    assert len(hooked.clocks) == 1 and hooked.watched == [ledger]
+    # claims_when_silent's claims were scored, and the case says whose they were
+    assert case["probe"] == {"claims": "server"}
+    assert case["score"]["delivered_once"] == robust["score"]["delivered_once"] == 20
+    assert case["messages"] == robust["messages"]
+    # start_s moved where elapsed time counts from; the harness's own entries stand
+    assert case["score"]["virtual_elapsed_s"] == pytest.approx(
+        robust["score"]["virtual_elapsed_s"] + 5.0
+    )
+    assert set(case) == set(robust) | {"probe"}
+
+
+def test_a_plain_callable_gets_the_in_process_defaults(small):
+    hooks = hooks_of(BUILTINS["naive"].send_batch)
+    assert hooks.pinned is True
+    assert isinstance(hooks.clock(0.05), VirtualClock) and hooks.clock(0.05).latency_s == 0.05
+    assert hooks.arrivals_s([0.0, 3.0]) == [0.0, 3.0]
+    assert hooks.start_s(12.5) == 12.5
+    assert hooks.claims_when_silent([], Ledger()) is None
+    assert hooks.case_record("client") == {}
+    silent = run_case(small, lambda messages, endpoint, clock: [])
+    assert silent["score"]["abandoned"] == 20 and "command" not in silent

@@ -460,11 +460,11 @@ def test_a_pyproject_nested_too_deep_is_one_line_not_a_traceback(tmp_path):
 
 def test_harness_client_gives_a_python_client_the_messages_parts(tmp_path, monkeypatch):
     from harness import client
-    from harness.runner.command import _write_batch
+    from harness.runner.command.batch import write_batch
     from harness.runner.workload import WorkloadSpec, build_messages
 
     messages = build_messages(WorkloadSpec(count=3, seed=1, attachments=1.0))
-    manifest, _ = _write_batch(messages, tmp_path)
+    manifest, _ = write_batch(messages, tmp_path)
     monkeypatch.setenv("HARNESS_MANIFEST", str(manifest))
 
     read = list(client.batch())

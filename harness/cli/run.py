@@ -39,7 +39,7 @@ strategies (--strategy, repeatable):
   'cmd[timeout_s=60]:python send.py'   options: timeout_s (wall seconds), time_scale (one
                               clock for server and client, k times the wall, the client
                               under libfaketime; default: measured, see
-                              harness/runner/command.py; 1 = real time)
+                              harness/runner/command/spec.py; 1 = real time)
   an entry point name         published under the group ses_harness.strategies
 
 verdict:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
-from harness.runner.command import PREFIX
+from harness.runner.command.spec import PREFIX
 from harness.runner.resolve import known_strategy
 from harness.runner.scenario import (
     Scenario,

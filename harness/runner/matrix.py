@@ -19,13 +19,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.base.clock import Clock, VirtualClock
 from harness.base.ledger import Ledger, MessageRecord
-from harness.runner.command import CommandStrategy, claims_from_ledger
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
-from harness.runner.strategy import Claim, OutgoingMessage, Strategy
+from harness.runner.strategy import Claim, OutgoingMessage, Strategy, hooks_of
 from harness.runner.workers import Lost, Task, on_own_core, supervise
 from harness.runner.workload import Workload, WorkloadSpec, build_messages
 from harness.server.fake_ses import FakeSES
@@ -64,24 +62,19 @@ def run_case(
     seed = scenario.seed if seed is None else seed
     plan = scenario.plan if seed is None else dataclasses.replace(scenario.plan, seed=seed)
     messages = _messages(scenario.workload, seed)
-    arrivals_s = scenario.workload.arrivals_s()
     latency_s = scenario.latency_s
-    clock: Clock = VirtualClock(latency_s=latency_s)
-    # A client in another process cannot share the virtual clock: one scaled real clock for
-    # the server and (through libfaketime) the client, the plan as it is, times in SES seconds.
-    command = send_batch if isinstance(send_batch, CommandStrategy) else None
-    if command is not None:
-        clock = command.clock(latency_s)
-        arrivals_s = [0.0] * len(messages)
+    # Every strategy takes this one path; what differs (a client in another process, say) the
+    # strategy's own hooks say: see harness.runner.strategy.CaseHooks.
+    hooks = hooks_of(send_batch)
+    clock = hooks.clock(latency_s)
+    arrivals_s = hooks.arrivals_s(scenario.workload.arrivals_s())
     claims: list[Claim] = []
     error = None
     if ledger is None:
         ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
-    # A client in another process is left to the scheduler; see on_own_core for the rest.
-    pinned = on_own_core() if command is None else contextlib.nullcontext()
+    pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
     with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
-        if command is not None:
-            command.watch(ledger)
+        hooks.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
         if started is not None:
@@ -93,13 +86,14 @@ def run_case(
                 claims.append(claim)
         except (Exception, SystemExit) as raised:  # the user's code, reported rather than fatal
             error = f"strategy raised {type(raised).__name__}: {raised}"
-        if command is not None and command.started_at_s is not None:
-            start = command.started_at_s  # writing the batch files is not the client's time
+        start = hooks.start_s(start)
         elapsed_s = clock.now() - start
         _settle(ledger)
     claims_from = "client"
-    if command is not None and not claims and error is None:
-        claims, claims_from = claims_from_ledger(messages, ledger), "server"
+    if not claims and error is None:
+        inferred = hooks.claims_when_silent(messages, ledger)
+        if inferred is not None:
+            claims, claims_from = inferred, "server"
     card = score_case(
         messages,
         claims,
@@ -135,8 +129,8 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
-    if command is not None:
-        case["command"] = command.record(claims_from)
+    own = hooks.case_record(claims_from)
+    case.update((key, value) for key, value in own.items() if key not in case)
     return case
 
 

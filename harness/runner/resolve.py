@@ -12,7 +12,7 @@ import os
 import sys
 
 from harness.core.errors import PlanError
-from harness.runner.command import CommandStrategy
+from harness.runner.command.strategy import CommandStrategy
 from harness.runner.strategies import BUILTINS, UNAVAILABLE
 from harness.runner.strategy import Strategy
 

@@ -52,6 +52,11 @@ A complete strategy, usable as ``ses-harness run --strategy mymail:send_batch``:
         if client is not None:
             client.quit()
 
+A strategy that needs more of its case than a clock to sleep on (a client in another process,
+say) subclasses :class:`CaseHooks` and overrides the hooks it needs; a plain callable gets their
+defaults. Every strategy, a built-in, yours or a ``cmd:`` client, runs through the same
+:func:`harness.runner.matrix.run_case`, which asks :func:`hooks_of` and nothing else.
+
 How a strategy is found by name (built-in, ``module:attr``, ``cmd:``, entry point) is in
 :mod:`harness.runner.resolve`.
 """
@@ -61,9 +66,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from harness.base.clock import Clock
+from harness.base.clock import Clock, VirtualClock
 from harness.base.endpoint import Endpoint
+
+if TYPE_CHECKING:
+    from harness.base.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -101,3 +110,72 @@ class Claim:
 
 
 Strategy = Callable[[Sequence[OutgoingMessage], Endpoint, Clock], Iterable[Claim]]
+
+
+class CaseHooks:
+    """How a case runs around a strategy; the defaults suit a callable in this process.
+
+    The case runner (:func:`harness.runner.matrix.run_case`) calls these around the strategy,
+    in this order: :meth:`clock` and :meth:`arrivals_s` before the server starts; the case runs
+    :attr:`pinned` or not; :meth:`watch` once the server is up, before the strategy is called;
+    :meth:`start_s` once it has returned; :meth:`claims_when_silent` and :meth:`case_record`
+    when the case is scored. A strategy object subclasses this and overrides what it needs:
+
+    >>> class Slow(CaseHooks):
+    ...     \"\"\"Sends nothing, on a clock with twice the scenario's round trip.\"\"\"
+    ...
+    ...     def clock(self, latency_s):
+    ...         return VirtualClock(latency_s=2 * latency_s)
+    ...
+    ...     def __call__(self, messages, endpoint, clock):
+    ...         return []
+    >>> hooks_of(Slow()).clock(0.1).latency_s, hooks_of(print).clock(0.1).latency_s
+    (0.2, 0.1)
+
+    A client in another process (:class:`harness.runner.command.CommandStrategy`) overrides
+    every one of them.
+    """
+
+    #: Run the case on the worker's own core (see :func:`harness.runner.workers.on_own_core`):
+    #: a client in this process and the server thread take turns, never both busy at once.
+    #: A client in another process is left to the scheduler.
+    pinned: bool = True
+
+    def clock(self, latency_s: float) -> Clock:
+        """The case's clock, the server's and the strategy's: a virtual one that each command
+        advances by the scenario's modelled round trip, `latency_s`."""
+        return VirtualClock(latency_s=latency_s)
+
+    def arrivals_s(self, planned_s: Sequence[float]) -> Sequence[float]:
+        """When each message becomes available, in seconds from the start: the scenario's."""
+        return planned_s
+
+    def watch(self, ledger: Ledger) -> None:
+        """Hear of the case's ledger, once its server is up and before the strategy runs."""
+
+    def start_s(self, case_start_s: float) -> float:
+        """Where the strategy's elapsed time (and the case's timeline) counts from, on the
+        case's clock: by default when the case began, `case_start_s`."""
+        return case_start_s
+
+    def claims_when_silent(
+        self, messages: Sequence[OutgoingMessage], ledger: Ledger
+    ) -> list[Claim] | None:
+        """Claims to score when the strategy claimed nothing and raised nothing, read from the
+        server's side (the case then says its claims came from the server); None, the default,
+        scores it as it is: every message never attempted."""
+        return None
+
+    def case_record(self, claims_from: str) -> dict[str, Any]:
+        """Entries this strategy adds to its case, beside the harness's own (which they cannot
+        replace; the results schema names the ones it allows). `claims_from` is ``"client"``,
+        or ``"server"`` when :meth:`claims_when_silent` gave the claims. None by default."""
+        return {}
+
+
+_DEFAULTS = CaseHooks()
+
+
+def hooks_of(strategy: Strategy) -> CaseHooks:
+    """`strategy`'s hooks: its own when it subclasses :class:`CaseHooks`, else the defaults."""
+    return strategy if isinstance(strategy, CaseHooks) else _DEFAULTS

@@ -1,0 +1,57 @@
+"""The client conformance table: real mail libraries against SES's limits, from real runs.
+
+Each row is one run of an unmodified client library (the thin application scripts in
+``clients/`` at the top of the repository) through a command strategy against one scenario.
+The numbers are the scorer's; the sentence on each row is read from the same run's ledger: the
+first refusal the client met, what it did next on that connection, whether it opened another,
+and what it reported for the mail that did not arrive.
+
+The parts: :mod:`~harness.runner.conformance.rows` runs the clients and makes the rows,
+:mod:`~harness.runner.conformance.sentence` tells each row's story,
+:mod:`~harness.runner.conformance.table` renders the table and writes it into its files, and
+:mod:`~harness.runner.conformance.versions` finds the versions it names.
+"""
+
+from harness.runner.conformance.rows import (
+    CLIENTS,
+    DEFAULT_SCENARIOS,
+    DEFAULT_TIME_SCALE,
+    TIMED_FAULTS,
+    Client,
+    Row,
+    check_clients,
+    default_workers,
+    run_row,
+    run_rows,
+)
+from harness.runner.conformance.sentence import story
+from harness.runner.conformance.table import (
+    END,
+    START,
+    render,
+    replace_section,
+    write_doc,
+    write_section,
+)
+from harness.runner.conformance.versions import library_versions
+
+__all__ = [
+    "CLIENTS",
+    "DEFAULT_SCENARIOS",
+    "DEFAULT_TIME_SCALE",
+    "END",
+    "START",
+    "TIMED_FAULTS",
+    "Client",
+    "Row",
+    "check_clients",
+    "default_workers",
+    "library_versions",
+    "render",
+    "replace_section",
+    "run_row",
+    "run_rows",
+    "story",
+    "write_doc",
+    "write_section",
+]

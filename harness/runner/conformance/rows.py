@@ -1,0 +1,238 @@
+"""Running the conformance table's rows: each client on each scenario, through a command
+strategy, in worker processes; a row is the scorer's numbers, the sentence and the clock."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.base.ledger import Ledger
+from harness.core.errors import PlanError
+from harness.runner.command.spec import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S
+from harness.runner.conformance.sentence import run_failed, story
+from harness.runner.conformance.versions import nodemailer_version, version
+from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
+from harness.runner.scenario import Scenario
+from harness.runner.workers import Lost, Task, supervise
+
+DEFAULT_SCENARIOS = ("session-cap", "throttling", "drop-after-accept", "random-4xx")
+#: Faults that fire by the clock: where one fired, the scale can move the counts.
+TIMED_FAULTS = frozenset({"rate_per_s", "idle_timeout_s", "greylist"})
+
+
+def default_workers() -> int:
+    """Runs at a time: one more than the cores this process may use.
+
+    A run is a client process and a server thread that spend much of their time waiting (on
+    the scaled round trips, the rate, the client's start-up), so one run per core leaves cores
+    idle. Measured on a 2-core machine, the six SMTP clients' 24 runs took 63-70 s two at a
+    time, 50-52 s three at a time and 57.5 s four at a time (docs/performance.md, section 6).
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return cores + 1
+
+
+@dataclass(frozen=True)
+class Client:
+    """A library and how the script in ``clients/`` runs it, or a user's own command."""
+
+    name: str
+    argv: tuple[str, ...]  # ours: the script relative to the clients folder; "python" is ours
+    needs: str  # "python", "django", "node", or "own": a user's command, run as given
+
+    @classmethod
+    def own(cls, text: str) -> Client:
+        """A user's client from ``NAME=COMMAND`` (the command split like a shell would)."""
+        name, sep, command = text.partition("=")
+        if not sep or not name.strip() or not command.strip():
+            raise PlanError("client", f"{text!r} is not NAME=COMMAND", allowed=_CLIENT_FORM)
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as error:
+            raise PlanError("client", f"{text!r}: cannot split the command: {error}") from None
+        return cls(name.strip(), argv, "own")
+
+    def spec(self, clients_dir: Path, time_scale: float) -> str:
+        if self.needs == "own":
+            argv = list(self.argv)
+        else:
+            program, script, *args = self.argv
+            argv = [program, str(clients_dir / script), *args]
+        return f"cmd[time_scale={time_scale:g}]:{shlex.join(argv)}"
+
+
+_CLIENT_FORM = "a built-in client's name, or NAME=COMMAND for your own"
+
+
+CLIENTS = (
+    Client("smtplib", ("python", "smtplib_batch.py"), "python"),
+    Client("aiosmtplib", ("python", "aiosmtplib_batch.py"), "python"),
+    Client("Django", ("python", "django_batch.py"), "django"),
+    Client("Django, fail_silently", ("python", "django_batch.py", "--fail-silently"), "django"),
+    Client("nodemailer", ("node", "nodemailer/send.js"), "node"),
+    Client("nodemailer, pooled", ("node", "nodemailer/send.js", "--pool"), "node"),
+    # The SES API's clients (the aws extra; clients/aws-sdk after npm ci).
+    Client("django-ses", ("python", "django_ses_batch.py"), "django"),
+    Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django"),
+    Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    client: str
+    scenario: str
+    score: dict[str, Any]
+    story: str
+    #: The case's clock: the scale it ran at, and a line when it needs one (see command.note).
+    time_scale: float = 1.0
+    note: str | None = None
+    #: The client did not keep up with the scale (see harness.runner.pace) in a run where the
+    #: clock decides counts (see _clock_decided): not the real-time counts; the table marks them.
+    stretched: bool = False
+
+
+def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
+    """A clear error, with the install command, for a client that cannot run here."""
+    ours = [c for c in clients if c.needs != "own"]
+    if ours and not (clients_dir / "smtplib_batch.py").is_file():
+        raise PlanError(
+            "clients-dir",
+            f"{clients_dir} is not the clients/ folder of ses-fault-harness (needed for "
+            f"{ours[0].name}; run from a checkout, or give only your own --client NAME=COMMAND)",
+        )
+    for client in clients:
+        if client.needs == "django" and version("django") is None:
+            raise PlanError(
+                "client", f"{client.name} needs Django", allowed="pip install -e '.[clients]'"
+            )
+        if client.needs == "node" and (
+            shutil.which("node") is None or nodemailer_version(clients_dir) is None
+        ):
+            raise PlanError(
+                "client",
+                f"{client.name} needs node and nodemailer",
+                allowed=f"(cd {clients_dir / 'nodemailer'} && npm ci)",
+            )
+
+
+def run_rows(
+    clients: Sequence[Client],
+    scenarios: Sequence[Scenario],
+    *,
+    clients_dir: Path,
+    time_scale: float = DEFAULT_TIME_SCALE,
+    seed: int | None = None,
+    workers: int = 1,
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Run every client on every scenario; a row per run, clients first.
+
+    The runs go to `workers` worker processes (one at least; each run is a client process and
+    a server thread, mostly waiting: on SES's round trips, its rate, the client's start-up), as
+    `run_matrix`'s cases do, so a run whose harness side hangs or dies is a failed row. A worker
+    takes the next client of a scenario it has begun, so that each builds and parses a batch
+    once. `on_row` hears of rows as they finish; the list is in table order.
+    """
+    check_clients(clients, clients_dir)
+    jobs = [(client, scenario) for client in clients for scenario in scenarios]
+    tasks = [
+        Task(
+            index,
+            (client, scenario, clients_dir, time_scale, seed),
+            _timeout(scenario),
+            f"{scenario.name}/{client.needs}",
+        )
+        for index, (client, scenario) in enumerate(jobs)
+    ]
+    # The largest batches first, so that the longest runs do not start last; a worker keeps to
+    # one scenario and one kind of client while it can (the batch is built and parsed once per
+    # worker), and the slow Node runs of one scenario are not all queued behind its Python ones.
+    tasks.sort(key=lambda task: -jobs[task.index][1].workload.count)
+    found: list[Row | None] = [None] * len(jobs)
+    with contextlib.closing(
+        supervise("harness.runner.conformance.rows:run_row", tasks, workers)
+    ) as done:
+        for index, outcome in done:
+            if isinstance(outcome, Lost):
+                client, scenario = jobs[index]
+                outcome = _lost_row(client, scenario, outcome.reason)
+            found[index] = outcome
+            if on_row:
+                on_row(outcome)
+    return [row for row in found if row is not None]
+
+
+def run_row(
+    client: Client,
+    scenario: Scenario,
+    clients_dir: Path,
+    time_scale: float,
+    seed: int | None,
+    *,
+    started: Callable[[], None] | None = None,
+) -> Row:
+    """One client on one scenario: its score, the sentence read from the ledger, its clock."""
+    ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+    spec = client.spec(clients_dir, time_scale)
+    case = run_case(scenario, spec, seed, ledger=ledger, started=started)
+    clock = case.get("command") or {}
+    return Row(
+        client.name,
+        scenario.name,
+        case["score"],
+        story(case, ledger),
+        clock.get("time_scale", 1.0),
+        clock.get("note"),
+        stretched=_clock_decided(scenario, case, ledger),
+    )
+
+
+def _clock_decided(scenario: Scenario, case: dict[str, Any], ledger: Ledger) -> bool:
+    """Whether the client fell behind its scale in a run where the clock decides counts: a
+    fault that fires by the clock fired (a throttle, an idle timeout, greylisting), or the
+    recipients it tried, at the pace the run would have had in real time, come to more than
+    the send rate allows (a stretched client may simply never have met the throttle)."""
+    pace = (case.get("command") or {}).get("pace") or {}
+    if pace.get("kept_up") is not False:
+        return False
+    if any(fault.name in TIMED_FAULTS for fault in ledger.faults):
+        return True
+    rate = scenario.plan.resolved_limits().rate_per_s
+    return rate is not None and _recipients_offered(ledger) / max(pace["scale_1_s"], 1e-9) > rate
+
+
+def _recipients_offered(ledger: Ledger) -> int:
+    """Every recipient the client tried: each RCPT TO, and each SES API send's recipients."""
+    smtp = sum(session.commands.get("RCPT", 0) for session in ledger.sessions)
+    return smtp + sum(len(m.rcpt_tos) for m in ledger.messages if m.via != "smtp")
+
+
+def _timeout(scenario: Scenario) -> float:
+    # The client's own timeout (command.DEFAULT_TIMEOUT_S) kills it first; this is for a case
+    # whose harness side hangs.
+    return case_timeout(scenario) + DEFAULT_TIMEOUT_S
+
+
+def _lost_row(client: Client, scenario: Scenario, reason: str) -> Row:
+    """The row of a run whose worker died or hung: no copy counted, the reason as the story."""
+    count = scenario.workload.count
+    score = {
+        "messages": count,
+        "delivered_once": 0,
+        "given_up": 0,
+        "abandoned": count,
+        "silently_lost": 0,
+        "duplicated": 0,
+        "misreported": 0,
+    }
+    return Row(client.name, scenario.name, score, run_failed(reason))
