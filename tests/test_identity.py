@@ -95,3 +95,25 @@ def test_nodemailer_with_its_default_message_ids_is_scored_by_envelope(tmp_path)
     # nodemailer's default transport opens a connection per message: all 12 arrive once.
     assert counts(case) == {"delivered_once": 12}
     assert case["matching"]["envelope"] == 12
+
+
+def test_the_plugins_assertion_says_when_the_mailer_stamped_its_own_ids():
+    import smtplib
+    from email.message import EmailMessage
+
+    from harness import FakeSES
+
+    recipients = ["a@example.com", "b@example.com"]
+    with FakeSES("plain") as server:
+        ses = server.view(strict=False)
+        with smtplib.SMTP(ses.endpoint.host, ses.endpoint.port, timeout=10) as client:
+            for rcpt in recipients:
+                mail = EmailMessage()
+                mail["From"], mail["To"], mail["Subject"] = "app@example.com", rcpt, "hi"
+                mail["Message-ID"] = email.utils.make_msgid(domain="framework.example")
+                client.send_message(mail)
+        with pytest.raises(AssertionError) as failed:
+            ses.assert_delivered_once(["<1@app.example>", "<2@app.example>"])
+        assert "2 recorded messages carry none of the expected Message-IDs" in str(failed.value)
+        assert "assert_delivered_once_to(recipients)" in str(failed.value)
+        ses.assert_delivered_once_to(recipients)

@@ -147,6 +147,24 @@ def _sessions_near(verdict: DeliveryVerdict) -> set[int]:
     return near
 
 
+def _own_ids_hint(verdict: DeliveryVerdict, messages: Sequence[MessageRecord]) -> str | None:
+    """For ids lost while other messages arrived: the mailer may stamp its own Message-IDs."""
+    if verdict.noun != "messages" or not verdict.lost:
+        return None
+    expected = {_normal(i) for i in verdict.expected}
+    others = sum(
+        1 for m in messages if m.message_id is None or _normal(m.message_id) not in expected
+    )
+    if not others:
+        return None
+    counted = f"{others} recorded message{'s carry' if others > 1 else ' carries'}"
+    return (
+        f"  {counted} none of the expected Message-IDs: if your mailer stamps its own "
+        "(Django, Flask-Mail, nodemailer and PHPMailer do), assert by envelope recipient: "
+        "fake_ses.assert_delivered_once_to(recipients)"
+    )
+
+
 def delivery_report(
     verdict: DeliveryVerdict,
     messages: Sequence[MessageRecord],
@@ -166,6 +184,9 @@ def delivery_report(
     if verdict.lost:
         lines.append(f"  lost ({len(verdict.lost)}, no copy on the server):")
         lines += _listed(list(verdict.lost))
+    hint = _own_ids_hint(verdict, messages)
+    if hint:
+        lines.append(hint)
     if verdict.duplicated:
         lines.append(f"  duplicated ({len(verdict.duplicated)}):")
         lines += _listed(
