@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="NAME",
         help="a built-in name, module:attr or entry point; repeat for more "
-        "(default: every built-in)",
+        "(default: every built-in, and each strategy the scenario files have a table for)",
     )
     parser.add_argument(
         "--seed", type=int, help="replace every scenario's plan and workload seed with this one"
