@@ -13,7 +13,7 @@ import pytest
 
 from harness.cli.main import main
 from harness.core.plan import DropAfterAccept, Stage
-from harness.hunting.search import breaks, broken_classes, hunt
+from harness.hunting.search import breaks, broken_classes, hunt, write_scenario
 from harness.runner.matrix import run_case
 from harness.runner.scenario import load_scenario
 
@@ -33,14 +33,20 @@ def test_hunt_finds_the_session_cap_loss_in_naive(tmp_path, capsys) -> None:
     scenario = load_scenario(tmp_path / "scenarios" / "found.toml")
     assert dict(scenario.plan.limits) == {"session_limit": 1}
     assert scenario.plan.faults == ()
-    assert [e.expr for e in scenario.expectations["naive"]] == [
-        "delivered_once_score == 1",
+    # What a correct client achieves under the schedule: its contract, and naive's own table.
+    bar = [
+        "duplicated == 0",
+        "silently_lost == 0",
+        "misreported == 0",
         "given_up == 0",
         "abandoned == 0",
+        "uncertain == 0",
     ]
+    assert [e.expr for e in scenario.contract] == bar
+    assert [e.expr for e in scenario.expectations["naive"]] == bar
     assert "session limit: 1 message per connection" in out
     assert "session 1, MAIL FROM for message 2: the server said" in out
-    assert "given up" in out and "messages 3-6: abandoned: never attempted" in out
+    assert "given up" in out and "messages 3-6: never sent: the client never tried it" in out
     assert "session limit: 1 message per connection" in scenario.description
 
     replayed = run_case(scenario, "naive")
@@ -87,15 +93,47 @@ def test_hunt_finds_nothing_in_robust_without_ambiguous_drops(tmp_path, capsys) 
     assert not (tmp_path / "scenarios").exists()
 
 
-def test_with_ambiguous_drops_even_robust_breaks_and_reports_it_failed(tmp_path) -> None:
-    result = hunt("robust", messages=3, max_examples=100, seed=2, path=tmp_path / "r.toml")
+def test_an_honest_uncertain_claim_breaks_robust_only_when_asked(tmp_path) -> None:
+    # robust does not resend an ambiguous send: never a duplicate, never a silent loss. It
+    # says it cannot know, which is honest: not a break.
+    honest = hunt("robust", messages=3, max_examples=100, seed=2, path=tmp_path / "r.toml")
+    assert honest.found is None
 
-    assert result.found is not None
-    (rule,) = result.found.schedule.faults
+    strict = hunt(
+        "robust",
+        messages=3,
+        max_examples=100,
+        seed=2,
+        path=tmp_path / "r.toml",
+        strict_uncertain=True,
+    )
+
+    assert strict.found is not None
+    (rule,) = strict.found.schedule.faults
     assert rule.match.stage is Stage.EOM and rule.action.kind in ("drop", "drop_after_accept")
-    # robust does not resend an ambiguous send: never a duplicate, never a silent loss.
-    # It says so: each such message is claimed uncertain, neither misreported nor given up.
-    assert set(result.found.broken) == {"uncertain"}
+    assert strict.found.broken == {"uncertain": 1}
+    # The file it writes asks of robust what the user asked for, and of every client only
+    # what a correct one achieves: never a delivered-once score of 1.0 across a cut.
+    path = write_scenario(strict.found, "ses-harness hunt ...")
+    scenario = load_scenario(path)
+    assert "uncertain <= 1" in [e.expr for e in scenario.contract]
+    assert "uncertain == 0" in [e.expr for e in scenario.expectations["robust"]]
+    written = path.read_text()
+    assert "delivered_once_score" not in written
+    assert "may be reported uncertain instead" in scenario.best_possible
+    assert "--strict-uncertain" in written
+
+
+def test_the_written_contract_is_met_by_a_client_that_says_uncertain(tmp_path) -> None:
+    result = hunt("reconnect", messages=6, seed=1, path=tmp_path / "scenarios" / "r.toml")
+    assert result.found is not None and result.found.broken == {"duplicated": 1}
+    scenario = load_scenario(write_scenario(result.found, "ses-harness hunt ..."))
+    assert "uncertain <= 1" in [e.expr for e in scenario.contract]
+
+    # robust, under the same schedule, claims the cut message uncertain: within the contract.
+    played = run_case(scenario, "robust")
+    assert played["held_to"] == "contract" and played["passed"], played["expectations"]
+    assert played["score"]["uncertain"] == 1
 
 
 def test_same_seed_same_hunt(tmp_path) -> None:
@@ -166,9 +204,12 @@ def test_the_property_accepts_rejections_and_refuses_every_other_miss() -> None:
         return {"error": error, "messages": [{"class": c} for c in classes]}
 
     assert not breaks(case("delivered_once", "rejected_reported"))
-    for bad in ("duplicated", "silently_lost", "misreported", "uncertain", "given_up", "abandoned"):
+    for bad in ("duplicated", "silently_lost", "misreported", "given_up", "abandoned"):
         assert breaks(case("delivered_once", bad))
     assert breaks(case("delivered_once", error="strategy raised ValueError: boom"))
+    # "I cannot know" is honest; it breaks the property only when asked.
+    assert not breaks(case("delivered_once", "uncertain"))
+    assert breaks(case("delivered_once", "uncertain"), strict_uncertain=True)
 
 
 def test_the_replay_hint_runs_the_file_from_a_folder_not_named_scenarios(tmp_path, capsys) -> None:
@@ -193,5 +234,25 @@ def test_the_replay_hint_runs_the_file_from_a_folder_not_named_scenarios(tmp_pat
     # Each verdict line starts with the verdict, so a wrapped line cannot read "good: given up".
     verdict = out.split("Verdict:\n")[1].split("Written to")[0]
     starts = [line for line in verdict.splitlines() if not line.startswith("    ")]
-    classes = "duplicated|silently lost|misreported|uncertain|given up|abandoned"
+    classes = "duplicated|silently lost|misreported|uncertain|given up|never sent"
     assert starts and all(re.match(rf"  messages? [\d-]+: ({classes}):", s) for s in starts)
+
+
+def test_the_run_replay_hint_fails_for_a_users_own_strategy(tmp_path, capsys, monkeypatch) -> None:
+    (tmp_path / "hunt_optimist.py").write_text(textwrap.dedent(OPTIMIST))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = "hunt_optimist:send_batch"
+    path = tmp_path / "scenarios" / "found.toml"
+    argv = ["hunt", "--strategy", spec, "--messages", "4", "--seed", "2", "--out", str(path)]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    hint = next(line.strip() for line in out.splitlines() if line.strip().startswith("ses-harness"))
+
+    assert hint == shlex.join(["ses-harness", "run", str(path), "--strategy", spec])
+    argv = shlex.split(hint)[1:]
+    assert main([*argv, "--report-dir", str(tmp_path / "reports")]) == 1
+    replayed = " ".join(capsys.readouterr().out.split())
+    assert f"with strategy '{spec}' failed" in replayed
+    assert "silently_lost == 0 (actual 2)" in replayed
+    # The file's own header says the same.
+    assert f"#   {hint}" in path.read_text()

@@ -174,7 +174,7 @@ def test_assert_delivered_once_names_lost_and_duplicated_ids_faults_and_a_reprod
         fake_ses.assert_delivered_once([f"<msg-{n}@test.example>" for n in (1, 2, 3)])
     text = str(failure.value)
     assert "2 of 3 messages were not delivered exactly once" in text
-    assert "lost (1, no copy on the server):\n    <msg-3@test.example>" in text
+    assert "not delivered (1, no copy on the server):\n    <msg-3@test.example>" in text
     assert "<msg-2@test.example> x2 (sessions 2, 3)" in text
     assert "session 2 command 5 EOM: rule 'EOM:drop_after_accept'" in text
     assert text.endswith(

@@ -44,10 +44,10 @@ def test_the_batch_example_fails_readably_for_a_mailer_that_ignores_the_cap(
     result.stdout.fnmatch_lines(
         [
             "*50 of 400 messages were not delivered exactly once (server recorded 350 messages)",
-            "*lost (50, no copy on the server):",
+            "*not delivered (50, no copy on the server):",
             "*<newsletter-350@example.com>",
             "*... and 40 more",
-            "*faults in the sessions involved (1):",
+            "*1 fault in session 1:",
             "*session 1 command * MAIL: limit 'session_limit' -> 421 Connection closed by server.*",
             "*reproduce: @pytest.mark.fake_ses(profile='ses', seed=0, rate_per_s=None)",
         ]

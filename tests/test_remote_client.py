@@ -84,7 +84,7 @@ def test_a_lost_or_duplicated_message_fails_with_the_faults_and_the_plan(
         remote.assert_delivered_once([f"<batch-{n}@example.com>" for n in range(4)])
     text = str(failure.value)
     assert "2 of 4 messages were not delivered exactly once" in text
-    assert "lost (1, no copy on the server):\n    <batch-3@example.com>" in text
+    assert "not delivered (1, no copy on the server):\n    <batch-3@example.com>" in text
     assert "<batch-1@example.com> x2 (sessions 1, 2)" in text
     assert "curl -X PUT http://127.0.0.1:" in text  # the plan to reproduce it with
     assert '"session_limit": 5' in text

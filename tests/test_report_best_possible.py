@@ -40,3 +40,39 @@ def test_daily_quotas_best_possible_is_coloured_best_and_says_so() -> None:
     assert "the best possible here is 66.7%, and it reached it" in robust
     # naive stops at the first refusal: below the best, and no star.
     assert not cells["naive"].startswith("<td class='cell s5") and "★" not in cells["naive"]
+
+
+FAILING = """
+name = "tiny-cap"
+description = "A session cap of 5 over 12 messages."
+best_possible = "12 of 12 delivered once: reconnect at the 421 and resend."
+
+[workload]
+count = 12
+seed = 2
+
+[plan]
+profile = "ses"
+seed = 2
+limits = { session_limit = 5 }
+
+[expect.naive]
+delivered_once = 12
+"""
+
+
+def test_a_failing_scenario_item_shows_what_a_correct_client_does(pytester) -> None:
+    (pytester.path / "scenarios").mkdir()
+    (pytester.path / "scenarios" / "tiny.toml").write_text(FAILING)
+
+    result = pytester.runpytest("scenarios")
+
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*delivered_once == 12 (actual 5)*",
+            "*what a correct client does here:",
+            "*12 of 12 delivered once: reconnect at the 421 and resend.",
+            "*reproduce: ses-harness run *tiny.toml --strategy naive*",
+        ]
+    )

@@ -375,10 +375,12 @@ def test_summary_ranks_strategies_by_mean_delivered_once_score(written):
     rows = ranking_rows(written["summary.md"].read_text(encoding="utf-8"))
     assert [r[1] for r in rows] == ["robust", "reconnect", "naive"]
     robust, reconnect, naive = rows
-    assert robust[2:] == ["2/2", "100%", "0", "0", "0", "1.00"]
-    assert reconnect[2:] == ["0/2", "90.0%", "0", "1", "1", "0.80"]
+    # delivered once, silently lost, duplicated, misreported, uncertain, given up, never sent,
+    # efficiency, as well as a correct client, met expectations
+    assert robust[2:] == ["100%", "0", "0", "0", "0", "0", "0", "1.00", "2/2", "2/2"]
+    assert reconnect[2:] == ["90.0%", "0", "1", "1", "0", "0", "0", "0.80", "2/2", "0/2"]
     # naive: 15 of 40 delivered on session-cap, no score on flaky-eom (counts as 0).
-    assert naive[2:] == ["0/2 (1 error)", "18.8%", "25", "0", "0", "1.00"]
+    assert naive[2:] == ["18.8%", "25", "0", "0", "0", "0", "0", "1.00", "0/2", "0/2 (1 error)"]
 
 
 def test_summary_opens_with_a_one_line_verdict(written):
@@ -404,7 +406,7 @@ def test_summary_details_a_failing_case_with_its_ids_and_reproducer(written):
     assert "- misreported (1): `<flaky-eom-0007@example.test>`" in section
     assert "ses-harness run scenarios/flaky-eom.toml --strategy reconnect --seed 3" in section
     lost = summary.split("### ❌ session-cap x naive")[1].split("###")[0]
-    assert "- lost (25): `<session-cap-0015@example.test>`" in lost
+    assert "- silently lost (25): `<session-cap-0015@example.test>`" in lost
     assert "and 20 more" in lost
     crashed = summary.split("### 💥 flaky-eom x naive")[1]
     assert "- error: `strategy raised SMTPServerDisconnected" in crashed
@@ -430,7 +432,7 @@ def test_junit_failure_carries_the_failed_expectation_and_the_reproducer(written
     case = root.find("testsuite[@name='session-cap']/testcase[@name='naive']")
     failure = case.find("failure")
     assert failure.get("message") == "delivered_once >= 1.0 (actual 0.375)"
-    assert "lost (25): <session-cap-0015@example.test>" in failure.text
+    assert "silently lost (25): <session-cap-0015@example.test>" in failure.text
     assert "Reproduce: ses-harness run scenarios/session-cap.toml --strategy naive --seed 3" in (
         failure.text
     )
@@ -486,7 +488,7 @@ def test_html_heatmap_is_a_table_with_a_linked_cell_per_case(results, written):
         assert f"id='{link}'" in html
     naive_cap = re.search(r"<td class='cell (\w+) fail'><a href='#case-1'.*?</td>", table)
     assert naive_cap.group(1) == "s0"  # 37.5% is in the worst band
-    assert "lost 25 · dup 0" in naive_cap.group(0)
+    assert "silently lost 25" in naive_cap.group(0) and "duplicated" not in naive_cap.group(0)
 
 
 def test_html_timeline_draws_a_lane_per_session_and_every_fault_with_its_reply(written):
@@ -560,3 +562,146 @@ def busy_case(template: dict, count: int) -> dict:
         sessions=len(sessions),
     )
     return case
+
+
+# What happened, in one vocabulary (issue 26, item 4)
+
+BARE_LOST = re.compile(r"(?<!silently )\blost\b")
+
+
+def outcome_results() -> dict:
+    """One scenario, two strategies that both meet their expectations: `careful` claims 3 of 20
+    uncertain (cut after the final '.'), `naive` stops after 7 (1 given up, 12 never sent)."""
+    careful_messages = [
+        message(msg_id("cut", n), "uncertain", claim="uncertain", copies=n % 2, sessions=())
+        if n in (4, 9, 14)
+        else message(msg_id("cut", n), "delivered_once")
+        for n in range(20)
+    ]
+    naive_messages = [
+        message(msg_id("cut", n), "delivered_once")
+        if n < 7
+        else message(msg_id("cut", n), "given_up", claim="failed", copies=0, sessions=())
+        if n == 7
+        else message(msg_id("cut", n), "abandoned", claim="not_attempted", copies=0, sessions=())
+        for n in range(20)
+    ]
+    sessions = [session(1, 0.0, 4.0)]
+    careful = make_case(
+        "cut", "careful", careful_messages, sessions, [], [], [expect("delivered_once", ">=", 0.85)]
+    )
+    naive = make_case(
+        "cut", "naive", naive_messages, sessions, [], [], [expect("delivered_once", ">=", 0.35)]
+    )
+    results = build_results()
+    results["scenarios"] = [
+        {
+            "name": "cut",
+            "file": "scenarios/cut.toml",
+            "description": "Three connections are cut after the final '.'.",
+            "best_possible": "17 of 20 delivered once; the 3 cut ones claimed uncertain.",
+            "contract": ["delivered_once >= 17", "duplicated == 0", "silently_lost == 0"],
+            "messages": 20,
+        }
+    ]
+    results["strategies"] = [
+        {"name": "careful", "description": "says uncertain when it cannot know"},
+        {"name": "naive", "description": "stops at the first error"},
+    ]
+    results["cases"] = [careful, naive]
+    validate_results(results)
+    return results
+
+
+def terminal(results: dict, width: int = 100) -> str:
+    """What `ses-harness run` prints for these results: the table and the headline."""
+    import io
+
+    from rich.console import Console
+
+    from harness.cli.run import headline, ranking
+
+    console = Console(width=width, file=io.StringIO(), record=True)
+    console.print(ranking(results, width))
+    for line, _ in headline(results):
+        console.print(line, markup=False)
+    return console.export_text()
+
+
+def outputs(results: dict, tmp_path: Path) -> dict[str, str]:
+    paths = {p.name: p for p in write_reports(results, tmp_path / "run")}
+    found = {name: path.read_text(encoding="utf-8") for name, path in paths.items()}
+    found["terminal"] = terminal(results)
+    return found
+
+
+def test_every_output_says_how_many_messages_were_uncertain(tmp_path):
+    out = outputs(outcome_results(), tmp_path)
+
+    assert re.search(r"careful\s+0\.850\s+3 uncertain", out["terminal"])
+    (careful, _) = ranking_rows(out["summary.md"])
+    header = out["summary.md"].split("## Strategies, best first")[1].splitlines()[2]
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert careful[columns.index("uncertain")] == "3"
+    assert "uncertain: the client said it cannot know" in out["summary.md"]
+    heatmap = out["report.html"].split("<table class='heatmap'>")[1].split("</table>")[0]
+    assert "uncertain 3" in heatmap
+    assert "<th title='the client said it cannot know" in out["report.html"]
+    junit = ET.fromstring(out["junit.xml"].encode())
+    said = junit.find(".//testcase[@name='careful']/system-out").text
+    assert "uncertain 3" in said
+
+
+def test_every_output_names_each_way_a_message_was_not_delivered(tmp_path):
+    out = outputs(outcome_results(), tmp_path)
+
+    assert re.search(r"naive\s+0\.350\s+1 given up\s", out["terminal"])
+    assert "12 never sent" in out["terminal"]
+    assert (
+        "| silently lost | duplicated | misreported | uncertain | given up | never sent |"
+        in out["summary.md"]
+    )
+    (_, naive) = ranking_rows(out["summary.md"])
+    assert naive[3:9] == ["0", "0", "0", "0", "1", "12"]
+    assert "given up 1 · never sent 12" in out["report.html"]
+    junit = ET.fromstring(out["junit.xml"].encode())
+    said = junit.find(".//testcase[@name='naive']/system-out").text
+    assert (
+        "silently lost 0, duplicated 0, misreported 0, uncertain 0, given up 1, never sent 12"
+        in (said)
+    )
+    # "lost" alone meant "silently lost" in some outputs and "lost in any way" in others.
+    for name, text in out.items():
+        assert not BARE_LOST.search(" ".join(text.split())), name
+
+
+def test_the_headline_tells_met_expectations_apart_from_delivered(tmp_path):
+    out = outputs(outcome_results(), tmp_path)
+
+    lines = out["summary.md"].splitlines()
+    assert (
+        lines[2] == "**✅ PASS: all 2 cases met their expectations (2 strategies x 1 scenario).**"
+    )
+    assert lines[4] == (
+        "**⚠️ Delivery: 1 of 2 strategies did as well as a correct client can in every scenario "
+        "(careful); the other one fell short in its only case.**"
+    )
+    # No tick beside naive's 35%: it met its own (known-bad) table, it did not deliver.
+    assert "| cut | ✅ 85.0% | ⚠️ 35.0% |" in out["summary.md"]
+    assert "<p class='verdict short'>Delivery: 1 of 2 strategies" in out["report.html"]
+    assert "PASS: all 2 cases met their expectations" in out["terminal"]
+    assert "Delivery: 1 of 2 strategies did as well as a correct client can" in out["terminal"]
+
+
+def test_each_failure_shows_what_a_correct_client_does_there(written):
+    summary = written["summary.md"].read_text(encoding="utf-8")
+    naive = summary.split("### ❌ session-cap x naive")[1].split("###")[0]
+    assert "- what a correct client does here: rotate sessions before the cap" in naive
+    crashed = summary.split("### 💥 flaky-eom x naive")[1]
+    assert "- what a correct client does here: deduplicate on retry" in crashed
+    root = ET.parse(written["junit.xml"]).getroot()
+    failure = root.find("testsuite[@name='session-cap']/testcase[@name='naive']/failure")
+    assert "What a correct client does here: rotate sessions before the cap" in failure.text
+    html = written["report.html"].read_text(encoding="utf-8")
+    case = html.split("id='case-1'")[1].split("</section>")[0]
+    assert "What a correct client does here:</strong> rotate sessions before the cap" in case

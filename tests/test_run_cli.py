@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -116,3 +117,94 @@ def test_run_through_the_command_line_entry_point(scenario, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "1 passed, 0 failed" in result.stdout
+
+
+# What the terminal says (issue 26, item 4)
+
+
+def test_two_strategies_of_one_module_stay_told_apart_in_a_narrow_table():
+    from tests.test_reports import outcome_results, terminal
+
+    results = outcome_results()
+    names = {
+        "careful": "newsletter_mailer.batch:send_batch_fixed",
+        "naive": "newsletter_mailer.batch:send_batch",
+    }
+    for strategy in results["strategies"]:
+        strategy["name"] = names[strategy["name"]]
+    for case in results["cases"]:
+        case["strategy"] = names[case["strategy"]]
+
+    table = terminal(results, width=80)
+
+    rows = [
+        line.split()[0] for line in table.splitlines() if re.match(r"\s+\S+\s+0\.\d{3}\s", line)
+    ]
+    assert len(rows) == 2 and len(set(rows)) == 2
+    assert rows[0].endswith(":send_batch_fixed") and rows[1].endswith(":send_batch")
+
+
+def test_brackets_in_names_and_hints_are_printed_as_they_are(
+    scenario, tmp_path, capsys, monkeypatch
+):
+    from harness.runner import strategies
+
+    hint = "needs boto3: pip install 'ses-fault-harness[aws]'"
+    monkeypatch.setattr(strategies, "UNAVAILABLE", {"sdk-v9": hint})
+    monkeypatch.setattr(
+        strategies, "BUILTINS", {k: v for k, v in strategies.BUILTINS.items() if k == "robust"}
+    )
+    status = main(["run", str(scenario), "--report-dir", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+
+    assert status == 0
+    assert "left out: sdk-v9 (needs boto3: pip install 'ses-fault-harness[aws]')" in captured.err
+
+
+def test_run_in_an_initd_project_says_which_suite_it_plays(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--strategy", "robust"]) == 0
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('["builtin", "scenarios"]', '["scenarios"]'))
+    capsys.readouterr()
+
+    assert main(["run", "--report-dir", "out"]) == 0
+    err = capsys.readouterr().err
+
+    assert "()" not in err
+    assert "the suite of pyproject.toml [tool.ses-harness]: 1 scenario x 1 strategy (robust)" in err
+
+
+def test_a_failure_in_the_terminal_shows_what_a_correct_client_does(tmp_path, capsys):
+    path = tmp_path / "wrong.toml"
+    path.write_text(SCENARIO.replace("delivered_once = 5", "delivered_once = 12"))
+    assert main(["run", str(path), "--strategy", "naive", "--report-dir", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+
+    assert "  what a correct client does here:\n    12 of 12.\n  reproduce: " in out
+    assert "  given up: reported failed after transient refusals only (1):" in out
+    assert "  never sent: the client never tried it (6):" in out
+
+
+OWN = '''
+from harness.runner.strategy import Claim, ClaimStatus
+
+
+def send_batch(messages, endpoint, clock):
+    """Claims everything sent, sends nothing."""
+    for message in messages:
+        yield Claim(message.id, ClaimStatus.SENT)
+'''
+
+
+def test_run_plays_a_strategy_the_file_has_a_table_for(tmp_path, capsys, monkeypatch):
+    (tmp_path / "liar_mail.py").write_text(OWN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "own.toml"
+    path.write_text(SCENARIO + '\n[expect."liar_mail:send_batch"]\nsilently_lost = 0\n')
+
+    assert main(["run", str(path), "--report-dir", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+
+    assert "scenario 'tiny-cap' with strategy 'liar_mail:send_batch' failed" in out
+    assert "silently_lost == 0 (actual 12)" in out

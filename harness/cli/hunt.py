@@ -14,9 +14,9 @@ from pathlib import Path
 
 NAME = "hunt"
 HELP = (
-    "Search fault schedules for the smallest one that makes a strategy lose or duplicate a "
-    "message, and write it as a scenario file. Exit status 1 when it found one, 0 when none "
-    "broke the strategy within the budget, 2 on bad input."
+    "Search fault schedules for the smallest one that makes a strategy lose, duplicate or "
+    "misreport a message, and write it as a scenario file. Exit status 1 when it found one, 0 "
+    "when none broke the strategy within the budget, 2 on bad input."
 )
 
 
@@ -60,6 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave out drops at end of data, the faults no client can get exactly-once",
     )
     parser.add_argument(
+        "--strict-uncertain",
+        action="store_true",
+        help="count an 'uncertain' claim (the client says it cannot know, after a connection "
+        "cut at end of data) as a break; by default it is honest, and not one",
+    )
+    parser.add_argument(
         "--max-events",
         type=_positive,
         default=MAX_EVENTS,
@@ -86,6 +92,7 @@ def main(args: argparse.Namespace) -> int:
         max_events=args.max_events,
         path=args.out,
         on_progress=lambda line: print(line, file=sys.stderr, flush=True),
+        strict_uncertain=args.strict_uncertain,
     )
     found = result.found
     if found is None:
@@ -103,13 +110,23 @@ def main(args: argparse.Namespace) -> int:
     print(found.story.text())
     path = write_scenario(found, command_line(args, seed))
     replayed = run_case(load_scenario(path), args.strategy)
-    same = breaks(replayed) and broken_classes(replayed) == found.broken
+    strict = args.strict_uncertain
+    same = (
+        breaks(replayed, strict_uncertain=strict)
+        and broken_classes(replayed, strict_uncertain=strict) == found.broken
+    )
     verdict = "the same verdict" if same else "a DIFFERENT verdict: is the strategy deterministic?"
     print(f"Written to {path}; replayed from the file: {verdict}")
     print(f"Replay it (it fails until {name} is fixed):")
-    print(f"  ses-harness run {shlex.quote(str(path))}")
+    print(f"  {run_replay(path, args.strategy)}")
     print(f"  {pytest_replay(path)}")
     return 1
+
+
+def run_replay(path: Path, strategy: str) -> str:
+    """The `ses-harness run` command that replays `path` against the hunted strategy (named:
+    without --strategy, run plays the built-ins too)."""
+    return shlex.join(["ses-harness", "run", str(path), "--strategy", strategy])
 
 
 def pytest_replay(path: Path) -> str:
@@ -130,6 +147,8 @@ def command_line(args: argparse.Namespace, seed: int) -> str:
         words += ["--profile", args.profile]
     if args.exclude_ambiguous:
         words.append("--exclude-ambiguous")
+    if args.strict_uncertain:
+        words.append("--strict-uncertain")
     if args.max_events != MAX_EVENTS:
         words += ["--max-events", str(args.max_events)]
     return shlex.join(words)

@@ -242,4 +242,4 @@ def _judged(verdict: dict[str, Any]) -> str:
     if cls == "given_up":
         said = f'"{verdict["reply"]}"' if verdict["reply"] else "no reply"
         return f"given up: nothing refused it for good, yet the client reported it failed ({said})"
-    return "abandoned: never attempted"
+    return "never sent: the client never tried it"

@@ -31,6 +31,7 @@ class Played:
     """One case: the verdict, the scores and the per-message classes (a results.json case)."""
 
     case: dict[str, Any]
+    best_possible: str = ""  # the scenario's line on what a correct client does there
 
     @property
     def passed(self) -> bool:
@@ -43,7 +44,7 @@ class Played:
 
     def report(self) -> str:
         """Why it failed (empty when it passed)."""
-        return "" if self.passed else case_report(self.case)
+        return "" if self.passed else case_report(self.case, self.best_possible)
 
     def assert_ok(self) -> Played:
         """Raise AssertionError with the failure text unless every expectation held."""
@@ -69,4 +70,4 @@ def play(
     if expect is not None:
         name = strategy if isinstance(strategy, str) else name_of(strategy)
         scenario = scenario.with_expectations(name, expect, source="play(expect=...)")
-    return Played(run_case(scenario, strategy, seed=seed))
+    return Played(run_case(scenario, strategy, seed=seed), scenario.best_possible)

@@ -147,7 +147,7 @@ class ScenarioItem(pytest.Item):
         if isinstance(excinfo.value, ScenarioFailure):
             from harness.reports.failure import case_report
 
-            return case_report(excinfo.value.case)
+            return case_report(excinfo.value.case, self.scenario.best_possible)
         if isinstance(excinfo.value, PlanError):  # e.g. a strategy that cannot be imported
             return f"{self.path}: {excinfo.value}"
         return super().repr_failure(excinfo)

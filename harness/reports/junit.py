@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from harness.reports import digest
+from harness.runner.vocabulary import PROBLEMS, words
 
 IDS_SHOWN = 10
 
@@ -58,11 +59,11 @@ def _suite(results: dict, scenario: dict, cases: list[dict]) -> ET.Element:
     ):
         ET.SubElement(properties, "property", _attrs(name=name, value=value))
     for case in cases:
-        suite.append(_testcase(case))
+        suite.append(_testcase(case, scenario))
     return suite
 
 
-def _testcase(case: dict) -> ET.Element:
+def _testcase(case: dict, scenario: dict) -> ET.Element:
     element = ET.Element(
         "testcase",
         _attrs(classname=case["scenario"], name=case["strategy"], time=_seconds(_wall(case))),
@@ -70,7 +71,7 @@ def _testcase(case: dict) -> ET.Element:
     status = digest.case_status(case)
     if status == "error":
         child = ET.SubElement(element, "error", _attrs(message=case["error"], type="StrategyError"))
-        child.text = _clean(_details(case))
+        child.text = _clean(_details(case, scenario))
     elif status == "fail":
         failed = digest.failed_expectations(case)
         message = "; ".join(
@@ -81,13 +82,13 @@ def _testcase(case: dict) -> ET.Element:
             "failure",
             _attrs(message=message or "case failed", type="ExpectationFailed"),
         )
-        child.text = _clean(_details(case))
+        child.text = _clean(_details(case, scenario))
     out = ET.SubElement(element, "system-out")
     out.text = _clean(f"{_score_line(case)}\nReproduce: {case['reproducer']}\n")
     return element
 
 
-def _details(case: dict) -> str:
+def _details(case: dict, scenario: dict) -> str:
     lines = []
     if case["error"] is not None:
         lines.append(f"Error: {case['error']}")
@@ -98,6 +99,9 @@ def _details(case: dict) -> str:
     for label, ids in digest.problem_ids(case):
         more = f" and {len(ids) - IDS_SHOWN} more" if len(ids) > IDS_SHOWN else ""
         lines.append(f"{label} ({len(ids)}): {', '.join(ids[:IDS_SHOWN])}{more}")
+    best = " ".join(scenario.get("best_possible", "").split())
+    if best:
+        lines.append(f"What a correct client does here: {best}")
     lines.append(f"Reproduce: {case['reproducer']}")
     return "\n".join(lines) + "\n"
 
@@ -106,11 +110,10 @@ def _score_line(case: dict) -> str:
     score = case["score"]
     if score is None:
         return "No score: the case raised before it could be scored."
+    counts = ", ".join(f"{words(cls)} {score[cls.value]}" for cls in PROBLEMS)
     return (
         f"Delivered once {digest.percent(score['delivered_once_score'])} of "
-        f"{score['messages']} messages; lost {score['silently_lost']}, duplicated "
-        f"{score['duplicated']}, misreported {score['misreported']}; "
-        f"efficiency {score['efficiency']:.2f}."
+        f"{score['messages']} messages; {counts}; efficiency {score['efficiency']:.2f}."
     )
 
 

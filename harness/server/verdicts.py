@@ -7,6 +7,7 @@ fixture, `async with FakeSES(...)`). Every failure text ends with a one-line rep
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,16 @@ from harness.core.plan import Plan, Rule
 
 #: How many ids or faults a failure message lists before it says "... and N more".
 SHOWN = 10
+#: Of a long list of faults, the first few of each kind are shown (within SHOWN in all).
+SHOWN_PER_KIND = 3
+
+# What the client got from a fault that sent no reply, in words (a reply is quoted as it is).
+_WITHOUT_REPLY = {
+    "drop": "dropped the connection, no reply",
+    "drop_after_accept": "kept the message, then dropped the connection before its 250",
+    "delay": "delayed the reply",
+    "stall": "stalled, no reply",
+}
 
 
 def rule_spec(rule: Rule) -> str:
@@ -43,13 +54,61 @@ def marker_call(plan: Plan) -> str:
     return f"@pytest.mark.fake_ses({', '.join(args)})"
 
 
+def fault_outcome(action: str | None, reply: str | None) -> str:
+    """What the client got from a fault: its reply, or in words what the server did instead.
+
+    >>> fault_outcome("drop", None)
+    'dropped the connection, no reply'
+    """
+    if reply is not None:
+        return reply
+    return _WITHOUT_REPLY.get(action or "", "no reply")
+
+
 def describe_fault(fault: FaultRecord) -> str:
     """One line: where, what kind, and what the client heard."""
-    heard = fault.reply if fault.reply is not None else f"({fault.action}, no reply)"
     return (
         f"session {fault.session} command {fault.command} {fault.stage}: "
-        f"{fault.source} {fault.name!r} -> {heard}"
+        f"{fault.source} {fault.name!r} -> {fault_outcome(fault.action, fault.reply)}"
     )
+
+
+def fault_kinds(kinds: Sequence[str]) -> str:
+    """How many of each kind, most first: ``"940 limit 'rate_per_s', 6 rule 'greylist'"``."""
+    counts = Counter(kinds)
+    return ", ".join(f"{n} {kind}" for kind, n in counts.most_common())
+
+
+def summarised(lines: Sequence[str], kinds: Sequence[str], indent: str = "    ") -> list[str]:
+    """A long list of faults cut to size: the first few of each kind (so one rare fault is not
+    hidden behind hundreds of throttles), in order, then "... and N more" with what they are.
+    `kinds[i]` is the kind of `lines[i]`, e.g. ``"limit 'rate_per_s'"``."""
+    if len(lines) <= SHOWN:
+        return [f"{indent}{line}" for line in lines]
+    seen: Counter[str] = Counter()
+    picked = []
+    for index, kind in enumerate(kinds):
+        if seen[kind] < SHOWN_PER_KIND:
+            seen[kind] += 1
+            picked.append(index)
+    picked = picked[:SHOWN]
+    rest = [kinds[i] for i in range(len(lines)) if i not in set(picked)]
+    return [f"{indent}{lines[i]}" for i in picked] + [
+        f"{indent}... and {len(rest)} more: {fault_kinds(rest)}"
+    ]
+
+
+def _kind(fault: FaultRecord) -> str:
+    return f"{fault.source} {fault.name!r}"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _sessions_words(numbers: Sequence[int]) -> str:
+    """``session 1``, ``sessions 1, 3``: a number in brackets read as a count before."""
+    return f"session{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
 
 
 def carried_note(sessions: Iterable[int]) -> str | None:
@@ -182,7 +241,7 @@ def delivery_report(
         f"(server recorded {len(messages)} messages)"
     ]
     if verdict.lost:
-        lines.append(f"  lost ({len(verdict.lost)}, no copy on the server):")
+        lines.append(f"  not delivered ({len(verdict.lost)}, no copy on the server):")
         lines += _listed(list(verdict.lost))
     hint = _own_ids_hint(verdict, messages)
     if hint:
@@ -196,13 +255,13 @@ def delivery_report(
             ]
         )
     near = _sessions_near(verdict)
-    nearby = [describe_fault(f) for f in faults if f.session in near]
+    nearby = [f for f in faults if f.session in near]
     if nearby:
-        lines.append(f"  faults in the sessions involved ({', '.join(map(str, sorted(near)))}):")
-        lines += _listed(nearby)
+        lines.append(f"  {_count(len(nearby), 'fault')} in {_sessions_words(sorted(near))}:")
+        lines += summarised([describe_fault(f) for f in nearby], [_kind(f) for f in nearby])
     elif faults:
-        lines.append(f"  faults fired ({len(faults)}):")
-        lines += _listed([describe_fault(f) for f in faults])
+        lines.append(f"  {_count(len(faults), 'fault')} fired:")
+        lines += summarised([describe_fault(f) for f in faults], [_kind(f) for f in faults])
     else:
         lines.append("  no fault fired")
     note = carried_note(set(carried) & (near | {m.session for m in messages}))
