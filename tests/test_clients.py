@@ -258,12 +258,14 @@ def test_conformance_rewrites_only_the_marked_section_from_a_real_run(tmp_path, 
     assert text.endswith(f"\n{END}\n\nAfter.\n")
     assert "stale table" not in text
     row = next(line for line in text.splitlines() if line.startswith("| smtplib |"))
-    assert row.startswith("| smtplib | small-cap | 10 of 24 | 14 | 0 | 0 | First refusal, ")
+    assert row.startswith(
+        "| smtplib | small-cap | 10 of 24 | 0 | 0 | 0 | 0 | 1 | 13 | First refusal, "
+    )
     assert (
         "First refusal, at MAIL FROM in session 1 after 10 messages: `421 Connection closed by "
         "server. Maximum message count per session reached.`; the server closed that connection"
     ) in row
-    assert "13 never tried, 1 reported failed" in row
+    assert "13 never sent, 1 reported failed" in row
     assert row in docs.read_text()
     assert row in capsys.readouterr().out
 

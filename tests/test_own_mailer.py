@@ -242,7 +242,7 @@ def test_conformance_takes_the_users_own_client(liar, capsys):
 
     out = capsys.readouterr().out
     assert status == 0
-    assert "| mine | session-cap | 0 of 1000 | 1000 (1000 reported sent) |" in out
+    assert "| mine | session-cap | 0 of 1000 | 1000 | 0 | 0 | 0 | 0 | 0 |" in out
     assert "Own clients: mine is" in out
 
 

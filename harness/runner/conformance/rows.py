@@ -165,7 +165,7 @@ def run_rows(
         for index, outcome in done:
             if isinstance(outcome, Lost):
                 client, scenario = jobs[index]
-                outcome = _lost_row(client, scenario, outcome.reason)
+                outcome = _failed_row(client, scenario, outcome.reason)
             found[index] = outcome
             if on_row:
                 on_row(outcome)
@@ -223,7 +223,7 @@ def _timeout(scenario: Scenario) -> float:
     return case_timeout(scenario) + DEFAULT_TIMEOUT_S
 
 
-def _lost_row(client: Client, scenario: Scenario, reason: str) -> Row:
+def _failed_row(client: Client, scenario: Scenario, reason: str) -> Row:
     """The row of a run whose worker died or hung: no copy counted, the reason as the story."""
     count = scenario.workload.count
     score = {
@@ -234,5 +234,7 @@ def _lost_row(client: Client, scenario: Scenario, reason: str) -> Row:
         "silently_lost": 0,
         "duplicated": 0,
         "misreported": 0,
+        "uncertain": 0,
+        "rejected_reported": 0,
     }
     return Row(client.name, scenario.name, score, run_failed(reason))

@@ -123,8 +123,10 @@ def _reports(case: dict[str, Any]) -> str:
             said.append(f"{number} reported sent")
         elif claim == "failed":
             said.append(f"{number} reported failed" + (f" (`{reply}`)" if reply else ""))
+        elif claim == "uncertain":
+            said.append(f"{number} said uncertain")
         else:
-            said.append(f"{number} never tried")
+            said.append(f"{number} never sent")
     if len(groups) > 3:
         said.append(f"{sum(n for _, n in groups.most_common()[3:])} others")
     return "of the mail not delivered exactly once, " + ", ".join(said)

@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.core.errors import PlanError
 from harness.runner.conformance.rows import Client, Row
 from harness.runner.conformance.versions import library_versions, version
+from harness.runner.vocabulary import PROBLEMS, legend, words
 
 START = "<!-- conformance:start -->"
 END = "<!-- conformance:end -->"
@@ -35,23 +36,21 @@ def render(
         f"{_clock(rows, time_scale)}, see `harness/runner/command/__init__.py`). "
         "Do not edit by hand.",
         "",
-        "| client | scenario | delivered once | lost | duplicated | misreported | what happened |",
-        "|---|---|---:|---:|---:|---:|---|",
+        f"| client | scenario | delivered once | {' | '.join(words(c) for c in PROBLEMS)} "
+        "| what happened |",
+        "|---|---|---:|" + "---:|" * len(PROBLEMS) + "---|",
     ]
     for row in rows:
         s = row.score
-        lost = s["given_up"] + s["abandoned"] + s["silently_lost"]
-        lost_cell = f"{lost} ({s['silently_lost']} reported sent)" if s["silently_lost"] else lost
+        counts = " | ".join(str(s.get(c.value, 0)) for c in PROBLEMS)
         mark = " †" if row.stretched else ""
         lines.append(
             f"| {row.client} | {row.scenario}{mark} | {s['delivered_once']} of {s['messages']} "
-            f"| {lost_cell} | {s['duplicated']} | {s['misreported']} | {_cell(row.story)} |"
+            f"| {counts} | {_cell(row.story)} |"
         )
     lines += [
         "",
-        "*lost*: no copy reached the server and the client did not rightly report a permanent "
-        "refusal (given up, never tried, or silently lost: reported sent). *misreported*: one "
-        "copy arrived but the client reported it failed. "
+        f"{legend()}. "
         + (
             "Each client is a few lines of ordinary application code in `clients/`; the "
             "scenarios are in `scenarios/`."
