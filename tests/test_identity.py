@@ -117,3 +117,24 @@ def test_the_plugins_assertion_says_when_the_mailer_stamped_its_own_ids():
         assert "2 recorded messages carry none of the expected Message-IDs" in str(failed.value)
         assert "assert_delivered_once_to(recipients)" in str(failed.value)
         ses.assert_delivered_once_to(recipients)
+
+
+def test_the_run_and_its_summary_say_how_copies_were_matched(tmp_path, monkeypatch):
+    from harness.cli.main import main
+
+    (tmp_path / "ownids.py").write_text(
+        "import dataclasses, email.utils, re\n"
+        "from harness.runner.strategies import BUILTINS\n"
+        "ID = re.compile(rb'^Message-ID:[^\\r\\n]*\\r\\n', re.I | re.M)\n"
+        "def send(messages, endpoint, clock):\n"
+        "    own = [dataclasses.replace(m, data=ID.sub(b'Message-ID: '\n"
+        "           + email.utils.make_msgid().encode() + b'\\r\\n', m.data, 1)) for m in messages]\n"
+        "    yield from BUILTINS['reconnect'].send_batch(own, endpoint, clock)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    status = main(["run", "session-cap", "--strategy", "ownids:send", "--report-dir", "out"])
+    assert status == 0
+    (summary,) = (tmp_path / "out").glob("*/summary.md")
+    assert "ownids:send: 1,000 copies matched by envelope (it sets its own Message-ID)" in (
+        summary.read_text()
+    )

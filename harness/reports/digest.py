@@ -300,3 +300,28 @@ def percent(value: float) -> str:
     if value >= 1.0:
         return "100%"
     return f"{min(value * 100, 99.9):.1f}%"
+
+
+def matching_notes(results: dict) -> list[str]:
+    """One line per strategy whose copies were not all matched by Message-ID: how they were,
+    and the copies that matched no message (a mailer that stamps its own ids is fine; strays
+    are worth a look)."""
+    by_strategy: dict[str, dict[str, int]] = {}
+    for case in results["cases"]:
+        matching = case.get("matching")
+        if not matching:
+            continue
+        counts = by_strategy.setdefault(case["strategy"], {"envelope": 0, "recipient": 0})
+        for key in ("envelope", "recipient", "strays"):
+            counts[key] = counts.get(key, 0) + matching.get(key, 0)
+    notes = []
+    for strategy, counts in by_strategy.items():
+        parts = []
+        if counts["envelope"] or counts["recipient"]:
+            by = counts["envelope"] + counts["recipient"]
+            parts.append(f"{by:,} copies matched by envelope (it sets its own Message-ID)")
+        if counts.get("strays"):
+            parts.append(f"{counts['strays']:,} copies matched no message (stray_copies)")
+        if parts:
+            notes.append(f"{strategy}: {'; '.join(parts)}")
+    return notes

@@ -42,6 +42,9 @@ def case_report(case: Mapping[str, Any], best_possible: str = "") -> str:
         )
         lines.append(f"  missed {bar}:")
         lines += _listed([f"{e['expr']} (actual {_actual(e['actual'])})" for e in failed])
+    matched = _matching(case.get("matching"))
+    if matched:
+        lines.append(matched)
     messages = case.get("messages", [])
     for cls in PROBLEMS:
         mine = [m for m in messages if m["class"] == cls.value]
@@ -63,6 +66,21 @@ def case_report(case: Mapping[str, Any], best_possible: str = "") -> str:
         lines += textwrap.wrap(best, WIDTH, initial_indent="    ", subsequent_indent="    ")
     lines.append(f"  reproduce: {case.get('reproducer')}")
     return "\n".join(lines)
+
+
+def _matching(matching: Mapping[str, Any] | None) -> str | None:
+    """How the server's copies were tied to the messages, when not all by Message-ID."""
+    if not matching or not (matching["envelope"] or matching["recipient"] or matching["strays"]):
+        return None
+    line = f"  copies matched: {matching['explained']}"
+    strays = matching.get("stray_copies") or []
+    if strays:
+        first = strays[0]
+        line += (
+            f"; the first: session {first['session']}, {first['mail_from']} -> "
+            f"{', '.join(first['rcpt_tos'])}, Message-ID {first['message_id']}"
+        )
+    return line
 
 
 def _message(message: Mapping[str, Any]) -> str:

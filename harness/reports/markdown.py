@@ -29,6 +29,8 @@ def render_summary(results: dict) -> str:
         mark = "✅" if digest.delivered_all(results) else _SHORT
         lines += [f"**{mark} {text(digest.delivery(results))}**", ""]
     lines += _run_line(results)
+    lines += [f"- {text(note)}" for note in digest.matching_notes(results)]
+    lines += [""] if digest.matching_notes(results) else []
     lines += _ranking(results)
     lines += _grid(results)
     lines += _failures(results)
