@@ -126,9 +126,11 @@ def test_the_run_and_its_summary_say_how_copies_were_matched(tmp_path, monkeypat
         "import dataclasses, email.utils, re\n"
         "from harness.runner.strategies import BUILTINS\n"
         "ID = re.compile(rb'^Message-ID:[^\\r\\n]*\\r\\n', re.I | re.M)\n"
+        "def restamp(m):\n"
+        "    own = b'Message-ID: ' + email.utils.make_msgid().encode() + b'\\r\\n'\n"
+        "    return dataclasses.replace(m, data=ID.sub(own, m.data, 1))\n"
         "def send(messages, endpoint, clock):\n"
-        "    own = [dataclasses.replace(m, data=ID.sub(b'Message-ID: '\n"
-        "           + email.utils.make_msgid().encode() + b'\\r\\n', m.data, 1)) for m in messages]\n"
+        "    own = [restamp(m) for m in messages]\n"
         "    yield from BUILTINS['reconnect'].send_batch(own, endpoint, clock)\n"
     )
     monkeypatch.chdir(tmp_path)
