@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.core.plan import ACTIONS
 
 SCHEMA_NAME = "ses-fault-harness/results"
 SCHEMA_VERSION = 1
@@ -138,7 +139,18 @@ SESSION = Obj(
     }
 )
 DELIVERY = Obj({"at": NUM, "session": INT, "id": OPT_STR, "acknowledged": BOOL})
-FAULT = Obj({"at": NUM, "session": INT, "stage": STR, "source": STR, "name": STR, "reply": OPT_STR})
+FAULT = Obj(
+    {
+        "at": NUM,
+        "session": INT,
+        "stage": STR,
+        "source": STR,
+        "name": STR,
+        "action": OneOf(tuple(ACTIONS)),
+        "reply": OPT_STR,
+    },
+    optional=("action",),  # results written before it was recorded
+)
 TIMELINE = Obj(
     {"sessions": ListOf(SESSION), "deliveries": ListOf(DELIVERY), "faults": ListOf(FAULT)}
 )

@@ -329,6 +329,7 @@ def _timeline(ledger: Ledger, start: float) -> dict[str, list[dict[str, Any]]]:
                 "stage": f.stage,
                 "source": f.source,
                 "name": f.name,
+                "action": f.action,
                 "reply": f.reply,
             }
             for f in ledger.faults
