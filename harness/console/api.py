@@ -14,10 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from harness.console.store import Store
+from harness.core.errors import PlanError
+from harness.core.plan import Plan
 from harness.server.fake_ses import FakeSES
 
 SES_KEY = web.AppKey("ses", FakeSES)
 STORE_KEY = web.AppKey("store", Store | None)
+#: More digits than any count of messages, sessions or faults (and than int() takes from text).
+MAX_DIGITS = 18
 
 
 class ApiError(Exception):
@@ -43,7 +47,9 @@ def whole(request: web.Request, name: str, *, default: int | None = None) -> int
         return default
     if not _digits(raw):
         raise ApiError(
-            400, f"query parameter {name!r} must be a whole number >= 0, got {raw[:40]!r}"
+            400,
+            f"query parameter {name!r} must be a whole number >= 0 of at most {MAX_DIGITS} "
+            f"digits, got {_shown(raw)}",
         )
     return int(raw)
 
@@ -61,7 +67,7 @@ def seconds(request: web.Request, name: str, *, default: float, most: float) -> 
         raise ApiError(
             400,
             f"query parameter {name!r} must be a number of seconds from 0 to {most:g}, "
-            f"got {raw[:40]!r}",
+            f"got {_shown(raw)}",
         )
     return value
 
@@ -69,7 +75,9 @@ def seconds(request: web.Request, name: str, *, default: float, most: float) -> 
 def path_number(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
     if not _digits(raw):
-        raise ApiError(404, f"{name} must be a whole number, got {raw[:40]!r}")
+        raise ApiError(
+            404, f"{name} must be a whole number of at most {MAX_DIGITS} digits, got {_shown(raw)}"
+        )
     return int(raw)
 
 
@@ -87,12 +95,28 @@ async def json_body(request: web.Request) -> Any:
         raise ApiError(400, f"the body is not usable JSON: {error}") from None
 
 
+def plan_from(data: Any, source: str) -> Plan:
+    """`data` as a plan; one that is not valid is a 400 naming the key, the problem and what is
+    allowed (docs/http-api.md)."""
+    try:
+        return Plan.from_dict(data, source=source)
+    except PlanError as error:
+        raise ApiError(
+            400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
+        ) from None
+
+
 def _not_json(constant: str) -> None:
     # Python's json reads NaN and Infinity, which are not JSON and no number here may be.
     raise ApiError(400, f"the body is not JSON: {constant} is not a JSON value")
 
 
 def _digits(raw: str) -> bool:
-    """ASCII digits only (`str.isdigit` also takes superscripts and other scripts' digits),
-    at most 18 of them: more than any count here."""
-    return bool(raw) and len(raw) <= 18 and raw.isascii() and raw.isdigit()
+    """ASCII digits only, at most MAX_DIGITS of them: `str.isdigit` also takes '\\u00b2' (which
+    int() refuses) and Arabic-Indic digits (which int() reads)."""
+    return bool(raw) and len(raw) <= MAX_DIGITS and raw.isascii() and raw.isdigit()
+
+
+def _shown(raw: str) -> str:
+    """`raw` quoted for an error message, cut short: a 5,000-digit path is not echoed whole."""
+    return repr(raw) if len(raw) <= 40 else f"{raw[:40]!r}... ({len(raw):,} characters)"

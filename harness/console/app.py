@@ -20,13 +20,11 @@ from typing import Any
 from aiohttp import web
 
 from harness.console import guard, inbox, sessions, steering
-from harness.console.api import SES_KEY, STORE_KEY, ApiError, reply
+from harness.console.api import SES_KEY, STORE_KEY, ApiError, json_body, plan_from, reply, whole
 from harness.console.events import EventHub
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.store import Store
 from harness.console.views import fault_json, iso, session_json
-from harness.core.errors import PlanError
-from harness.core.plan import Plan
 from harness.server.fake_ses import FakeSES
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -183,7 +181,7 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def list_faults(request: web.Request) -> web.Response:
     """In order of firing; `?since=N` after index N, `?limit=N` the newest N."""
     faults = [fault_json(f, i) for i, f in enumerate(request.app[SES_KEY].ledger.faults, 1)]
-    since = _int_param(request, "since")
+    since = whole(request, "since")
     if since is not None:
         faults = faults[since:]
     return reply(_newest(request, faults))
@@ -251,31 +249,11 @@ async def get_plan(request: web.Request) -> web.Response:
 
 async def put_plan(request: web.Request) -> web.Response:
     """Replace the whole plan (profile, seed, limits, faults); effective for the next commands."""
-    try:
-        data = json.loads(await request.read(), parse_constant=_not_json)
-    except UnicodeDecodeError as error:
-        raise ApiError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(400, f"the body is not JSON: {error}") from None
-    except RecursionError:
-        raise ApiError(400, "the body is nested too deeply to be a plan") from None
-    except ValueError as error:  # an integer of more than 4,300 digits
-        raise ApiError(400, f"the body is not a plan: {error}") from None
-    try:
-        plan = Plan.from_dict(data, source="PUT /api/plan")
-    except PlanError as error:
-        raise ApiError(
-            400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
-        ) from None
+    plan = plan_from(await json_body(request), "PUT /api/plan")
     ses = request.app[SES_KEY]
     request.app[steering.STEERING_KEY].adopt(plan)
     _note(request, f"plan changed by PUT /api/plan: {json.dumps(ses.plan.to_dict())}")
     return reply(ses.plan.to_dict())
-
-
-def _not_json(constant: str) -> None:
-    # Python's json reads NaN and Infinity, which are not JSON and no plan may hold.
-    raise ApiError(400, f"the body is not JSON: {constant} is not a JSON value")
 
 
 def _note(request: web.Request, text: str) -> None:
@@ -284,50 +262,6 @@ def _note(request: web.Request, text: str) -> None:
         log.note(text)
 
 
-# --- query parameters ---------------------------------------------------------------------
-
-
-#: More digits than any count of messages, sessions or faults (and than int() takes from text).
-MAX_DIGITS = 18
-
-
-def _whole_number(raw: str) -> int | None:
-    """`raw` as a whole number written in ASCII digits, or None: `str.isdigit` also takes
-    '\\u00b2' (which int() refuses) and Arabic-Indic digits (which int() reads)."""
-    if not raw or len(raw) > MAX_DIGITS or not raw.isascii() or not raw.isdigit():
-        return None
-    return int(raw)
-
-
-def _int_param(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    number = _whole_number(raw)
-    if number is None:
-        raise ApiError(
-            400,
-            f"query parameter {name!r} must be a whole number >= 0 of at most {MAX_DIGITS} "
-            f"digits, got {_shown(raw)}",
-        )
-    return number
-
-
-def _int_path(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    number = _whole_number(raw)
-    if number is None:
-        raise ApiError(
-            404, f"{name} must be a whole number of at most {MAX_DIGITS} digits, got {_shown(raw)}"
-        )
-    return number
-
-
-def _shown(raw: str) -> str:
-    """`raw` quoted for an error message, cut short: a 5,000-digit path is not echoed whole."""
-    return repr(raw) if len(raw) <= 40 else f"{raw[:40]!r}... ({len(raw):,} characters)"
-
-
 def _newest(request: web.Request, items: list[Any]) -> list[Any]:
-    limit = _int_param(request, "limit")
+    limit = whole(request, "limit")
     return items if limit is None else items[max(0, len(items) - limit) :]

@@ -17,10 +17,9 @@ from typing import Any
 from aiohttp import web
 
 from harness.base.ledger import FaultRecord, Ledger
-from harness.console.api import ApiError, json_body, reply
+from harness.console.api import ApiError, json_body, plan_from, reply
 from harness.console.events import EventHub
 from harness.console.livelog import describe_rule
-from harness.core.errors import PlanError
 from harness.core.limits import Limits
 from harness.core.plan import ACTIONS, Matcher, Plan, Rule, Stage
 from harness.core.profiles import PROFILES
@@ -62,12 +61,7 @@ class Steering:
         unknown = sorted(set(data) - {"plan", "off"})
         if unknown:
             raise ApiError(400, f"{SOURCE}: unknown key {unknown[0]!r} (allowed: plan, off)")
-        try:
-            plan = Plan.from_dict(data["plan"], source=SOURCE)
-        except PlanError as error:
-            raise ApiError(
-                400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
-            ) from None
+        plan = plan_from(data["plan"], SOURCE)
         off = data.get("off") or {}
         if not isinstance(off, dict) or set(off) - {"faults", "limits"}:
             raise ApiError(400, f"{SOURCE}: off is a table with faults and limits")
