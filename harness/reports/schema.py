@@ -14,23 +14,30 @@ from typing import Any
 
 from harness.core.errors import PlanError
 from harness.core.plan import ACTIONS
+from harness.runner.scoring import METRICS, MessageClass
+from harness.runner.strategy import ClaimStatus
 
 SCHEMA_NAME = "ses-fault-harness/results"
 SCHEMA_VERSION = 1
 
 # The message classes of SPEC §2, in the order reports list them (best first).
-MESSAGE_CLASSES = (
-    "delivered_once",
-    "rejected_reported",
-    "misreported",
-    "uncertain",
-    "given_up",
-    "abandoned",
-    "duplicated",
-    "silently_lost",
+MESSAGE_CLASSES = tuple(
+    cls.value
+    for cls in (
+        MessageClass.DELIVERED_ONCE,
+        MessageClass.REJECTED_REPORTED,
+        MessageClass.MISREPORTED,
+        MessageClass.UNCERTAIN,
+        MessageClass.GIVEN_UP,
+        MessageClass.ABANDONED,
+        MessageClass.DUPLICATED,
+        MessageClass.SILENTLY_LOST,
+    )
 )
-CLAIMS = ("sent", "failed", "not_attempted", "uncertain")
+CLAIMS = tuple(status.value for status in ClaimStatus)
 CLOSED_BY = ("client", "server")
+#: The metrics that are a fraction or a time; every other metric of METRICS is a count.
+FRACTIONAL = ("delivered_once_score", "virtual_elapsed_s", "fastest_possible_s", "efficiency")
 
 
 @dataclass(frozen=True)
@@ -96,24 +103,10 @@ SCENARIO = Obj(
 )
 STRATEGY = Obj({"name": STR, "description": STR})
 EXPECTATION = Obj({"expr": STR, "metric": STR, "actual": OPT_NUM, "passed": BOOL})
-SCORE_COUNTS = (*MESSAGE_CLASSES, "messages")
 SCORE = Obj(
     {
-        **dict.fromkeys(SCORE_COUNTS, INT),
-        "delivered_once_score": NUM,
-        **dict.fromkeys(
-            (
-                "sessions",
-                "commands",
-                "retries",
-                "retried_5xx",
-                "commands_after_421",
-                "throttle_violations",
-                "stray_copies",
-            ),
-            INT,
-        ),
-        **dict.fromkeys(("virtual_elapsed_s", "fastest_possible_s", "efficiency", "wall_s"), NUM),
+        **{name: NUM if name in FRACTIONAL else INT for name in METRICS},
+        "wall_s": NUM,  # the case's wall time, added by the matrix (not a metric)
     },
     nullable=True,  # only when the case has an error: see _check_case
     optional=("stray_copies",),  # results written before copies were matched by envelope
