@@ -5,6 +5,10 @@ the modules it needs, in its own layer or below (see each subpackage's docstring
 
 Names load on first use (PEP 562): pytest imports this package for its plugin entry point in
 every run, and the server (aiosmtpd, cryptography) should cost nothing until a test needs it.
+
+The public names are listed once, as the imports under TYPE_CHECKING below: type checkers read
+them there (``Name as Name`` is PEP 484's form of a re-export), and `__getattr__` and `__all__`
+are built from the same lines of this file's source.
 """
 
 from __future__ import annotations
@@ -13,78 +17,112 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.base.clock import Clock, RealClock, ScaledClock, VirtualClock
-    from harness.base.endpoint import Endpoint, TlsMode
+    # Sorted by hand: isort would make each `Name as Name` an import statement of its own.
+    # isort: off
+    from harness.base.clock import (
+        Clock as Clock,
+        RealClock as RealClock,
+        ScaledClock as ScaledClock,
+        VirtualClock as VirtualClock,
+    )
+    from harness.base.endpoint import (
+        Endpoint as Endpoint,
+        TlsMode as TlsMode,
+    )
     from harness.base.ledger import (
-        FaultRecord,
-        Ledger,
-        MessageRecord,
-        SessionRecord,
-        TranscriptLine,
+        FaultRecord as FaultRecord,
+        Ledger as Ledger,
+        MessageRecord as MessageRecord,
+        SessionRecord as SessionRecord,
+        TranscriptLine as TranscriptLine,
     )
-    from harness.console.client import RemoteFakeSES
-    from harness.core.engine import Decision, Engine, Outcome
-    from harness.core.errors import PlanError
-    from harness.core.limits import Limits
+    from harness.console.client import (
+        RemoteFakeSES as RemoteFakeSES,
+    )
+    from harness.core.engine import (
+        Decision as Decision,
+        Engine as Engine,
+        Outcome as Outcome,
+    )
+    from harness.core.errors import (
+        PlanError as PlanError,
+    )
+    from harness.core.limits import (
+        Limits as Limits,
+    )
     from harness.core.plan import (
-        ACTIONS,
-        Delay,
-        Drop,
-        DropAfterAccept,
-        Matcher,
-        Plan,
-        Reply,
-        Rule,
-        Stage,
-        Stall,
+        ACTIONS as ACTIONS,
+        Delay as Delay,
+        Drop as Drop,
+        DropAfterAccept as DropAfterAccept,
+        Matcher as Matcher,
+        Plan as Plan,
+        Reply as Reply,
+        Rule as Rule,
+        Stage as Stage,
+        Stall as Stall,
     )
-    from harness.core.profiles import PROFILES, Evidence, Line, Profile
-    from harness.hunting.search import hunt
-    from harness.plugin.play import Played, play
-    from harness.runner.matrix import run_case, run_matrix
-    from harness.runner.resolve import resolve_strategy
-    from harness.runner.scenario import Scenario, load_scenario
-    from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage, Strategy
-    from harness.server.fake_ses import FakeSES
-    from harness.server.view import FakeSESView
+    from harness.core.profiles import (
+        PROFILES as PROFILES,
+        Evidence as Evidence,
+        Line as Line,
+        Profile as Profile,
+    )
+    from harness.hunting.search import (
+        hunt as hunt,
+    )
+    from harness.plugin.play import (
+        Played as Played,
+        play as play,
+    )
+    from harness.runner.matrix import (
+        run_case as run_case,
+        run_matrix as run_matrix,
+    )
+    from harness.runner.resolve import (
+        resolve_strategy as resolve_strategy,
+    )
+    from harness.runner.scenario import (
+        Scenario as Scenario,
+        load_scenario as load_scenario,
+    )
+    from harness.runner.strategy import (
+        Claim as Claim,
+        ClaimStatus as ClaimStatus,
+        OutgoingMessage as OutgoingMessage,
+        Strategy as Strategy,
+    )
+    from harness.server.fake_ses import (
+        FakeSES as FakeSES,
+    )
+    from harness.server.view import (
+        FakeSESView as FakeSESView,
+    )
+    # isort: on
 
-_HOMES = {
-    "harness.base.clock": ("Clock", "RealClock", "ScaledClock", "VirtualClock"),
-    "harness.core.engine": ("Decision", "Engine", "Outcome"),
-    "harness.core.errors": ("PlanError",),
-    "harness.core.limits": ("Limits",),
-    "harness.core.plan": (
-        "ACTIONS",
-        "Delay",
-        "Drop",
-        "DropAfterAccept",
-        "Matcher",
-        "Plan",
-        "Reply",
-        "Rule",
-        "Stage",
-        "Stall",
-    ),
-    "harness.base.endpoint": ("Endpoint", "TlsMode"),
-    "harness.base.ledger": (
-        "FaultRecord",
-        "Ledger",
-        "MessageRecord",
-        "SessionRecord",
-        "TranscriptLine",
-    ),
-    "harness.core.profiles": ("PROFILES", "Evidence", "Line", "Profile"),
-    "harness.server.fake_ses": ("FakeSES",),
-    "harness.server.view": ("FakeSESView",),
-    "harness.hunting.search": ("hunt",),
-    "harness.plugin.play": ("Played", "play"),
-    "harness.runner.matrix": ("run_case", "run_matrix"),
-    "harness.runner.scenario": ("Scenario", "load_scenario"),
-    "harness.runner.resolve": ("resolve_strategy",),
-    "harness.runner.strategy": ("Claim", "ClaimStatus", "OutgoingMessage", "Strategy"),
-    "harness.console.client": ("RemoteFakeSES",),
-}
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+def _homes() -> dict[str, str]:
+    """Each public name and the module it lives in, read from the imports under TYPE_CHECKING."""
+    import ast  # here, not at the top: `harness.ast` would be a name of the public API
+
+    with open(__file__, encoding="utf-8") as source:
+        tree = ast.parse(source.read(), __file__)
+    block = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
+        if node.test.id == "TYPE_CHECKING"
+    )
+    return {
+        alias.asname or alias.name: node.module
+        for node in block.body
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    }
+
+
+_HOME_OF = _homes()
+__all__ = sorted(_HOME_OF)
 
 
 def __getattr__(name: str) -> Any:
@@ -98,52 +136,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-__all__ = [
-    "ACTIONS",
-    "PROFILES",
-    "Claim",
-    "ClaimStatus",
-    "Clock",
-    "Decision",
-    "Delay",
-    "Drop",
-    "DropAfterAccept",
-    "Endpoint",
-    "Engine",
-    "Evidence",
-    "FakeSES",
-    "FakeSESView",
-    "FaultRecord",
-    "Ledger",
-    "Limits",
-    "Line",
-    "Matcher",
-    "MessageRecord",
-    "Outcome",
-    "OutgoingMessage",
-    "Plan",
-    "PlanError",
-    "Played",
-    "Profile",
-    "RealClock",
-    "RemoteFakeSES",
-    "Reply",
-    "Rule",
-    "ScaledClock",
-    "Scenario",
-    "SessionRecord",
-    "Stage",
-    "Stall",
-    "Strategy",
-    "TlsMode",
-    "TranscriptLine",
-    "VirtualClock",
-    "hunt",
-    "load_scenario",
-    "play",
-    "resolve_strategy",
-    "run_case",
-    "run_matrix",
-]
