@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from harness.core.profiles import DOC, INFER, USER, Evidence
 
 V1, V2 = "v1", "v2"
-VERSIONS = (V1, V2)
 #: The v2 throttling styles `Limits.api_throttle` selects from.
 THROTTLE_STYLES = ("TooManyRequestsException", "ThrottlingException")
 V1_MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # DOC (knowledge center): 10 MB after MIME encoding

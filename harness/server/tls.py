@@ -27,11 +27,6 @@ class TestCertificates:
         self._cert.configure_cert(context)
         return context
 
-    def client_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        self._ca.configure_trust(context)
-        return context
-
 
 @functools.cache
 def shared_certificates() -> TestCertificates:
