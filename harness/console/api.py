@@ -24,8 +24,9 @@ STORE_KEY = web.AppKey("store", Store | None)
 MAX_DIGITS = 18
 
 
-class ApiError(Exception):
-    """An error answered as JSON: ``{"status": 404, "error": "...", ...details}``."""
+class ConsoleError(Exception):
+    """An error of the console's HTTP API (docs/http-api.md), raised by a handler and answered
+    as JSON: ``{"status": 404, "error": "...", ...details}``."""
 
     def __init__(self, status: int, error: str, **details: Any) -> None:
         super().__init__(error)
@@ -46,7 +47,7 @@ def whole(request: web.Request, name: str, *, default: int | None = None) -> int
     if raw is None:
         return default
     if not _digits(raw):
-        raise ApiError(
+        raise ConsoleError(
             400,
             f"query parameter {name!r} must be a whole number >= 0 of at most {MAX_DIGITS} "
             f"digits, got {_shown(raw)}",
@@ -64,7 +65,7 @@ def seconds(request: web.Request, name: str, *, default: float, most: float) -> 
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not 0 <= value <= most:
-        raise ApiError(
+        raise ConsoleError(
             400,
             f"query parameter {name!r} must be a number of seconds from 0 to {most:g}, "
             f"got {_shown(raw)}",
@@ -75,7 +76,7 @@ def seconds(request: web.Request, name: str, *, default: float, most: float) -> 
 def path_number(request: web.Request, name: str) -> int:
     raw = request.match_info[name]
     if not _digits(raw):
-        raise ApiError(
+        raise ConsoleError(
             404, f"{name} must be a whole number of at most {MAX_DIGITS} digits, got {_shown(raw)}"
         )
     return int(raw)
@@ -86,13 +87,13 @@ async def json_body(request: web.Request) -> Any:
     try:
         return json.loads(await request.read(), parse_constant=_not_json)
     except UnicodeDecodeError as error:
-        raise ApiError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
+        raise ConsoleError(400, f"the body is not UTF-8 JSON: {error.reason}") from None
     except json.JSONDecodeError as error:
-        raise ApiError(400, f"the body is not JSON: {error}") from None
+        raise ConsoleError(400, f"the body is not JSON: {error}") from None
     except RecursionError:
-        raise ApiError(400, "the body is nested too deeply") from None
+        raise ConsoleError(400, "the body is nested too deeply") from None
     except ValueError as error:  # an integer of more than 4,300 digits
-        raise ApiError(400, f"the body is not usable JSON: {error}") from None
+        raise ConsoleError(400, f"the body is not usable JSON: {error}") from None
 
 
 def plan_from(data: Any, source: str) -> Plan:
@@ -101,14 +102,14 @@ def plan_from(data: Any, source: str) -> Plan:
     try:
         return Plan.from_dict(data, source=source)
     except PlanError as error:
-        raise ApiError(
+        raise ConsoleError(
             400, str(error), key=error.key, problem=error.problem, allowed=error.allowed
         ) from None
 
 
 def _not_json(constant: str) -> None:
     # Python's json reads NaN and Infinity, which are not JSON and no number here may be.
-    raise ApiError(400, f"the body is not JSON: {constant} is not a JSON value")
+    raise ConsoleError(400, f"the body is not JSON: {constant} is not a JSON value")
 
 
 def _digits(raw: str) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.console import guard, inbox, sessions, steering
-from harness.console.api import SES_KEY, STORE_KEY, ApiError, json_body, plan_from, reply, whole
+from harness.console.api import SES_KEY, STORE_KEY, ConsoleError, json_body, plan_from, reply, whole
 from harness.console.events import EventHub
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.store import Store
@@ -44,7 +44,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as error:
+    except ConsoleError as error:
         return reply(error.body, error.status)
     except web.HTTPException as error:  # aiohttp's own: unknown path, wrong method
         if error.status < 400:

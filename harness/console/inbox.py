@@ -17,7 +17,7 @@ from harness.console import mime
 from harness.console.api import (
     SES_KEY,
     STORE_KEY,
-    ApiError,
+    ConsoleError,
     path_number,
     reply,
     seconds,
@@ -115,7 +115,7 @@ def _query(request: web.Request) -> MessageQuery:
     try:
         return MessageQuery.parse(request.query.get("q", ""), request.query)
     except QueryError as error:
-        raise ApiError(400, str(error)) from None
+        raise ConsoleError(400, str(error)) from None
 
 
 def _page(request: web.Request, matches: list[MessageRecord]) -> list[MessageRecord]:
@@ -123,7 +123,7 @@ def _page(request: web.Request, matches: list[MessageRecord]) -> list[MessageRec
     first, where `limit=N` keeps the newest N (as before paging existed) after `offset`."""
     order = request.query.get("order", "oldest")
     if order not in ("oldest", "newest"):
-        raise ApiError(400, f"order must be oldest or newest, got {order!r}")
+        raise ConsoleError(400, f"order must be oldest or newest, got {order!r}")
     offset = whole(request, "offset", default=0) or 0
     limit = whole(request, "limit")
     if order == "newest":
@@ -156,7 +156,7 @@ async def list_messages(request: web.Request) -> web.Response:
             if left <= 0 or not await inbox.hub.changed(left):
                 if len(matches := matching()) >= wanted:
                     break
-                raise ApiError(
+                raise ConsoleError(
                     408,
                     f"{len(matches)} of {wanted} matching messages after {timeout_s:g} s",
                     matching=len(matches),
@@ -179,16 +179,16 @@ def _message(request: web.Request) -> MessageRecord:
     sequence = path_number(request, "sequence")
     messages = inbox.ses.ledger.messages
     if not 1 <= sequence <= len(messages):
-        raise ApiError(404, f"no message {sequence}", messages=len(messages))
+        raise ConsoleError(404, f"no message {sequence}", messages=len(messages))
     if inbox.is_deleted(sequence):
-        raise ApiError(404, f"message {sequence} was deleted")
+        raise ConsoleError(404, f"message {sequence} was deleted")
     return messages[sequence - 1]
 
 
 def _body(request: web.Request, record: MessageRecord) -> bytes:
     data = request.app[INBOX_KEY].body(record)
     if data is None:
-        raise ApiError(
+        raise ConsoleError(
             410,
             f"the body of message {record.sequence} is not kept: the in-memory budget was spent",
             hint="start the server with --store DIR to keep every body on disk",
@@ -231,7 +231,7 @@ async def get_part(request: web.Request) -> web.Response:
     number = path_number(request, "part")
     found = mime.part(_body(request, record), number)
     if found is None:
-        raise ApiError(404, f"message {record.sequence} has no leaf part {number}")
+        raise ConsoleError(404, f"message {record.sequence} has no leaf part {number}")
     part, content = found
     headers = {
         "Content-Security-Policy": PART_CSP,

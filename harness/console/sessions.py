@@ -12,7 +12,7 @@ from aiohttp import web
 
 from harness.base.ledger import FaultRecord
 from harness.base.records import TranscriptLine, line_json
-from harness.console.api import STORE_KEY, ApiError, path_number, reply
+from harness.console.api import STORE_KEY, ConsoleError, path_number, reply
 from harness.console.inbox import INBOX_KEY
 from harness.console.steering import STEERING_KEY
 from harness.console.views import message_json, session_json
@@ -29,7 +29,7 @@ async def get_session(request: web.Request) -> web.Response:
     ledger = inbox.ses.ledger
     session = ledger.session(number)
     if session is None:
-        raise ApiError(404, f"no session {number}")
+        raise ConsoleError(404, f"no session {number}")
     faults = ledger.faults
     plans = steering.plans()
     where = {id(fault): index for index, fault in enumerate(faults)}

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from harness.base.ledger import FaultRecord, Ledger
-from harness.console.api import ApiError, json_body, plan_from, reply
+from harness.console.api import ConsoleError, json_body, plan_from, reply
 from harness.console.events import EventHub
 from harness.console.livelog import describe_rule
 from harness.core.limits import Limits
@@ -57,23 +57,23 @@ class Steering:
         """Set the panel from its JSON form: ``{"plan": {...}, "off": {"faults": [0],
         "limits": ["rate_per_s"]}}``."""
         if not isinstance(data, dict) or not isinstance(data.get("plan"), dict):
-            raise ApiError(400, f'{SOURCE}: the body is {{"plan": {{...}}, "off": {{...}}}}')
+            raise ConsoleError(400, f'{SOURCE}: the body is {{"plan": {{...}}, "off": {{...}}}}')
         unknown = sorted(set(data) - {"plan", "off"})
         if unknown:
-            raise ApiError(400, f"{SOURCE}: unknown key {unknown[0]!r} (allowed: plan, off)")
+            raise ConsoleError(400, f"{SOURCE}: unknown key {unknown[0]!r} (allowed: plan, off)")
         plan = plan_from(data["plan"], SOURCE)
         off = data.get("off") or {}
         if not isinstance(off, dict) or set(off) - {"faults", "limits"}:
-            raise ApiError(400, f"{SOURCE}: off is a table with faults and limits")
+            raise ConsoleError(400, f"{SOURCE}: off is a table with faults and limits")
         rules_off = set(_list(off, "faults", int))
         bad = sorted(i for i in rules_off if not 0 <= i < len(plan.faults))
         if bad:
-            raise ApiError(400, f"{SOURCE}: key 'off.faults': there is no rule {bad[0]}")
+            raise ConsoleError(400, f"{SOURCE}: key 'off.faults': there is no rule {bad[0]}")
         limits_off = set(_list(off, "limits", str))
         names = [f.name for f in dataclasses.fields(Limits) if f.name not in NOT_SWITCHABLE]
         bad_names = sorted(limits_off - set(names))
         if bad_names:
-            raise ApiError(
+            raise ConsoleError(
                 400,
                 f"{SOURCE}: key 'off.limits': {bad_names[0]!r} is not a limit "
                 f"(allowed: {', '.join(names)})",
@@ -207,7 +207,7 @@ def _list(table: dict[str, Any], key: str, kind: type) -> list[Any]:
     if not isinstance(items, list) or not all(
         isinstance(i, kind) and not isinstance(i, bool) for i in items
     ):
-        raise ApiError(400, f"{SOURCE}: key 'off.{key}' must be a list of {kind.__name__}")
+        raise ConsoleError(400, f"{SOURCE}: key 'off.{key}' must be a list of {kind.__name__}")
     return items
 
 

@@ -30,8 +30,8 @@ V1_MAX_MESSAGE_BYTES = 10 * 1024 * 1024  # DOC (knowledge center): 10 MB after M
 
 
 @dataclass(frozen=True)
-class ApiError:
-    """One SES API error answer and why we believe it.
+class SesApiError:
+    """One error answer of the SES HTTP API (v1 or v2), and why we believe it.
 
     `message` may hold ``{}``, filled with the detail (the identities that failed, a size).
     `sender_fault` is v1's ``<Type>Sender</Type>`` (else ``Receiver``).
@@ -44,7 +44,7 @@ class ApiError:
     source: str = ""
     sender_fault: bool = True
 
-    def filled(self, detail: str = "") -> ApiError:
+    def filled(self, detail: str = "") -> SesApiError:
         return dataclasses.replace(self, message=self.message.format(detail)) if detail else self
 
     @property
@@ -53,63 +53,67 @@ class ApiError:
         return f"{self.status} {self.code}: {self.message}"
 
 
+#: The class's first name, still imported by harness.core.engine; goes when that import says
+#: SesApiError (the console's error was also called ApiError: now ConsoleError).
+ApiError = SesApiError
+
 _NOT_VERIFIED = (
     "Email address is not verified. The following identities failed the check in region "
     "US-EAST-1: {}"
 )
 
-V2_ERRORS: dict[str, ApiError] = {
-    "rate_per_s": ApiError(
+V2_ERRORS: dict[str, SesApiError] = {
+    "rate_per_s": SesApiError(
         429,
         "TooManyRequestsException",
         "Maximum sending rate exceeded.",
         USER,
         "etailors_amazon_ses#117 (429, body and text); notifications-api#4310; sesv2 model",
     ),
-    "daily_quota": ApiError(
+    "daily_quota": SesApiError(
         429,
         "TooManyRequestsException",
         "Daily message quota exceeded.",
         INFER,
         "text: DG-QERR; code and status as the rate limit's (no report found)",
     ),
-    "verified": ApiError(
+    "verified": SesApiError(
         400, "MessageRejected", _NOT_VERIFIED, INFER, "text: DG + LambdAuth#64; code: sesv2 model"
     ),
-    "max_recipients": ApiError(
+    "max_recipients": SesApiError(
         400,
         "BadRequestException",
         "Recipient count exceeds 50.",
         INFER,
         "limit: DG-QUOTAS; code inferred from the model",
     ),
-    "max_message_bytes": ApiError(
+    "max_message_bytes": SesApiError(
         400,
         "MessageRejected",
         "Message length is more than {} bytes long.",
         INFER,
         "limit: DG-QUOTAS (40 MB for v2); code and text inferred",
     ),
-    "bad_request": ApiError(400, "BadRequestException", "{}", DOC, "sesv2 model"),
-    "not_found": ApiError(404, "NotFoundException", "{}", DOC, "sesv2 model"),
-    "missing_auth": ApiError(
+    "bad_request": SesApiError(400, "BadRequestException", "{}", DOC, "sesv2 model"),
+    "not_found": SesApiError(404, "NotFoundException", "{}", DOC, "sesv2 model"),
+    "missing_auth": SesApiError(
         403, "MissingAuthenticationTokenException", "Missing Authentication Token", INFER, "AWS"
     ),
-    "incomplete_signature": ApiError(
+    "incomplete_signature": SesApiError(
         403,
         "IncompleteSignatureException",
         "{}",
         INFER,
         "AWS common errors (IncompleteSignature); v2 name inferred",
     ),
-    "unknown_key": ApiError(
+    "unknown_key": SesApiError(
         403,
         "UnrecognizedClientException",
         "The security token included in the request is invalid.",
         INFER,
         "AWS JSON services' wording; not seen from SES v2",
     ),
-    "bad_signature": ApiError(
+    "bad_signature": SesApiError(
         403,
         "InvalidSignatureException",
         "The request signature we calculated does not match the signature you provided. Check "
@@ -118,70 +122,70 @@ V2_ERRORS: dict[str, ApiError] = {
         INFER,
         "AWS JSON services' wording; not seen from SES v2",
     ),
-    "internal": ApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
-    "unavailable": ApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
+    "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
+    "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
 }
 
 #: The developer guide's wording for v2 throttling (`api_throttle = "ThrottlingException"`).
-V2_GUIDE_THROTTLING: dict[str, ApiError] = {
-    "rate_per_s": ApiError(
+V2_GUIDE_THROTTLING: dict[str, SesApiError] = {
+    "rate_per_s": SesApiError(
         400, "ThrottlingException", "Maximum sending rate exceeded.", DOC, "DG-QERR, BLOG-LIM"
     ),
-    "daily_quota": ApiError(
+    "daily_quota": SesApiError(
         400, "ThrottlingException", "Daily message quota exceeded.", DOC, "DG-QERR, BLOG-LIM"
     ),
 }
 
-V1_ERRORS: dict[str, ApiError] = {
-    "rate_per_s": ApiError(
+V1_ERRORS: dict[str, SesApiError] = {
+    "rate_per_s": SesApiError(
         400,
         "Throttling",
         "Maximum sending rate exceeded.",
         USER,
         "amazon-ses-developer-guide#60 (PHP SDK, whole XML body); aws-sdk#76 (Go SDK)",
     ),
-    "daily_quota": ApiError(
+    "daily_quota": SesApiError(
         400,
         "Throttling",
         "Daily message quota exceeded.",
         INFER,
         "text: DG-QERR; code and status as the rate limit's",
     ),
-    "verified": ApiError(
+    "verified": SesApiError(
         400,
         "MessageRejected",
         _NOT_VERIFIED,
         USER,
         "sendportal#94 (whole XML body); fluent-smtp#74",
     ),
-    "max_recipients": ApiError(
+    "max_recipients": SesApiError(
         400, "InvalidParameterValue", "Recipient count exceeds 50.", INFER, "limit: DG-QUOTAS"
     ),
-    "max_message_bytes": ApiError(
+    "max_message_bytes": SesApiError(
         400,
         "InvalidParameterValue",
         "Message length is more than {} bytes long.",
         INFER,
         "limit: DG-QUOTAS (10 MB for v1); text inferred",
     ),
-    "bad_request": ApiError(400, "InvalidParameterValue", "{}", DOC, "ses model, common errors"),
-    "not_found": ApiError(400, "InvalidAction", "{}", DOC, "AWS common errors"),
-    "missing_auth": ApiError(
+    "bad_request": SesApiError(400, "InvalidParameterValue", "{}", DOC, "ses model, common errors"),
+    "not_found": SesApiError(400, "InvalidAction", "{}", DOC, "AWS common errors"),
+    "missing_auth": SesApiError(
         403,
         "MissingAuthenticationToken",
         "Request is missing Authentication Token",
         DOC,
         "AWS common errors",
     ),
-    "incomplete_signature": ApiError(400, "IncompleteSignature", "{}", DOC, "AWS common errors"),
-    "unknown_key": ApiError(
+    "incomplete_signature": SesApiError(400, "IncompleteSignature", "{}", DOC, "AWS common errors"),
+    "unknown_key": SesApiError(
         403,
         "InvalidClientTokenId",
         "The security token included in the request is invalid.",
         DOC,
         "AWS common errors",
     ),
-    "bad_signature": ApiError(
+    "bad_signature": SesApiError(
         403,
         "SignatureDoesNotMatch",
         "The request signature we calculated does not match the signature you provided. Check "
@@ -190,8 +194,8 @@ V1_ERRORS: dict[str, ApiError] = {
         DOC,
         "AWS common errors",
     ),
-    "internal": ApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
-    "unavailable": ApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
+    "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
+    "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
 }
 
 # What a fault rule's bare HTTP status means when it names no error code.
@@ -200,7 +204,7 @@ _BY_STATUS = {400: "bad_request", 404: "not_found", 429: "rate_per_s", 500: "int
 
 def error_for(
     name: str, version: str, detail: str = "", throttle: str = THROTTLE_STYLES[0]
-) -> ApiError:
+) -> SesApiError:
     """The error SES answers for `name` (a limit's field name or an error kind) in `version`."""
     if version == V2 and throttle == "ThrottlingException" and name in V2_GUIDE_THROTTLING:
         return V2_GUIDE_THROTTLING[name].filled(detail)
@@ -208,9 +212,9 @@ def error_for(
     return table[name].filled(detail)
 
 
-def for_rule(status: int, code: str | None, message: str, version: str) -> ApiError:
+def for_rule(status: int, code: str | None, message: str, version: str) -> SesApiError:
     """The error a fault rule asks for: its status, its code or SES's code for that status."""
     if code is None:
         kind = _BY_STATUS.get(status, "unavailable" if status >= 500 else "bad_request")
         code = (V2_ERRORS if version == V2 else V1_ERRORS)[kind].code
-    return ApiError(status, code, message, INFER, "fault rule", status < 500)
+    return SesApiError(status, code, message, INFER, "fault rule", status < 500)

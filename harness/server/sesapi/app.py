@@ -20,7 +20,7 @@ from aiohttp import web
 from harness.base.clock import wall_seconds
 from harness.base.ledger import FaultRecord
 from harness.core import api_errors
-from harness.core.api_errors import V1, V2, ApiError
+from harness.core.api_errors import V1, V2, SesApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
 from harness.server.sesapi import sigv4, v1, v2
@@ -164,7 +164,7 @@ class ApiService:
 
     async def _send(
         self, request: web.Request, version: str, sends: list[Send], *, bulk: bool = False
-    ) -> list[tuple[str | None, str | None, ApiError | None]]:
+    ) -> list[tuple[str | None, str | None, SesApiError | None]]:
         """Each send's (SES message id, refusing limit, error); raises _RuleError or _Cut."""
         state = self.state
         state.clock.network_delay()
@@ -189,7 +189,7 @@ class ApiService:
         if decision.outcome is Outcome.STALL:
             await _stall(request, decision.stall_s)
         by_fiat = decision.outcome is Outcome.DROP_AFTER_ACCEPT
-        results: list[tuple[str | None, str | None, ApiError | None]] = []
+        results: list[tuple[str | None, str | None, SesApiError | None]] = []
         via = f"api-{version}"
         for send in sends:
             now = state.clock.now()
@@ -268,7 +268,7 @@ class ApiService:
 class _RuleError(Exception):
     """A fault rule answers the request with an error."""
 
-    def __init__(self, error: ApiError, close: bool) -> None:
+    def __init__(self, error: SesApiError, close: bool) -> None:
         super().__init__(error.line)
         self.error = error
         self.close = close
@@ -354,7 +354,7 @@ def _xml(body: bytes) -> web.Response:
     return web.Response(body=body, content_type="text/xml")
 
 
-def _v2_error(error: ApiError, request_id: str, *, close: bool = False) -> web.Response:
+def _v2_error(error: SesApiError, request_id: str, *, close: bool = False) -> web.Response:
     response = web.Response(
         status=error.status, body=v2.error_body(error), headers=v2.error_headers(error, request_id)
     )
@@ -363,7 +363,7 @@ def _v2_error(error: ApiError, request_id: str, *, close: bool = False) -> web.R
     return response
 
 
-def _v1_error(error: ApiError, request_id: str, *, close: bool = False) -> web.Response:
+def _v1_error(error: SesApiError, request_id: str, *, close: bool = False) -> web.Response:
     response = web.Response(
         status=error.status,
         body=v1.error_body(error, request_id),

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from harness.core.api_errors import ApiError
+from harness.core.api_errors import SesApiError
 from harness.server.sesapi import mime
 from harness.server.sesapi.requests import BadRequest, Send, raw_send, recipients_of
 
@@ -105,7 +105,7 @@ def send_quota(quota: tuple[float, float, float], request_id: str) -> bytes:
     return _response("GetSendQuota", result, request_id)
 
 
-def error_body(error: ApiError, request_id: str) -> bytes:
+def error_body(error: SesApiError, request_id: str) -> bytes:
     kind = "Sender" if error.sender_fault else "Receiver"
     return (
         f'<ErrorResponse xmlns="{NAMESPACE}">\n'

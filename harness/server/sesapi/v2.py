@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness.core.api_errors import ApiError
+from harness.core.api_errors import SesApiError
 from harness.server.sesapi import mime
 from harness.server.sesapi.requests import BadRequest, Send, raw_send, recipients_of
 
@@ -184,7 +184,7 @@ def sent(message_id: str) -> dict[str, Any]:
     return {"MessageId": message_id}
 
 
-def bulk_result(results: list[tuple[str | None, str | None, ApiError | None]]) -> dict[str, Any]:
+def bulk_result(results: list[tuple[str | None, str | None, SesApiError | None]]) -> dict[str, Any]:
     """Entries as (message id, refusing limit, error): SUCCESS or the status for the limit."""
     out = []
     for message_id, limit, error in results:
@@ -209,7 +209,7 @@ def account(
     }
 
 
-def error_headers(error: ApiError, request_id: str) -> dict[str, str]:
+def error_headers(error: SesApiError, request_id: str) -> dict[str, str]:
     return {
         "x-amzn-ErrorType": error.code,
         "x-amzn-RequestId": request_id,
@@ -217,5 +217,5 @@ def error_headers(error: ApiError, request_id: str) -> dict[str, str]:
     }
 
 
-def error_body(error: ApiError) -> bytes:
+def error_body(error: SesApiError) -> bytes:
     return json.dumps({"message": error.message}).encode()
