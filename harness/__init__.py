@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         SessionRecord as SessionRecord,
         TranscriptLine as TranscriptLine,
     )
-    from harness.console.client import (
+    from harness.console.remote import (
         RemoteFakeSES as RemoteFakeSES,
     )
     from harness.core.engine import (
