@@ -12,7 +12,8 @@ from typing import Any
 from harness.base.clock import Clock, RealClock, VirtualClock
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
-from harness.server.view import ArrangedRule, FakeSESView, RuleBuilder
+from harness.server.rule_builder import ArrangedRule, RuleBuilder
+from harness.server.view import FakeSESView
 
 __all__ = ["MARKER", "ArrangedRule", "FakeSESView", "RuleBuilder", "plan_from_marker"]
 

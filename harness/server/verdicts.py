@@ -269,3 +269,19 @@ def delivery_report(
         lines.append(f"  {note}")
     lines.append(f"  reproduce: {reproducer}")
     return "\n".join(lines)
+
+
+def fired_by_name(faults: list[FaultRecord]) -> list[str]:
+    """One line per limit or rule that fired: how often, and where first."""
+    by_name: dict[tuple[str, str, int | None], list[FaultRecord]] = {}
+    for fault in faults:  # two rules may share a label: each is its own line
+        by_name.setdefault((fault.source, fault.name, fault.rule_index), []).append(fault)
+    lines = []
+    for (source, name, _), records in by_name.items():
+        first = records[0]
+        heard = first.reply if first.reply is not None else f"({first.action}, no reply)"
+        lines.append(
+            f"{source} {name!r} fired {len(records)}x, first in session {first.session} "
+            f"command {first.command} {first.stage} -> {heard}"
+        )
+    return lines

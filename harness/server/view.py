@@ -10,10 +10,10 @@ The pytest plugin hands one out as `fake_ses`; `async with FakeSES(...) as ses` 
 It lives with the server, not the plugin, because it is only a reading of a server's ledger and
 plan: a server can give out its own view without knowing pytest.
 
-Each arranged rule becomes a :class:`harness.Rule` appended to the test's plan, which is applied
-to the server with `set_plan` at once. Rules count occurrences from the moment they are applied,
-so arrange before the client starts. Strict by default: a rule that never fired is reported when
-the test ends.
+Each arranged rule (built by :mod:`harness.server.rule_builder`) becomes a :class:`harness.Rule`
+appended to the test's plan, which is applied to the server with `set_plan` at once. Rules count
+occurrences from the moment they are applied, so arrange before the client starts. Strict by
+default: a rule that never fired is reported when the test ends.
 
 Waiting comes in two forms: `wait_for_messages(...)` blocks the calling thread (a client in
 another thread or process), `await wait_for_messages_async(...)` yields to the event loop (a
@@ -26,20 +26,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 from harness.base.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord
 from harness.core.plan import Plan, Rule
+from harness.server.rule_builder import ArrangedRule, RuleBuilder
 from harness.server.verdicts import (
     carried_note,
     delivery_report,
     delivery_verdict,
+    fired_by_name,
     marker_call,
     recipient_verdict,
-    rule_spec,
 )
 
 #: The marker the strictness text points to (the plugin's; plain text here).
@@ -63,86 +63,6 @@ class Server(Protocol):
     def api_url(self) -> str | None: ...
     def set_plan(self, plan: Plan) -> None: ...
     def boto3_client(self, service: str = "sesv2", **config: Any) -> Any: ...
-
-
-@dataclass
-class ArrangedRule:
-    """A rule arranged by the test, with the record of its firings (`calls`)."""
-
-    rule: Rule
-    index: int  # position in the plan's faults: what the ledger's FaultRecord.rule_index says
-    ledger: Ledger = field(repr=False)
-
-    @property
-    def calls(self) -> list[FaultRecord]:
-        """Every time this rule changed what the server did, in order."""
-        return [f for f in self.ledger.faults if f.source == "rule" and f.rule_index == self.index]
-
-    @property
-    def call_count(self) -> int:
-        return len(self.calls)
-
-    @property
-    def called(self) -> bool:
-        return bool(self.calls)
-
-    def __str__(self) -> str:
-        return rule_spec(self.rule)
-
-
-class RuleBuilder:
-    """`fake_ses.on(stage, **matcher)`: say when (`times`, `nth`), then what (`reply`, `drop`...).
-
-    The action call applies the rule and returns its :class:`ArrangedRule`.
-    """
-
-    def __init__(self, view: FakeSESView, stage: str, matcher: dict[str, Any]) -> None:
-        self._view = view
-        self._data: dict[str, Any] = {**matcher, "stage": stage}
-
-    def times(self, k: int) -> RuleBuilder:
-        """Only the first `k` matching commands."""
-        self._data["first"] = k
-        return self
-
-    def nth(self, k: int) -> RuleBuilder:
-        """Only the `k`th matching command (1-based)."""
-        self._data["nth"] = k
-        return self
-
-    def reply(self, code: int, text: str = "", *, close: bool | None = None) -> ArrangedRule:
-        """Answer `code text` instead; a 421 also closes the connection unless `close=False`."""
-        action: dict[str, Any] = {"action": "reply", "code": code, "text": text}
-        if close is not None:
-            action["close"] = close
-        return self._done(action)
-
-    def drop(self) -> ArrangedRule:
-        """Cut the connection without replying."""
-        return self._done({"action": "drop"})
-
-    def drop_after_accept(self) -> ArrangedRule:
-        """At EOM: record the message, then cut the connection before the 250 (duplicates!)."""
-        return self._done({"action": "drop_after_accept"})
-
-    def delay(self, seconds: float) -> ArrangedRule:
-        """Wait `seconds` on the server's clock, then carry on normally."""
-        return self._done({"action": "delay", "delay_s": seconds})
-
-    def stall(self, seconds: float | None = None) -> ArrangedRule:
-        """Never answer; hang up after `seconds` (None: when the client gives up)."""
-        action: dict[str, Any] = {"action": "stall"}
-        if seconds is not None:
-            action["stall_s"] = seconds
-        return self._done(action)
-
-    def _done(self, action: dict[str, Any]) -> ArrangedRule:
-        self._view._pending.remove(self)
-        return self._view._arrange(Rule.from_dict({**self._data, **action}))
-
-    def __repr__(self) -> str:
-        when = ", ".join(f"{k}={v!r}" for k, v in self._data.items() if k != "stage")
-        return f"on({self._data['stage']!r}{', ' if when else ''}{when})"
 
 
 class FakeSESView:
@@ -213,9 +133,7 @@ class FakeSESView:
         `matcher` takes any :class:`harness.Matcher` field: nth, first, every, after,
         probability, session, sender, recipient, attempt, attempts, greylist_s.
         """
-        builder = RuleBuilder(self, stage, matcher)
-        self._pending.append(builder)
-        return builder
+        return RuleBuilder(stage, matcher, pending=self._pending, arrange=self._arrange)
 
     def limits(self, **overrides: Any) -> None:
         """Override limits for this test: `fake_ses.limits(session_limit=3, rate_per_s=None)`."""
@@ -421,7 +339,7 @@ class FakeSESView:
             f"{len(faults)} faults fired",
             f"commands received: {seen}",
         ]
-        lines += _fired_by_name(faults)
+        lines += fired_by_name(faults)
         note = carried_note(s.number for s in self.carried_over)
         if note:
             lines.append(note)
@@ -438,22 +356,6 @@ class FakeSESView:
         lines += [f"  {problem}" for problem in problems]
         lines += [self.summary(), f"(opt out with {OPT_OUT})"]
         return "\n".join(lines)
-
-
-def _fired_by_name(faults: list[FaultRecord]) -> list[str]:
-    """One line per limit or rule that fired: how often, and where first."""
-    by_name: dict[tuple[str, str, int | None], list[FaultRecord]] = {}
-    for fault in faults:  # two rules may share a label: each is its own line
-        by_name.setdefault((fault.source, fault.name, fault.rule_index), []).append(fault)
-    lines = []
-    for (source, name, _), records in by_name.items():
-        first = records[0]
-        heard = first.reply if first.reply is not None else f"({first.action}, no reply)"
-        lines.append(
-            f"{source} {name!r} fired {len(records)}x, first in session {first.session} "
-            f"command {first.command} {first.stage} -> {heard}"
-        )
-    return lines
 
 
 def _messages(count: int) -> Callable[[Ledger], bool]:
