@@ -8,7 +8,8 @@ import socket
 import pytest
 
 from harness import FakeSES, Rule, VirtualClock
-from tests.helpers import message, send
+from tests.helpers import Replies, message, send
+from tests.stepped_clock import stepped_server
 
 # (stage, the smtplib call that reaches it from a fresh EHLO'd connection)
 SESSION_STAGES = ["EHLO", "MAIL", "RCPT", "DATA", "EOM", "RSET", "NOOP", "QUIT"]
@@ -137,17 +138,28 @@ def test_delay_holds_the_reply_on_the_servers_clock():
         assert [f.action for f in ses.ledger.faults] == ["delay"]
 
 
-def test_delay_on_the_real_clock_really_waits_and_then_proceeds():
-    with FakeSES(
-        profile="plain", faults=[Rule.from_spec("stage=NOOP,action=delay,delay_s=0.05")]
-    ) as ses:
-        client = smtplib.SMTP(ses.host, ses.port)
-        assert client.noop()[0] == 250
-        client.quit()
-        noop, reply = [
-            line for line in ses.ledger.sessions[0].transcript if line.text in ("NOOP", "250 OK")
-        ][:2]
-        assert reply.at - noop.at >= 0.05
+def test_delay_on_a_wall_clock_holds_the_reply_on_the_loops_timer(monkeypatch):
+    # A clock the server takes for the wall (its delay is a timer of its loop, as on RealClock)
+    # but the test steps, so the reply comes when time passes 90 s, not when the machine is free.
+    rule = Rule.from_spec("stage=NOOP,action=delay,delay_s=90")
+    with (
+        stepped_server(monkeypatch, profile="plain", faults=[rule]) as (ses, clock),
+        socket.create_connection(ses.address, timeout=10) as raw,
+    ):
+        replies = Replies(raw)
+        assert replies.next().startswith(b"220 ")
+        raw.sendall(b"NOOP\r\n")
+        ses.ledger.wait_for(lambda ledger: ledger.faults)  # the delay has begun
+        clock.step(89.9)
+        assert replies.nothing_yet()
+        clock.step(0.2)
+        assert replies.next() == b"250 OK"  # and then it proceeds
+        raw.sendall(b"QUIT\r\n")
+        assert replies.next().startswith(b"221")
+    transcript = ses.ledger.sessions[0].transcript
+    noop, reply = [line for line in transcript if line.text in ("NOOP", "250 OK")]
+    assert reply.at - noop.at == pytest.approx(90.1)  # on the stepped clock
+    assert [f.action for f in ses.ledger.faults] == ["delay"]
 
 
 def test_stall_never_answers_and_hangs_up_after_stall_s():

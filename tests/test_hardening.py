@@ -27,7 +27,6 @@ import smtplib
 import socket
 import textwrap
 import threading
-import time
 import tracemalloc
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -48,7 +47,8 @@ from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.runner.scenario import load_scenario
 from harness.runner.workload import MAX_TOTAL_BYTES, LazyMessage, WorkloadSpec, build_messages
-from tests.helpers import message
+from tests.helpers import Replies, message
+from tests.stepped_clock import stepped_server
 
 TIMEOUT_S = 30.0  # every socket read is bounded by this; never reached when things work
 JSON = {"Content-Type": "application/json"}
@@ -61,33 +61,6 @@ def status_kib(pid: int, field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise LookupError(field)
-
-
-class Replies:
-    """SMTP reply lines from a raw socket, one complete reply at a time."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = b""
-
-    def next(self) -> bytes:
-        """The next reply's last line; b"" once the server has closed."""
-        while True:
-            while b"\r\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\r\n", 1)
-                if line[3:4] != b"-":
-                    return line
-            try:
-                chunk = self.sock.recv(65536)
-            except ConnectionResetError:
-                return b""
-            if not chunk:
-                return b""
-            self.buffer += chunk
-
-    def command(self, line: bytes) -> bytes:
-        self.sock.sendall(line + b"\r\n")
-        return self.next()
 
 
 def open_session(address: tuple[str, int]) -> tuple[socket.socket, Replies]:
@@ -529,19 +502,29 @@ def test_large_bodies_are_written_when_read_and_the_same_each_time() -> None:
 # --- 6. the idle timer and a message still arriving ---------------------------------------------
 
 IDLE_S = 1.0
-LINE_EVERY_S = IDLE_S / 5
 
 
-def test_a_message_arriving_slowly_is_not_cut_by_the_idle_timer() -> None:
-    with FakeSES(profile="ses", rate_per_s=None, idle_timeout_s=IDLE_S) as ses:
+def test_a_message_arriving_slowly_is_not_cut_by_the_idle_timer(monkeypatch) -> None:
+    # On a clock the test steps (tests/stepped_clock.py): the server's real idle timer, which
+    # fires only when the test moves time past it, not when the machine is slow.
+    with stepped_server(monkeypatch, profile="ses", rate_per_s=None, idle_timeout_s=IDLE_S) as (
+        ses,
+        clock,
+    ):
         sock, replies = open_session(ses.address)
+        # Each line leaves at once: Nagle's algorithm would hold one back until the server's
+        # (delayed) ACK of the last, which comes on the wall clock, after the step.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with sock:
             replies.command(b"MAIL FROM:<a@example.com>")
             replies.command(b"RCPT TO:<b@example.com>")
             assert replies.command(b"DATA").startswith(b"354")
-            for line in message(1).split(b"\r\n")[:-1] + [b"more"] * 10:
+            lines = message(1).split(b"\r\n")[:-1] + [b"more"] * 10
+            for line in lines:
                 sock.sendall(line + b"\r\n")
-                time.sleep(LINE_EVERY_S)  # the client's pace, well inside the timeout
+                # The client's pace: each line well inside the timeout, 7 timeouts in all.
+                clock.step(IDLE_S / 2)
+            assert clock.elapsed() > 5 * IDLE_S
             sock.sendall(b".\r\n")
             assert replies.next().startswith(b"250 Ok "), "cut by the idle timer"
         assert [m.message_id for m in ses.ledger.messages] == ["<msg-1@test.example>"]

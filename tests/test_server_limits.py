@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import smtplib
 import socket
-import time
 
 import aiosmtplib
 import pytest
 
 from harness import FakeSES, VirtualClock
 from harness.core.limits import TokenBucket
-from tests.helpers import message, send
+from tests.helpers import Replies, message, send
+from tests.stepped_clock import stepped_server
 
 SESSION_CAP = "Connection closed by server. Maximum message count per session reached."
 
@@ -212,24 +212,30 @@ def test_idle_timeout_sends_an_unprompted_451_and_closes():
         assert (record.closed_by, record.close_reason) == ("server", "limit:idle_timeout_s")
 
 
-def test_every_command_restarts_the_idle_timeout():
+def test_every_command_restarts_the_idle_timeout(monkeypatch):
+    # On a clock the test steps: the timer is the server's real one, and fires only when the
+    # test moves time past it, however loaded the machine is.
     timeout_s = 1.0
     with (
-        FakeSES(profile="ses", idle_timeout_s=timeout_s) as ses,
+        stepped_server(monkeypatch, profile="ses", idle_timeout_s=timeout_s) as (ses, clock),
         socket.create_connection(ses.address, timeout=10) as raw,
     ):
-        reader = raw.makefile("rb")
-        assert reader.readline().startswith(b"220 ")
-        # Busy for 2.5 timeouts, a command every 1/20 of one: never idle for long enough.
-        began = time.monotonic()
-        while time.monotonic() - began < 2.5 * timeout_s:
-            last_sent = time.monotonic()
-            raw.sendall(b"NOOP\r\n")
-            assert reader.readline().startswith(b"250 ")
-            time.sleep(timeout_s / 20)
-        assert reader.readline() == b"451 4.4.2 Timeout waiting for data from client.\r\n"
-        assert time.monotonic() - last_sent >= timeout_s  # counted from the last command
-        assert reader.readline() == b""
+        replies = Replies(raw)
+        assert replies.next().startswith(b"220 ")
+        # Commands 0.9 of a timeout apart: each restarts the timer, or the second meets a 451.
+        for _ in range(3):
+            assert replies.command(b"NOOP").startswith(b"250 ")
+            clock.step(0.9 * timeout_s)
+        # Then silence: nothing at 0.99 of a timeout after the last command; past it, unprompted:
+        clock.step(0.09 * timeout_s)
+        assert replies.nothing_yet()
+        clock.step(0.02 * timeout_s)
+        assert replies.next() == b"451 4.4.2 Timeout waiting for data from client."
+        assert replies.next() == b""
+    record = ses.ledger.wait_for(lambda ledger: not ledger.sessions[0].open and ledger.sessions[0])
+    assert (record.closed_by, record.close_reason) == ("server", "limit:idle_timeout_s")
+    last_command = [line.at for line in record.transcript if line.direction == ">"][-1]
+    assert record.closed_at - last_command >= timeout_s  # on the stepped clock
 
 
 def test_idle_timeout_on_the_virtual_clock_answers_the_next_command():
