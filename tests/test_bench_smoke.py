@@ -49,6 +49,7 @@ def test_fake_ses_ledger_matches_the_load_message_for_message() -> None:
     assert ledger["sessions"] == result.sessions
 
 
+@pytest.mark.slow
 def test_throughput_compares_against_aiosmtpd_and_the_instant_sink() -> None:
     out = run_bench(
         "throughput.py", "--seconds", "0.3", "--repeats", "1", "--concurrency", "1", "2",
@@ -111,6 +112,7 @@ def test_matrix_benchmark_compares_pinned_and_unpinned_workers() -> None:
 @pytest.mark.skipif(
     not (shutil_which("chromium") or shutil_which("chromium-browser")), reason="no chromium"
 )
+@pytest.mark.slow
 def test_live_page_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None:
     out = run_bench("live_page.py", "--quick", "--json", str(tmp_path / "live.json"))
     assert "first render (ms)" in out

@@ -63,6 +63,7 @@ def spec(tmp_path, source, options=""):
     return f"cmd{options}:python {shlex.quote(str(path))}"
 
 
+@pytest.mark.slow
 @needs_faketime
 def test_a_20_minute_backoff_ladder_runs_on_the_fast_clock_and_the_ledger_counts_ses_seconds(
     tmp_path,

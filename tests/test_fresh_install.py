@@ -91,6 +91,7 @@ def test_a_built_in_scenario_runs_by_name_from_any_folder(fresh, tmp_path):
     assert "1 passed, 0 failed" in done.stdout
 
 
+@pytest.mark.slow
 def test_init_then_pytest_plays_the_projects_strategies(fresh, tmp_path):
     (tmp_path / "liar.py").write_text(LIAR)
     (tmp_path / "good.py").write_text(GOOD)

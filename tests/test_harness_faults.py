@@ -102,6 +102,7 @@ def without_wall_time(case: dict) -> dict:
     return case
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_each_misbehaving_strategy_is_reported_and_the_rest_of_the_matrix_completes(
     scenario_path: Path, workers: int
@@ -136,6 +137,7 @@ def test_cases_from_worker_processes_equal_cases_run_in_this_process(scenario_pa
     assert [without_wall_time(c) for c in results["cases"]] == [without_wall_time(c) for c in here]
 
 
+@pytest.mark.slow
 def test_a_timed_out_strategy_leaves_no_process_behind(scenario_path: Path, announcements) -> None:
     results = run_matrix([load_scenario(scenario_path)], [f"{BAD}hangs_with_child", "naive"])
     assert [c["error"] for c in results["cases"]] == [

@@ -76,6 +76,7 @@ def liar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # --- the contract ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_builtin_scenario_states_a_contract_that_robust_meets_at_its_own_seed():
     for path in builtin_scenarios():
         scenario = load_scenario(path)
@@ -85,7 +86,10 @@ def test_every_builtin_scenario_states_a_contract_that_robust_meets_at_its_own_s
         assert missed == [], f"{scenario.name}: robust misses {missed}"
 
 
-@pytest.mark.parametrize("strategy", ["liar:send_batch", "cmd:python liar_process.py"])
+@pytest.mark.parametrize(
+    "strategy",
+    ["liar:send_batch", pytest.param("cmd:python liar_process.py", marks=pytest.mark.slow)],
+)
 def test_a_strategy_that_claims_sent_and_sends_nothing_fails_every_scenario(liar, capsys, strategy):
     status = main(["run", *BUILTIN_NAMES, "--strategy", strategy, "--report-dir", "r"])
 

@@ -340,6 +340,7 @@ def test_xfails(fake_ses):
     pytester.runpytest().assert_outcomes(skipped=1, xfailed=1)
 
 
+@pytest.mark.slow
 def test_strictness_under_xdist(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         USER_TEST

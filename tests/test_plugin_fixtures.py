@@ -257,6 +257,7 @@ def test_factory_servers_have_their_own_plan_and_stop_at_teardown(
     project.runpytest().assert_outcomes(passed=3)
 
 
+@pytest.mark.slow
 def test_parallel_workers_each_own_a_server(project: pytest.Pytester) -> None:
     tests = "\n".join(
         textwrap.dedent(

@@ -100,6 +100,7 @@ def test_toml_files_elsewhere_are_collected_only_when_an_ini_glob_names_them(
     result.stdout.fnmatch_lines(["ci/cap.scenario.toml::naive", "3 tests collected*"])
 
 
+@pytest.mark.slow
 def test_scenarios_run_in_parallel_under_xdist(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("scenarios/", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)

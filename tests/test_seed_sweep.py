@@ -20,6 +20,7 @@ SEEDS = (7, 12, 16)  # each made some built-in table miss before its bounds were
 SMTP = [name for name in BUILTINS if not name.startswith("sdk-")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 def test_built_in_expectations_and_robusts_contract_hold_for_other_seeds(seed):
     scenarios = [load_scenario(builtin_scenario(name)) for name in RANDOM]

@@ -15,6 +15,7 @@ pytest.importorskip("moto")
 pytest.importorskip("boto3")
 
 
+@pytest.mark.slow
 def test_api_vs_moto_runs_and_the_ledger_holds_every_acknowledged_message():
     finished = subprocess.run(
         [sys.executable, str(BENCH / "api_vs_moto.py"), "--quick"],

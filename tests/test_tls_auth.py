@@ -17,7 +17,8 @@ USER, PASSWORD = "AKIAFAKEUSER", "fake-secret-Pa55word"
 MESSAGE = b"From: app@example.com\r\nTo: user@example.com\r\nSubject: tls\r\n\r\nover TLS\r\n"
 
 
-@pytest.fixture(params=["--starttls", "--tls"])
+# A server with implicit TLS takes over 5 s to start and serve a test on a loaded machine.
+@pytest.fixture(params=["--starttls", pytest.param("--tls", marks=pytest.mark.slow)])
 def server(request: pytest.FixtureRequest) -> Iterator[ServeProcess]:
     process = ServeProcess("--profile", "ses", request.param, "--auth", f"{USER}:{PASSWORD}")
     yield process

@@ -132,6 +132,7 @@ def test_built_ins_that_do_not_resend_after_a_cut_say_they_do_not_know(scenario,
     assert case["score"]["duplicated"] == 0
 
 
+@pytest.mark.slow
 def test_the_results_schema_takes_uncertain(tmp_path, scenario) -> None:
     results = run_matrix([scenario], ["robust"])
     validate_results(results)

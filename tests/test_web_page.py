@@ -20,9 +20,12 @@ from tests.serve_process import ServeProcess
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)"
+    ),
+    pytest.mark.slow,  # a browser and a serve process per test: 3 to 16 s each
+]
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
 # Bound for a broken page; a working one is far inside it.
 WAIT_MS = 30_000
