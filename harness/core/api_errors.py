@@ -53,7 +53,7 @@ class SesApiError:
         return f"{self.status} {self.code}: {self.message}"
 
 
-#: The class's first name, still imported by harness.core.engine; goes when that import says
+#: The class's first name, still imported by harness.core.engine and .decision; goes when they say
 #: SesApiError (the console's error was also called ApiError: now ConsoleError).
 ApiError = SesApiError
 
