@@ -86,7 +86,10 @@ def pooled(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-@pytest.mark.parametrize("workers", [["-n", "0"], ["-n", "2", "--dist", "loadfile"]])
+@pytest.mark.parametrize(
+    "workers",
+    [["-n", "0"], pytest.param(["-n", "2", "--dist", "loadfile"], marks=pytest.mark.slow)],
+)
 def test_a_reused_connection_meets_the_next_tests_cap_at_its_own_8th_message(
     pooled: pytest.Pytester, workers: list[str]
 ) -> None:
