@@ -53,10 +53,6 @@ class SesApiError:
         return f"{self.status} {self.code}: {self.message}"
 
 
-#: The class's first name, still imported by harness.core.engine and .decision; goes when they say
-#: SesApiError (the console's error was also called ApiError: now ConsoleError).
-ApiError = SesApiError
-
 _NOT_VERIFIED = (
     "Email address is not verified. The following identities failed the check in region "
     "US-EAST-1: {}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from harness.core.api_errors import ApiError
+from harness.core.api_errors import SesApiError
 
 
 class Outcome(enum.StrEnum):
@@ -60,7 +60,7 @@ class Decision:
     stall_s: float | None = None
     fired: tuple[Fired, ...] = ()
     ses_id: str | None = None
-    error: ApiError | None = None  # API only: the error to answer with (outcome REPLY)
+    error: SesApiError | None = None  # API only: the error to answer with (outcome REPLY)
     # What decided it when no rule or limit fired (a protocol rule, e.g. "protocol:starttls_first").
     rule: str | None = None
 

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from harness.core import api_errors, wire
-from harness.core.api_errors import ApiError
+from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, RollingQuota, TokenBucket, is_verified
 from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
@@ -240,7 +240,7 @@ class Engine:
         ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now)
         return Decision(Outcome.ACCEPT, ses_id=ses_id)
 
-    def api_error(self, decision: Decision, version: str) -> ApiError:
+    def api_error(self, decision: Decision, version: str) -> SesApiError:
         """The API error a rule's reply stands for (its status, text and optional code)."""
         assert decision.reply is not None
         index = next(f.rule_index for f in reversed(decision.fired) if f.rule_index is not None)
