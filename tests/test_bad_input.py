@@ -42,6 +42,8 @@ BAD_PLANS = [
     ({"faults": [{**GOOD_RULE, "code": "451"}]}, "faults[0].code", "is not an integer"),
     ({"faults": [{**GOOD_RULE, "stage": "RCPX"}]}, "faults[0].stage", "RSET"),
     ({"faults": [{**GOOD_RULE, "action": "bounce"}]}, "faults[0].action", "drop_after_accept"),
+    ({"faults": [{**GOOD_RULE, "action": {}}]}, "faults[0].action", "{} is not an action (allowed"),
+    ({"faults": [{**GOOD_RULE, "action": []}]}, "faults[0].action", "[] is not an action (allowed"),
     ({"faults": [{"stage": "RCPT"}]}, "faults[0].action", "is required (allowed: reply"),
     ({"faults": [{"action": "drop"}]}, "faults[0].stage", "is required (allowed: CONNECT"),
     ({"faults": [{**GOOD_RULE, "colour": 1}]}, "faults[0].colour", "probability"),

@@ -60,6 +60,10 @@ class Limits:
 
     def updated(self, **overrides: Any) -> Limits:
         """A copy with `overrides` applied, validated as user input."""
+        names = [f.name for f in dataclasses.fields(Limits)]
+        unknown = sorted(set(overrides) - set(names), key=str)
+        if unknown:  # before the Nones are set aside: `{"typo": None}` is a typo too
+            raise PlanError(unknown[0], "unknown key", allowed=sorted(names))
         merged = {**schema.dump(self), **overrides}
         merged = {k: v for k, v in merged.items() if v is not None}
         base = schema.load(Limits, merged)

@@ -197,6 +197,7 @@ _ACTION_KEYS = {
     name for cls in ACTIONS.values() for name in (f.name for f in dataclasses.fields(cls))
 }
 _MATCHER_KEYS = {f.name for f in dataclasses.fields(Matcher)}
+LIMIT_KEYS = [f.name for f in dataclasses.fields(Limits)]
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,7 @@ class Rule:
         if not isinstance(data, Mapping):
             raise PlanError("", f"a fault rule is a table of keys, got {data!r}")
         allowed = sorted(_MATCHER_KEYS | _ACTION_KEYS | {"action", "name"})
-        unknown = sorted(set(data) - set(allowed))
+        unknown = sorted(set(data) - set(allowed), key=str)
         if unknown:
             raise PlanError(unknown[0], "unknown key", allowed=allowed)
         if "stage" not in data:
@@ -244,7 +245,8 @@ class Rule:
         if "action" not in data:
             raise PlanError("action", "is required", allowed=list(ACTIONS))
         kind = data["action"]
-        if kind not in ACTIONS:
+        # Checked as a string first: a table or a list is not hashable, and `in` would raise.
+        if not isinstance(kind, str) or kind not in ACTIONS:
             raise PlanError("action", f"{kind!r} is not an action", allowed=list(ACTIONS))
         action_cls = ACTIONS[kind]
         action_fields = {f.name for f in dataclasses.fields(action_cls)}
@@ -335,7 +337,7 @@ class Plan:
             if not isinstance(data, Mapping):
                 raise PlanError("", f"a plan is a table of keys, got {data!r}")
             allowed = ["profile", "seed", "limits", "faults"]
-            unknown = sorted(set(data) - set(allowed))
+            unknown = sorted(set(data) - set(allowed), key=str)
             if unknown:
                 raise PlanError(unknown[0], "unknown key", allowed=allowed)
             faults = data.get("faults", [])
@@ -350,6 +352,9 @@ class Plan:
             limits = data.get("limits", {})
             if not isinstance(limits, Mapping):
                 raise PlanError("limits", "must be a table of keys")
+            for key in limits:
+                if not isinstance(key, str):
+                    raise PlanError(f"limits.{key!r}", "unknown key", allowed=LIMIT_KEYS)
             return cls(
                 profile=schema.coerce(data.get("profile", "ses"), str, "profile"),
                 seed=schema.coerce(data.get("seed", 0), int, "seed"),

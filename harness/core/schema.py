@@ -171,7 +171,7 @@ def load(cls: type[T], data: Mapping[str, Any], *, skip: tuple[str, ...] = ()) -
         raise PlanError("", f"expected a table of keys, got {data!r}")
     hints = _hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip}
-    unknown = sorted(set(data) - fields)
+    unknown = sorted(set(data) - fields, key=str)
     if unknown:
         raise PlanError(unknown[0], "unknown key", allowed=sorted(fields))
     required = [

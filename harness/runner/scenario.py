@@ -401,6 +401,9 @@ def _address(value: Any, key: str) -> str:
 def _domains(value: Any) -> tuple[tuple[str, float], ...]:
     key = "workload.domains"
     if isinstance(value, list) and value:
+        for domain in value:  # before they become keys: a table or a list is not hashable
+            if not isinstance(domain, str):
+                raise PlanError(key, f"{domain!r} is not a domain", allowed="e.g. example.com")
         value = dict.fromkeys(value, 1.0)
     if not isinstance(value, Mapping) or not value:
         raise PlanError(

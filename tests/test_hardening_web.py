@@ -1,0 +1,118 @@
+"""Issue 28's web side, each fault pinned where it shows:
+
+3. long-polls (`?wait`) abandoned by their clients, and waking only the waits a message serves;
+4. page clients (streams that never read, many long-polls) and the SMTP side's pace, the caps;
+5. a message whose MIME headers would take seconds to parse, opened in the message view;
+6. a part whose charset holds CR/LF, served on its own;
+7. `serve` with its stdout reader gone: mail is still accepted;
+8. a fault `action` of the wrong type, and every field of plans and rules type-checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import FakeSES, PlanError
+from harness.core.limits import Limits
+from harness.core.plan import ACTIONS, Matcher, Plan, Rule, Stage
+from tests.http_app import JSON, run
+
+# --- 8. every field of plans and rules type-checked ----------------------------------------------
+
+#: Any value a JSON or TOML file can hold, small.
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+RULE_KEYS = sorted(
+    {
+        "name",
+        *Matcher.__dataclass_fields__,
+        *(k for a in ACTIONS.values() for k in a.__dataclass_fields__),
+    }
+    - {"stage"}
+)
+RULES = st.fixed_dictionaries(
+    {
+        "stage": st.sampled_from([s.value for s in Stage]) | JSON_VALUES,
+        "action": st.sampled_from(list(ACTIONS)) | JSON_VALUES,
+    },
+    optional={key: JSON_VALUES for key in RULE_KEYS},
+)
+PLANS = st.fixed_dictionaries(
+    {},
+    optional={
+        "profile": st.sampled_from(["ses", "plain"]) | JSON_VALUES,
+        "seed": JSON_VALUES,
+        "limits": st.dictionaries(
+            st.sampled_from([*Limits.__dataclass_fields__, "typo"]), JSON_VALUES, max_size=3
+        )
+        | JSON_VALUES,
+        "faults": st.lists(RULES | JSON_VALUES, max_size=3) | JSON_VALUES,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=PLANS)
+def test_any_value_in_any_field_of_a_plan_is_a_plan_or_a_one_line_plan_error(data) -> None:
+    try:
+        Plan.from_dict(data, source="plan.json")
+    except PlanError as error:
+        text = str(error)
+        assert text.startswith("plan.json: ") and "\n" not in text and len(text) < 400, text
+
+
+@pytest.mark.parametrize("action", [{}, [], {"reply": 1}, ["drop"]], ids=repr)
+def test_an_action_of_the_wrong_type_is_one_line_naming_the_allowed_actions(action) -> None:
+    with pytest.raises(PlanError) as raised:
+        Plan.from_dict({"faults": [{"stage": "MAIL", "action": action}]}, source="p.toml")
+    assert str(raised.value) == (
+        f"p.toml: key 'faults[0].action': {action!r} is not an action "
+        "(allowed: reply, drop, drop_after_accept, delay, stall)"
+    )
+
+
+def test_an_unknown_limit_switched_off_is_named_like_any_unknown_key() -> None:
+    with pytest.raises(PlanError, match=r"^key 'limits.colour': unknown key \(allowed: api_"):
+        Plan.from_dict({"limits": {"colour": None}})
+
+
+def test_a_value_of_100000_characters_is_named_in_one_short_line() -> None:
+    for data in (
+        {"profile": "x" * 100_000},
+        {"faults": [{"stage": "MAIL", "action": "y" * 100_000}]},
+        {"faults": [{"stage": "MAIL", "action": "drop", "z" * 100_000: 1}]},
+    ):
+        with pytest.raises(PlanError) as raised:
+            Plan.from_dict(data, source="p.json")
+        text = str(raised.value)
+        assert len(text) < 400 and "(100,0" in text and "\n" not in text, text[:500]
+
+
+def test_an_action_of_the_wrong_type_over_the_api_is_a_400_and_the_plan_stays() -> None:
+    async def scenario(ses: FakeSES, client: TestClient) -> None:
+        for action in ({}, []):
+            rule: dict[str, Any] = {"stage": "MAIL", "action": action}
+            for path, body in (
+                ("/api/plan", {"faults": [rule]}),
+                ("/api/steering", {"plan": {"faults": [rule]}}),
+            ):
+                response = await client.put(path, json=body, headers=JSON)
+                answer = await response.json()
+                assert response.status == 400, answer
+                assert answer["key"] == "faults[0].action", answer
+                assert answer["error"].startswith(f"PUT {path}: key 'faults[0].action': ")
+        assert (await (await client.get("/api/plan")).json())["faults"] == [
+            {"stage": "RCPT", "action": "drop"}
+        ]
+
+    run(scenario, faults=[Rule.from_dict({"stage": "RCPT", "action": "drop"})])
