@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from harness import FakeSES, PlanError
 from harness.core.limits import Limits
 from harness.core.plan import ACTIONS, Matcher, Plan, Rule, Stage
-from tests.http_app import JSON, run
+from tests.http_app import JSON, get, run, send
 
 # --- 8. every field of plans and rules type-checked ----------------------------------------------
 
@@ -116,3 +116,41 @@ def test_an_action_of_the_wrong_type_over_the_api_is_a_400_and_the_plan_stays() 
         ]
 
     run(scenario, faults=[Rule.from_dict({"stage": "RCPT", "action": "drop"})])
+
+
+# --- 6. a charset holding CR/LF ------------------------------------------------------------------
+
+#: Parts whose charset, once RFC 2231's percent-encoding is decoded, holds a CR LF (which would
+#: end the part's Content-Type header), a NUL, or is not a name at all.
+ODD_CHARSETS = [
+    b"Content-Type: text/plain; charset*=utf-8''utf-8%0D%0AX-Injected:%201",
+    b"Content-Type: text/plain; charset*=utf-8''utf%00",
+    b"Content-Type: text/html; charset*=utf-8''%0A",
+    b'Content-Type: text/pl"ain; charset=utf-8',
+]
+
+
+def _with_header(header: bytes, number: int) -> bytes:
+    return (
+        b"From: a@example.com\r\nTo: b@example.com\r\nSubject: odd %d\r\nMIME-Version: 1.0\r\n"
+        % number
+        + header
+        + b"\r\n\r\nhello\r\n"
+    )
+
+
+def test_a_part_whose_charset_holds_cr_lf_is_served_without_it(capsys) -> None:
+    async def scenario(ses: FakeSES, client: TestClient) -> None:
+        await send(ses, *(_with_header(h, n) for n, h in enumerate(ODD_CHARSETS)))
+        for sequence in range(1, len(ODD_CHARSETS) + 1):
+            view = await get(client, f"/api/messages/{sequence}")
+            (part,) = view["body"]["parts"]
+            response = await client.get(part["url"])
+            assert response.status == 200, sequence
+            assert "\r" not in response.headers["Content-Type"]
+            assert "X-Injected" not in response.headers
+            assert await response.read() == b"hello\r\n"
+            assert part["charset"] in (None, "utf-8"), part
+
+    run(scenario)
+    assert "Traceback" not in capsys.readouterr().err

@@ -17,6 +17,10 @@ from typing import Any
 #: Bodies longer than this are cut in the message view (the part's own URL has all of it).
 SHOWN_CHARS = 1_000_000
 _TAG = re.compile(r"<[^>]*>")
+#: What a charset and each half of a content type may hold: an HTTP token (RFC 9110), short.
+#: The part's own URL serves them in its Content-Type header, where a CR or LF would end the
+#: header (aiohttp refuses to send it); a value that is not a token is not served.
+_TOKEN = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}")
 _SPACE = re.compile(r"\s+")
 
 
@@ -49,7 +53,7 @@ def leaf_payload(part: EmailMessage) -> bytes:
 def text_of(part: EmailMessage) -> str:
     """A text part decoded with its charset (unknown charsets and bad bytes replaced)."""
     payload = leaf_payload(part)
-    charset = part.get_content_charset() or "utf-8"
+    charset = _charset(part.get_content_charset()) or "utf-8"
     try:
         return payload.decode(charset, "replace")
     except LookupError:
@@ -118,7 +122,7 @@ def searchable_text(data: bytes) -> str:
     payload = body.get_payload(decode=True)
     payload = payload if isinstance(payload, bytes) else b""
     try:
-        text = payload.decode(body.get_content_charset() or "utf-8", "replace")
+        text = payload.decode(_charset(body.get_content_charset()) or "utf-8", "replace")
     except LookupError:
         text = payload.decode("utf-8", "replace")
     if body.get_content_type() == "text/html":
@@ -146,13 +150,27 @@ def _part(number: int, part: EmailMessage) -> Part:
     content_id = part.get("Content-ID")
     return Part(
         index=number,
-        content_type=part.get_content_type(),
-        charset=part.get_content_charset(),
+        content_type=_content_type(part.get_content_type()),
+        charset=_charset(part.get_content_charset()),
         filename=part.get_filename(),
         disposition=part.get_content_disposition(),
         content_id=str(content_id).strip("<> ") if content_id else None,
         size=len(leaf_payload(part)),
     )
+
+
+def _content_type(kind: str) -> str:
+    """`kind` if both its halves are tokens, else what a part of unknown type is."""
+    main, _, sub = kind.partition("/")
+    if _TOKEN.fullmatch(main) and _TOKEN.fullmatch(sub):
+        return kind
+    return "application/octet-stream"
+
+
+def _charset(charset: str | None) -> str | None:
+    """`charset` if it is a token (`utf-8`, `iso-8859-1`), else None: a charset decoded from
+    RFC 2231's `charset*=utf-8''a%0D%0Ab` holds a CR LF."""
+    return charset if charset is not None and _TOKEN.fullmatch(charset) else None
 
 
 def _shown(text: str) -> str:
