@@ -28,10 +28,14 @@ class ConsoleError(Exception):
     """An error of the console's HTTP API (docs/http-api.md), raised by a handler and answered
     as JSON: ``{"status": 404, "error": "...", ...details}``."""
 
-    def __init__(self, status: int, error: str, **details: Any) -> None:
+    def __init__(
+        self, status: int, error: str, *, retry_after_s: int | None = None, **details: Any
+    ) -> None:
         super().__init__(error)
         self.status = status
         self.body = {"status": status, "error": error, **details}
+        #: For a refusal that passes (a cap reached): the answer's Retry-After header.
+        self.headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else {}
 
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

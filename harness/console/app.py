@@ -45,7 +45,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except ConsoleError as error:
-        return reply(error.body, error.status)
+        return reply(error.body, error.status, headers=error.headers)
     except web.HTTPException as error:  # aiohttp's own: unknown path, wrong method
         if error.status < 400:
             raise

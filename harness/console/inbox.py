@@ -8,7 +8,9 @@ restarted `serve --store DIR` shows it again.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -38,6 +40,16 @@ PART_CSP = (
 )
 
 
+#: Messages are taken apart in one thread beside the loop, one at a time. The work is bounded
+#: before it starts (`mime.too_complex`) but can still take a fifth of a second of parsing,
+#: which the loop, and SMTP on it, should not wait for.
+PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ses-harness-mime")
+#: Message views that may wait for the parser at once; more are refused (503, Retry-After).
+PARSES_WAITING = 8
+
+T = TypeVar("T")
+
+
 class Inbox:
     """The API's view of the messages: which were deleted, and the text a search reads."""
 
@@ -48,6 +60,7 @@ class Inbox:
         self.deleted_through = 0  # every sequence up to this one is deleted ("delete all")
         self.texts = TextCache(self._searchable)
         self.haystacks = Haystacks()
+        self.parsing = 0  # views waiting for (or in) the parser
 
     @property
     def ses(self) -> Any:
@@ -92,6 +105,20 @@ class Inbox:
         if query.empty:
             return messages
         return [m for m in messages if query.matches(m, self.texts, self.haystacks)]
+
+    async def parsed(self, parse: Callable[..., T], *args: Any) -> T:
+        """`parse(*args)` run in the parser's thread; a 503 when too many views wait for it."""
+        if self.parsing >= PARSES_WAITING:
+            raise ConsoleError(
+                503,
+                f"{self.parsing} message views are waiting to be taken apart: try again shortly",
+                retry_after_s=1,
+            )
+        self.parsing += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(PARSER, parse, *args)
+        finally:
+            self.parsing -= 1
 
 
 INBOX_KEY = web.AppKey("inbox", Inbox)
@@ -206,7 +233,7 @@ async def get_message(request: web.Request) -> web.Response:
         out["body"] = None
         out["body_missing"] = "not kept: the in-memory budget was spent (use --store DIR)"
         return reply(out)
-    body = mime.describe(data)
+    body = await inbox.parsed(mime.describe, data)
     for part in body["parts"]:
         part["url"] = f"/api/messages/{record.sequence}/parts/{part['index']}"
     out["body"] = body
@@ -229,7 +256,14 @@ async def get_part(request: web.Request) -> web.Response:
     """One leaf part, decoded; `?download=1` as an attachment with its file name."""
     record = _message(request)
     number = path_number(request, "part")
-    found = mime.part(_body(request, record), number)
+    try:
+        found = await request.app[INBOX_KEY].parsed(mime.part, _body(request, record), number)
+    except mime.TooComplex as error:
+        raise ConsoleError(
+            422,
+            f"message {record.sequence} is not taken apart: {error}",
+            raw_url=f"/api/messages/{record.sequence}/raw",
+        ) from None
     if found is None:
         raise ConsoleError(404, f"message {record.sequence} has no leaf part {number}")
     part, content = found
