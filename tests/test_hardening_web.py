@@ -11,6 +11,15 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import io
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
 import time
 from typing import Any
 
@@ -21,6 +30,7 @@ from hypothesis import strategies as st
 
 from harness import FakeSES, PlanError
 from harness.console import mime
+from harness.console.printer import Printer
 from harness.core.limits import Limits
 from harness.core.plan import ACTIONS, Matcher, Plan, Rule, Stage
 from tests.http_app import JSON, get, run, send
@@ -253,3 +263,106 @@ async def _greeting_s(ses: FakeSES) -> float:
     writer.close()
     assert line.startswith(b"220"), line
     return time.monotonic() - began
+
+
+# --- 7. printing never decides whether mail is accepted ----------------------------------------
+
+
+def _serve(*args: str) -> tuple[subprocess.Popen[bytes], tuple[str, int]]:
+    """`serve` with its stdout a pipe the test holds (not read after the READY line)."""
+    command = [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0"]
+    process = subprocess.Popen(
+        [*command, "--profile", "plain", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith(b"READY "):
+            ready = json.loads(line[len(b"READY ") :])
+            return process, (ready["smtp_host"], ready["smtp_port"])
+    raise AssertionError(f"no READY line: {process.communicate(timeout=30)}")
+
+
+def _send_all(address: tuple[str, int], count: int) -> list[str]:
+    """Send `count` messages on one connection; the replies to their end of data."""
+    replies = []
+    with smtplib.SMTP(*address, timeout=10) as client:  # a blocked server fails the test
+        client.ehlo()
+        for number in range(count):
+            client.mail("a@example.com")
+            client.rcpt("b@example.com")
+            code, text = client.data(b"Subject: %d\r\n\r\nhello\r\n" % number)
+            replies.append(f"{code} {text.decode()}")
+    return replies
+
+
+def test_serve_accepts_mail_after_its_stdout_reader_is_gone() -> None:
+    process, address = _serve()
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # `serve | head`: the reader has read its lines and left
+    try:
+        replies = _send_all(address, 20)
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(30)
+    stderr = process.stderr.read().decode()
+    assert [r[:3] for r in replies] == ["250"] * 20, replies[:3]
+    assert code == 0
+    assert stderr.count("the live log's reader is gone") == 1, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+
+
+def test_serve_accepts_mail_while_nobody_reads_its_stdout() -> None:
+    process, address = _serve()
+    assert process.stdout is not None and process.stderr is not None
+    fcntl.fcntl(process.stdout.fileno(), fcntl.F_SETPIPE_SZ, 4096)  # a page: full at once
+    try:
+        # About 130 bytes of log a message: 500 fill the pipe 15 times over.
+        replies = _send_all(address, 500)
+        assert [r[:3] for r in replies] == ["250"] * 500, replies[-1]
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0
+    assert out.decode().count("message #") == 500  # all queued, written once read
+    assert "stopped." in out.decode() and b"Traceback" not in err
+
+
+def test_a_printer_drops_lines_a_reader_does_not_take_and_says_so_once() -> None:
+    read_end, write_end = os.pipe()
+    errors = io.StringIO()
+    with os.fdopen(write_end, "w") as stream:
+        printer = Printer(stream, errors=errors, queue_lines=10)
+        filler = "x" * 1000 + "\n"
+        began = time.monotonic()
+        for _ in range(1000):  # 1 MB: far more than the pipe holds
+            printer.write(filler)
+        assert time.monotonic() - began < 1.0  # never waited for the reader
+        assert printer.dropped > 0
+        received: list[bytes] = []
+        reader = threading.Thread(target=_drain, args=(read_end, received), daemon=True)
+        reader.start()  # the reader comes back: what was queued, then how much was dropped
+        assert printer.close(timeout_s=30)
+    reader.join(30)
+    os.close(read_end)
+    text = b"".join(received).decode()
+    assert text.count(filler) == 1000 - printer.dropped
+    assert text.endswith(f"({printer.dropped:,} log lines dropped: stdout was not read)\n")
+    assert errors.getvalue().count("stdout is not being read") == 1
+
+
+def _drain(fd: int, into: list[bytes]) -> None:
+    while chunk := os.read(fd, 1 << 16):
+        into.append(chunk)
+
+
+def test_a_printer_whose_reader_left_stops_and_says_so_once() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    errors = io.StringIO()
+    with os.fdopen(write_end, "w") as stream:
+        printer = Printer(stream, errors=errors)
+        for _ in range(5):
+            printer.write("line\n")
+        assert printer.close(timeout_s=30)
+    assert printer.gone
+    assert errors.getvalue().count("reader is gone") == 1, errors.getvalue()

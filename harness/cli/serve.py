@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import json
 import os
@@ -27,6 +28,7 @@ from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, 
 from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
+from harness.console.printer import Printer
 from harness.console.store import Store
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
@@ -107,7 +109,8 @@ def main(args: argparse.Namespace) -> int:
     warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
-    log = LiveLog(sys.stdout)
+    printer = Printer(sys.stdout)
+    log = LiveLog(printer)
     store = None
     ledger = Ledger(sink=log)
     if args.store:
@@ -126,6 +129,9 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if store is not None:
             store.close()
+        printer.close()
+        if printer.gone:  # nothing may reach stdout at exit: its reader left
+            _quiet_stdout()
 
 
 def build_plan(args: argparse.Namespace) -> Plan:
@@ -272,11 +278,17 @@ async def _serve(
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
         for line in banner(ses, api.url, store, token):
-            print(line, flush=True)
+            log.say(line)
         await stop.wait()
     restored = store.restored if store is not None else 0
-    print("\nstopped.", *log.summary(restored), sep="\n", flush=True)
+    log.say("\n".join(["", "stopped.", *log.summary(restored)]))
     return 0
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush finds no broken pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = None) -> list[str]:

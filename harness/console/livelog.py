@@ -15,7 +15,10 @@ from harness.core.plan import Rule
 
 class LiveLog:
     """A LedgerSink that prints one line per closed session, accepted message and fired fault,
-    and counts them for the summary (resets of the ledger do not reset these counts)."""
+    and counts them for the summary (resets of the ledger do not reset these counts).
+
+    It is called while a message is being accepted, so writing a line must never fail or wait:
+    `serve` hands it a `harness.console.printer.Printer`."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -70,9 +73,19 @@ class LiveLog:
         """A line about the server itself (a plan change, a reset), stamped like the others."""
         self._line(text)
 
+    def say(self, text: str) -> None:
+        """Lines as they are, without a time (the banner, the summary)."""
+        self._write(text + "\n")
+
     def _line(self, text: str) -> None:
-        stamp = time.strftime("%H:%M:%S")
-        print(f"{stamp} {text}", file=self.stream, flush=True)
+        self._write(f"{time.strftime('%H:%M:%S')} {text}\n")
+
+    def _write(self, text: str) -> None:
+        try:  # `serve` gives a Printer, which never raises; any other stream may
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a log line is lost; the message it was about is not
 
 
 def describe_limits(limits: Limits) -> list[str]:
