@@ -40,12 +40,14 @@ async def send(ses: FakeSES, *messages: bytes, to: str = "rcpt@example.com") -> 
             await client.sendmail("sender@example.com", [to], data)
 
 
-def run(scenario: Scenario, **server: Any) -> None:
-    """Start a fake SES (plain profile unless told) with its API in one loop, run `scenario`."""
+def run(scenario: Scenario, *, caps: tuple[int, int] | None = None, **server: Any) -> None:
+    """Start a fake SES (plain profile unless told) with its API in one loop, run `scenario`;
+    `caps`: the most event streams and long-polls the API holds (create_app's)."""
 
     async def main() -> None:
         ses = FakeSES(**{"profile": "plain", **server})
-        async with ses, TestClient(TestServer(create_app(ses))) as client:
+        app = create_app(ses) if caps is None else create_app(ses, caps=caps)
+        async with ses, TestClient(TestServer(app)) as client:
             await scenario(ses, client)
 
     asyncio.run(main())

@@ -8,9 +8,11 @@ commands, never in the middle of one.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import hmac
 import json
+import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -21,10 +23,11 @@ from aiohttp import web
 
 from harness.console import guard, inbox, sessions, steering
 from harness.console.api import SES_KEY, STORE_KEY, ConsoleError, json_body, plan_from, reply, whole
-from harness.console.events import EventHub
+from harness.console.events import MAX_STREAMS, EventHub
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.store import Store
 from harness.console.views import fault_json, iso, session_json
+from harness.console.waits import MAX_WAITS
 from harness.server.fake_ses import FakeSES
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -52,10 +55,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return reply({"status": error.status, "error": error.reason}, error.status)
     except Exception as error:  # a bug of ours: one line on stderr, JSON to the client
         problem = f"{type(error).__name__}: {error}"
-        print(
-            f"ses-harness: API error on {request.method} {request.path[:200]}: {problem[:500]}",
-            file=sys.stderr,
-        )
+        with contextlib.suppress(OSError, ValueError):  # a closed stderr changes no answer
+            print(
+                f"ses-harness: API error on {request.method} {request.path[:200]}: {problem[:500]}",
+                file=sys.stderr,
+            )
         return reply({"status": 500, "error": f"internal error: {problem}"}, 500)
 
 
@@ -80,6 +84,20 @@ async def require_token(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
+def page_caps(streams: int = MAX_STREAMS, waits: int = MAX_WAITS) -> tuple[int, int]:
+    """The most event streams and long-polls a server holds: `streams` and `waits`, fewer when
+    the process may open few files (a quarter of the limit each), so that page clients never
+    take the descriptors SMTP's connections need."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return streams, waits
+    if soft == resource.RLIM_INFINITY:
+        return streams, waits
+    share = max(8, soft // 4)
+    return min(streams, share), min(waits, share)
+
+
 def create_app(
     ses: FakeSES,
     store: Store | None = None,
@@ -87,11 +105,13 @@ def create_app(
     token: str | None = None,
     allowed_hosts: tuple[str, ...] = (),
     log: LiveLog | None = None,
+    caps: tuple[int, int] | None = None,
 ) -> web.Application:
     """The API over `ses` (started or not); `store` is the `--store` folder, if any; with a
     `token`, /api/ requests without it get a 401. Every route is guarded against other web
     pages (see harness.console.guard); `allowed_hosts` are names it answers to besides IP
-    addresses and localhost. Plan changes and resets are noted in `log`.
+    addresses and localhost. Plan changes and resets are noted in `log`. `caps`: the most event
+    streams and long-polls held at once (default: `page_caps()`); more are refused with a 503.
 
     >>> app = create_app(FakeSES(profile="plain"))
     """
@@ -102,7 +122,7 @@ def create_app(
     app[STORE_KEY] = store
     app[TOKEN_KEY] = token or None
     app[STARTED_KEY] = time.time()
-    _add_live_parts(app, ses)
+    _add_live_parts(app, ses, caps or page_caps())
     app.add_routes(
         [
             web.get("/", index),
@@ -122,12 +142,13 @@ def create_app(
     return app
 
 
-def _add_live_parts(app: web.Application, ses: FakeSES) -> None:
+def _add_live_parts(app: web.Application, ses: FakeSES, caps: tuple[int, int]) -> None:
     """The event hub (push and `?wait=`), the inbox (search, delete) and the plan panel; the hub
     watches the ledger from the app's start to its shutdown, which also ends every stream."""
-    hub = EventHub()
+    max_streams, max_waits = caps
+    hub = EventHub(max_streams=max_streams)
     app[HUB_KEY] = hub
-    app[inbox.INBOX_KEY] = inbox.Inbox(app, hub)
+    app[inbox.INBOX_KEY] = inbox.Inbox(app, hub, max_waits=max_waits)
     app[steering.STEERING_KEY] = steering.Steering(ses, hub)
     hub.on_cleared += [app[inbox.INBOX_KEY].cleared, app[steering.STEERING_KEY].cleared]
 
@@ -226,10 +247,25 @@ async def stats(request: web.Request) -> web.Response:
                 "deleted": len(messages) - len(request.app[inbox.INBOX_KEY].visible()),
             },
             "faults": {"total": len(faults), "by_name": dict(by_name.most_common())},
+            "page": _page_clients(request),
             "started": iso(started),
             "uptime_s": round(time.time() - started, 3),
         }
     )
+
+
+def _page_clients(request: web.Request) -> dict[str, int]:
+    """The live page's clients held now, their caps, and what the caps and the sweep did."""
+    hub, waits = request.app[HUB_KEY], request.app[inbox.INBOX_KEY].waits
+    return {
+        "event_streams": len(hub.streams),
+        "event_streams_max": hub.max_streams,
+        "waits": waits.waiting,
+        "waits_max": waits.max_waits,
+        "searches_waited_on": len(waits.groups),
+        "refused": hub.refused + waits.refused,
+        "streams_closed_not_reading": hub.closed_stalled,
+    }
 
 
 async def reset(request: web.Request) -> web.Response:

@@ -34,7 +34,10 @@ class ApiServer:
         self.host = host
         self.requested_port = port
         self.port = 0
-        self._runner = web.AppRunner(app, access_log=None, logger=LOG)
+        # A request whose client has gone is cancelled, as aiohttp's TestServer (and so every
+        # test) does: a long-poll or an event stream ends with its connection, instead of
+        # working for a client that left until its timeout (harness.console.waits).
+        self._runner = web.AppRunner(app, access_log=None, logger=LOG, handler_cancellation=True)
 
     @property
     def url(self) -> str:

@@ -28,6 +28,7 @@ from harness.console.api import (
 from harness.console.events import EventHub
 from harness.console.search import Haystacks, MessageQuery, QueryError, TextCache
 from harness.console.views import message_json
+from harness.console.waits import MAX_WAITS, Waits
 
 #: `?wait=N` gives up after `timeout` seconds: 30 unless told, 300 at most.
 WAIT_DEFAULT_S = 30.0
@@ -53,9 +54,11 @@ T = TypeVar("T")
 class Inbox:
     """The API's view of the messages: which were deleted, and the text a search reads."""
 
-    def __init__(self, app: web.Application, hub: EventHub) -> None:
+    def __init__(self, app: web.Application, hub: EventHub, *, max_waits: int = MAX_WAITS) -> None:
         self.app = app
         self.hub = hub
+        self.waits = Waits(self._matches, max_waits=max_waits)
+        hub.listeners.append(self.waits.on_ledger)
         self.deleted: set[int] = set()
         self.deleted_through = 0  # every sequence up to this one is deleted ("delete all")
         self.texts = TextCache(self._searchable)
@@ -98,6 +101,9 @@ class Inbox:
     def _searchable(self, record: MessageRecord) -> str:
         data = self.body(record)
         return mime.searchable_text(data) if data is not None else ""
+
+    def _matches(self, query: MessageQuery, record: MessageRecord) -> bool:
+        return query.matches(record, self.texts, self.haystacks)
 
     def find(self, query: MessageQuery) -> list[MessageRecord]:
         """The visible messages that match, oldest first."""
@@ -177,10 +183,10 @@ async def list_messages(request: web.Request) -> web.Response:
     if wanted is not None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        # Woken by the ledger's changes, never by a timer: no polling.
+        # Woken when enough new messages match (harness.console.waits), never by a timer.
         while len(matches) < wanted:
             left = deadline - loop.time()
-            if left <= 0 or not await inbox.hub.changed(left):
+            if left <= 0 or not await inbox.waits.wait(query, wanted - len(matches), left):
                 if len(matches := matching()) >= wanted:
                     break
                 raise ConsoleError(
