@@ -173,6 +173,11 @@ def started(argv: list[str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
         process.communicate()
 
 
+def parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(stat[stat.rindex(b")") + 2 :].split()[1])
+
+
 # --- a case in this process ------------------------------------------------------------------
 
 
@@ -210,6 +215,26 @@ def test_a_case_timeout_ends_what_the_client_in_the_worker_started(scenario_path
     pids = client.pids()
     assert len(set(pids)) == 4
     assert [pid for pid in pids if alive(pid, client)] == []  # when the matrix returns
+    assert client.running() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("killed", ["worker", "worker and keeper"])
+def test_a_client_whose_worker_is_killed_outright_is_ended_with_its_processes(
+    scenario_path, client, tmp_path, killed
+):
+    argv = [sys.executable, "-m", "harness", "run", str(scenario_path)]
+    argv += ["--strategy", client.spec("hang"), "--report-dir", str(tmp_path / "out")]
+    with started(argv, REPO) as run:
+        pids = client.pids(wait_s=WAIT_S)
+        keeper = parent_of(pids[0])  # what started the client
+        worker = parent_of(keeper)
+        for pid in (keeper, worker) if killed == "worker and keeper" else (worker,):
+            os.kill(pid, signal.SIGKILL)  # no chance to clean up: as the OOM killer does
+        stdout, stderr = run.communicate(timeout=WAIT_S)
+    assert run.returncode == 1, stderr
+    assert "strategy process died (exit -9)" in stdout
+    assert [pid for pid in pids if alive(pid, client)] == []  # when the run ends
     assert client.running() == []
 
 
@@ -271,6 +296,37 @@ def test_a_process_is_found_under_its_parent_whatever_it_calls_itself():
         member.kill()
         member.wait()
         member.stdout.close()
+
+
+def test_processes_are_found_and_ended_by_the_mark_in_their_environment(tmp_path):
+    mark = f"test-{os.getpid()}-{tmp_path.name}"
+    stubborn = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(flush=True)"
+    stubborn += "; input()"
+    env = {**os.environ, "TEST_MARK": mark}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", stubborn],
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        for environment in (env, os.environ)
+    ]
+    marked, unmarked = processes
+    try:
+        for process in processes:
+            process.stdout.readline()
+        assert keeper.marked("TEST_MARK", mark) == [marked.pid]
+        assert keeper.end_marked("TEST_MARK", mark, wait_s=0.1) == 0
+        assert marked.wait(WAIT_S) == -signal.SIGKILL  # it ignored SIGTERM
+        assert unmarked.poll() is None
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+            process.stdin.close()
+            process.stdout.close()
 
 
 def test_a_client_starts_with_default_signal_handling_and_no_input(scenario_path, tmp_path):
