@@ -250,6 +250,23 @@ def interrupt(run: subprocess.Popen[str], how: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
+def test_an_interrupted_run_leaves_none_of_the_clients_processes(
+    scenario_path, client, tmp_path, how
+):
+    argv = [sys.executable, "-m", "harness", "run", str(scenario_path)]
+    argv += ["--strategy", client.spec("hang"), "--report-dir", str(tmp_path / "out")]
+    with started(argv, REPO) as run:
+        pids = client.pids(wait_s=WAIT_S)
+        interrupt(run, how)
+        _, stderr = run.communicate(timeout=WAIT_S)
+    assert run.returncode == 130, stderr
+    assert "interrupted:" in stderr and "Traceback" not in stderr
+    assert [pid for pid in pids if alive(pid, client)] == []  # when the run ends
+    assert client.running() == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["Ctrl-C", "SIGTERM"])
 def test_an_interrupted_xdist_run_of_scenario_items_leaves_none_of_the_clients_processes(
     client, tmp_path, how
 ):
