@@ -16,6 +16,8 @@ becomes the keeper's child instead of init's, so the tree under the keeper, read
 everything the client started, whatever it did. Ending it: SIGTERM (and SIGCONT, for a stopped
 process), `GRACE_S` to exit, then SIGKILL until nothing runs, reaping as it goes. Without prctl
 or /proc the client's own process group is ended the same way, and that is all it can find.
+(A cgroup would hold the tree too, but needs a delegated cgroup hierarchy, which CI containers
+and login sessions rarely give.)
 
 Run as a script, stdlib only (``python -I -S keeper.py FD``): the starter writes one JSON line
 to its stdin, ``{"argv": [...], "env": {...}}``, and keeps the pipe open; closing it means

@@ -59,7 +59,7 @@ class Client:
         answers, answer_fd = os.pipe()
         try:
             self._keeper = subprocess.Popen(
-                # -I -S: stdlib only, no site or user paths; starts in a few milliseconds
+                # -I -S: stdlib only, no site or user paths, a quicker start
                 [sys.executable, "-I", "-S", keeper.__file__, str(answer_fd)],
                 stdin=subprocess.PIPE,  # its lifeline: closed, by us or by our death, it stops
                 stdout=stdout,
