@@ -52,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="where to write the scenario "
-        "(default reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml)",
+        "(default reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml; the folder "
+        "`reports` names in [tool.ses-harness] for reports/)",
     )
     parser.add_argument(
         "--exclude-ambiguous",
@@ -76,6 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.hunting.search import breaks, broken_classes, hunt, write_scenario
+    from harness.runner.config import report_dir
     from harness.runner.matrix import run_case
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import load_scenario
@@ -91,6 +93,7 @@ def main(args: argparse.Namespace) -> int:
         ambiguous=not args.exclude_ambiguous,
         max_events=args.max_events,
         path=args.out,
+        reports=report_dir(Path(".")),
         on_progress=lambda line: print(line, file=sys.stderr, flush=True),
         strict_uncertain=args.strict_uncertain,
     )
