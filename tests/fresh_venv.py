@@ -9,6 +9,7 @@ folders outside it). `offline_env` gives a shell in that venv the same rules, so
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -28,10 +29,27 @@ def run(
     )
 
 
+def source_tree(folder: Path) -> Path:
+    """A copy of this checkout's files (tracked, and new ones git does not ignore) in `folder`:
+    a build writes build/ and *.egg-info beside its source, and two xdist workers building
+    from this checkout at once would write over each other's."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], REPO)
+    assert listed.returncode == 0, listed.stderr
+    for name in filter(None, listed.stdout.split("\0")):
+        source, copy = REPO / name, folder / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # harness/scenarios -> ../scenarios
+            copy.symlink_to(os.readlink(source))
+        elif source.is_file():
+            shutil.copy2(source, copy)
+    return folder
+
+
 def build_wheel(folder: Path) -> Path:
     """A wheel of this checkout in `folder`."""
+    source = source_tree(folder.parent / "source")
     pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    built = run([*pip, "--no-index", "-q", "-w", str(folder), str(REPO)], cwd=folder.parent)
+    built = run([*pip, "--no-index", "-q", "-w", str(folder), str(source)], cwd=folder.parent)
     assert built.returncode == 0, built.stderr
     return next(folder.glob("ses_fault_harness-*.whl"))
 

@@ -7,12 +7,14 @@ fixed). Exit status 1 when a schedule broke the strategy, 0 when none did within
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import shlex
 import sys
 from pathlib import Path
 
 NAME = "hunt"
+NEEDS_HYPOTHESIS = "needs hypothesis: pip install 'ses-fault-harness[hunt]'"
 HELP = (
     "Search fault schedules for the smallest one that makes a strategy lose, duplicate or "
     "misreport a message, and write it as a scenario file. Exit status 1 when it found one, 0 "
@@ -21,7 +23,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from harness.hunting.schedule import MAX_EVENTS
+    from harness.hunting import MAX_EVENTS
 
     parser.add_argument(
         "--strategy",
@@ -76,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("hypothesis") is None:  # the hunt extra
+        print(f"ses-harness {NAME} {NEEDS_HYPOTHESIS}", file=sys.stderr)
+        return 2
     from harness.hunting.search import breaks, broken_classes, hunt, write_scenario
     from harness.runner.config import report_dir
     from harness.runner.matrix import run_case
@@ -142,7 +147,7 @@ def pytest_replay(path: Path) -> str:
 
 def command_line(args: argparse.Namespace, seed: int) -> str:
     """The command that repeats this hunt."""
-    from harness.hunting.schedule import MAX_EVENTS
+    from harness.hunting import MAX_EVENTS
 
     words = ["ses-harness", NAME, "--strategy", args.strategy, "--messages", str(args.messages)]
     words += ["--max-examples", str(args.max_examples), "--seed", str(seed)]
