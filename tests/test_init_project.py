@@ -11,6 +11,7 @@ import pytest
 import yaml
 from setuptools.discovery import FlatLayoutPackageFinder
 
+from harness.cli.init import EXAMPLE_SCENARIO
 from harness.cli.main import main
 from tests.fresh_venv import build_wheel, make_venv, offline_env, run
 
@@ -113,20 +114,19 @@ def test_init_keeps_a_gitignore_that_ignores_the_reports(tmp_path):
     assert (tmp_path / ".gitignore").read_text() == "*.pyc\nses-harness-reports/\n"
 
 
-def test_run_and_hunt_write_where_the_table_says(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    init(tmp_path, "--strategy", "robust")
-    pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('"builtin", ', ""))
-
-    assert main(["run"]) == 0
+def test_run_and_hunt_leave_a_flat_layout_one_package(tmp_path, monkeypatch):
+    app = flat_app(tmp_path / "app")
+    small = tmp_path / "small.toml"
+    small.write_text(EXAMPLE_SCENARIO)
+    monkeypatch.chdir(app)
+    # Before init, as a new user tries it first: a reports/ folder here was a second package.
+    assert main(["run", str(small), "--strategy", "myapp.mail:send_batch"]) == 0
     assert main(["hunt", "--strategy", "naive", "--seed", "1", "--max-examples", "20"]) == 1
 
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
-        "pyproject.toml",
-        "ses-harness-reports",
-    ]
-    assert (tmp_path / "ses-harness-reports/hunts/scenarios/hunt-naive-seed1.toml").is_file()
+    assert FlatLayoutPackageFinder.find(str(app)) == ["myapp"]
+    assert (app / "ses-harness-reports/hunts/scenarios/hunt-naive-seed1.toml").is_file()
+    init(app, "--strategy", "myapp.mail:send_batch")
+    assert "/ses-harness-reports/" in (app / ".gitignore").read_text()
 
 
 def test_the_workflow_installs_what_a_python_mailer_needs_and_no_more(tmp_path):
@@ -212,3 +212,12 @@ def test_the_workflow_runs_green_for_a_good_mailer_and_red_for_a_broken_one(tmp_
     assert [r.returncode for r in broken] == [0, 1, 0], [r.stdout + r.stderr for r in broken]
     assert "missed the scenario's contract" in broken[1].stdout
     assert "myapp.old_mail:send_batch" in summary.read_text().split("small-session-cap")[-1]
+
+
+def test_a_wheel_on_this_machine_is_flagged_for_ci(tmp_path, capsys):
+    init(tmp_path, "--install", "/home/me/ses_fault_harness-0.1.0-py3-none-any.whl")
+    assert "is a path on this machine, not on a CI runner" in capsys.readouterr().out
+
+    (tmp_path / "other").mkdir()
+    init(tmp_path / "other", "--install", "vendor/ses_fault_harness-0.1.0-py3-none-any.whl")
+    assert "not on a CI runner" not in capsys.readouterr().out

@@ -54,8 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="where to write the scenario "
-        "(default reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml; the folder "
-        "`reports` names in [tool.ses-harness] for reports/)",
+        "(default ses-harness-reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml)",
     )
     parser.add_argument(
         "--exclude-ambiguous",

@@ -28,7 +28,7 @@ examples:
   ses-harness init --strategy myapp.mail:send_batch --install 'ses-fault-harness==0.1.0'
 then:
   pytest                 # one test per scenario and strategy, failing on lost or duplicated mail
-  ses-harness run        # the same suite, with a ranked table and reports/
+  ses-harness run        # the same suite, with a ranked table and ses-harness-reports/
 """
 
 EXAMPLE_SCENARIO = '''\
@@ -104,6 +104,11 @@ def main(args: argparse.Namespace) -> int:
     _ignore(root / ".gitignore", reports)
     _write(root / ".github/workflows/ses-harness.yml", workflow(project, args.install, reports))
     print(f"CI installs with: {pip_install(project, args.install)}")
+    if Path(args.install).is_absolute():
+        print(
+            f"note: {args.install} is a path on this machine, not on a CI runner: commit the "
+            "wheel and give its path relative to the project, or a URL"
+        )
     print("now run: ses-harness run   (or: pytest)")
     return 0
 
@@ -121,9 +126,7 @@ def table(strategies: list[str]) -> str:
         f'scenarios = ["builtin", "{SCENARIOS}"]\n'
         "# seeds = [1, 2, 3]     # play every case with these seeds too\n"
         "# time_scale = 8        # cmd: server and client on one clock, 8x the wall (1: real)\n"
-        "# Where `ses-harness run` writes here (a reports/ folder would be a second package\n"
-        "# to setuptools in a flat layout):\n"
-        f'reports = "{REPORTS}"\n'
+        f'# reports = "{REPORTS}"  # where `ses-harness run` and `hunt` write here\n'
         "# A bar of your own where you accept a known weakness:\n"
         '# [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]\n'
         '# misreported = "<= 12"\n'

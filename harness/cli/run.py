@@ -89,8 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--report-dir",
         type=Path,
         metavar="DIR",
-        help="reports go to DIR/<run id>/ (default: reports, or the folder `reports` names in "
-        "[tool.ses-harness])",
+        help="reports go to DIR/<run id>/ (default: ses-harness-reports, or the folder "
+        "`reports` names in [tool.ses-harness])",
     )
 
 

@@ -139,7 +139,7 @@ def hunt(
     ambiguous: bool = True,
     max_events: int = MAX_EVENTS,
     path: Path | None = None,
-    reports: Path = Path("reports"),
+    reports: Path = Path("ses-harness-reports"),
     on_progress: Callable[[str], None] | None = None,
     strict_uncertain: bool = False,
 ) -> HuntResult:

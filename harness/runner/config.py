@@ -5,16 +5,17 @@
     scenarios = ["builtin", "scenarios"]   # "builtin" (all), built-in names, files, folders
     seeds = [1, 2, 3]                      # play each case with these seeds too (optional)
     time_scale = 8                         # cmd: server and client clocks 8x the wall
-    reports = "ses-harness-reports"        # where run and hunt write here (default: reports)
+    reports = "ses-harness-reports"        # where run and hunt write here (the default)
 
     # A bar of your own where you accept a known weakness (the default is the contract):
     [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]
     misreported = "<= 12"
 
 `ses-harness run` with no arguments and a plain `pytest` in that project both play it; paths
-are relative to the pyproject.toml's folder. Errors name the file and the key. `reports` is
-there because a ``reports/`` folder beside a flat-layout package is one more top-level package
-to setuptools, and ``pip install -e .`` refuses the project; a name with a hyphen is never one.
+are relative to the pyproject.toml's folder. Errors name the file and the key. The default
+report folder has a hyphen in its name: a ``reports/`` folder beside a flat-layout package
+would be one more top-level package to setuptools, and ``pip install -e .`` would refuse the
+project; a name with a hyphen is never one.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from harness.runner.scenario import (
 TABLE = "tool.ses-harness"
 KEYS = ("strategies", "scenarios", "seeds", "time_scale", "expect", "reports")
 BUILTIN = "builtin"
-DEFAULT_REPORTS = "reports"
+DEFAULT_REPORTS = "ses-harness-reports"
 MAX_SEEDS = 1_000
 
 
@@ -69,7 +70,7 @@ def has_table(path: Path) -> bool:
 
 def report_dir(start: Path) -> Path:
     """Where `ses-harness run` and `hunt` write in `start`: the ``reports`` folder its
-    ``[tool.ses-harness]`` table names, else ``reports``."""
+    ``[tool.ses-harness]`` table names, else ``ses-harness-reports``."""
     found = find_pyproject(start)
     if found is None:
         return start / DEFAULT_REPORTS
