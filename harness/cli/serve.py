@@ -29,6 +29,7 @@ from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.store import Store
 from harness.core.errors import PlanError
+from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
@@ -288,7 +289,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     endpoint = ses.endpoint
     plan = ses.plan
     tls = {
-        TlsMode.NONE: "no TLS",
+        TlsMode.NONE: "no TLS (an app set up for SES's STARTTLS: --starttls)",
         TlsMode.STARTTLS: "STARTTLS offered (AUTH only after it)",
         TlsMode.IMPLICIT: "implicit TLS (smtps)",
     }[endpoint.tls]
@@ -301,6 +302,13 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     if endpoint.username is not None:
         lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
     lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    if (first := first_limit(plan.resolved_limits())) is not None:
+        lines.append(f"  first     {first}")
+    if plan.profile == "ses":  # AWS publishes no default quotas but the sandbox's
+        lines.append(
+            "  account   the rate and daily quota are example settings: set your account's "
+            "(--limit rate_per_s=N --limit daily_quota=N)"
+        )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
     if store is not None:
@@ -328,6 +336,28 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     }
     lines.append(f"{READY} {json.dumps(ready)}")
     return lines
+
+
+#: How a fast sender meets each limit (`Limits.first_met`), for the banner.
+_MEETS = {
+    "rate_per_s": ("the send rate", "within a second gets 454"),
+    "session_limit": ("the session cap", "on one connection gets 421"),
+    "daily_quota": ("the daily quota", "within 24 h gets 454"),
+}
+
+
+def first_limit(limits: Limits) -> str | None:
+    """Which limit a sender that sends as fast as it can meets first, and how to switch it off:
+    with the ses profile's settings, the rate (the 15th message in a second), not the cap."""
+    met = limits.first_met()
+    if met is None:
+        return None
+    name, message = met
+    limit, how = _MEETS[name]
+    return (
+        f"a fast sender meets {limit} first: message {message:,} {how} "
+        f"(--limit {name}=none switches it off)"
+    )
 
 
 def _limit(text: str) -> tuple[str, Any]:
