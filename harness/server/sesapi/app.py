@@ -43,9 +43,11 @@ class _Cut(Exception):
 class ApiService:
     """The SES API of one fake server: its engine, ledger and clock, plus API settings.
 
-    `credentials` maps access key ids to secrets; None accepts any well-formed signature.
-    `templates` are the stored templates a v2 Template content may name (``{"Subject": ...,
-    "Text": ..., "Html": ...}`` each).
+    `credentials` maps access key ids to secrets; `any_key_secret` is a secret any key id may
+    sign with (``serve --api-token``); with neither, any well-formed signature passes. Every
+    signature must be scoped to `region` and service ``ses`` and dated within 15 minutes of the
+    server's clock. `templates` are the stored templates a v2 Template content may name
+    (``{"Subject": ..., "Text": ..., "Html": ...}`` each).
     """
 
     def __init__(
@@ -54,11 +56,15 @@ class ApiService:
         *,
         credentials: Mapping[str, str] | None = None,
         templates: Templates | None = None,
+        region: str = "us-east-1",
+        any_key_secret: str | None = None,
     ) -> None:
-        if credentials is not None:
+        self.verifier = sigv4.Verifier(
+            region, dict(credentials) if credentials is not None else None, any_key_secret
+        )
+        if self.verifier.verifies:
             sigv4.require_botocore()
         self.state = state
-        self.credentials = dict(credentials) if credentials is not None else None
         self.templates = dict(templates or {})
         self._requests = 0
         #: The handler of each route, by (method, path).
@@ -229,11 +235,20 @@ class ApiService:
     def _authorize(self, request: web.Request, body: bytes) -> None:
         sigv4.check(
             request.headers,
-            credentials=self.credentials,
+            verifier=self.verifier,
+            now_s=self._signing_now(),
             method=request.method,
             url=f"http://{request.host}{request.raw_path}",
             body=body,
         )
+
+    def _signing_now(self) -> float:
+        """The time a signature's date is checked against: the server's clock, unless it is
+        virtual, then the wall's. Nobody signs on a virtual clock (boto3 in this process signs
+        on the wall, and so does every other process); a scaled clock's clients run under
+        libfaketime at its scale and start (harness.runner.faketime), so they sign on it."""
+        clock = self.state.clock
+        return self.state.wall() if clock.virtual else clock.now()
 
     def _request_id(self) -> str:
         self._requests += 1
