@@ -77,12 +77,12 @@ def test_past_any_plans_cap_a_request_is_refused_before_its_addresses_are_read(m
 
 
 def test_parsing_and_building_run_off_the_event_loop(monkeypatch):
-    threads: list[int] = []
-    compose, loads = mime.compose, json.loads
-    monkeypatch.setattr(mime, "compose", lambda **kw: threads.append(ident()) or compose(**kw))
     from harness.server.sesapi import v2
 
-    monkeypatch.setattr(v2.json, "loads", lambda *a, **k: threads.append(ident()) or loads(*a, **k))
+    threads: list[int] = []
+    compose, loads = mime.compose, v2.loads
+    monkeypatch.setattr(mime, "compose", lambda **kw: threads.append(ident()) or compose(**kw))
+    monkeypatch.setattr(v2, "loads", lambda body: threads.append(ident()) or loads(body))
     with FakeSES() as ses:
         loop_thread = ses._loop_thread
         assert v2_send(ses.api_url, SIMPLE)[0] == 200
@@ -221,6 +221,28 @@ def test_a_malformed_v1_request_is_a_400_in_xml(server, form, capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
+def test_long_headers_are_written_and_read_back_in_linear_pieces():
+    """The composer folds and encodes without the email package; the ledger unfolds and decodes
+    a long run of encoded words in pieces: both give back the text, as the email package would."""
+    from email.header import decode_header, make_header
+
+    from harness.base.headers import decoded, parse_headers
+
+    for subject in ["plain " * 5_000, "é" * 20_000, "Grüße, " * 3_000, "x" * 3_000, ""]:
+        data = mime.compose(
+            sender="Zoë <a@example.com>",
+            to=["b@example.com"] * 3,
+            cc=[],
+            subject=subject,
+            text="t",
+            html=None,
+        )
+        fields = dict(parse_headers(data))
+        assert decoded(fields["Subject"]).split() == subject.split()  # the ledger unfolds
+        assert decoded(fields["Subject"]) == str(make_header(decode_header(fields["Subject"])))
+        assert max(len(line) for line in data.split(b"\r\n")) <= mime.MAX_LINE
+
+
 def test_ses_texts_for_bad_addresses():
     with FakeSES() as ses:
         for address, text in [
@@ -253,3 +275,23 @@ def test_a_bug_of_ours_is_sess_500_in_the_versions_format_with_one_line_on_stder
     err = capfd.readouterr().err
     assert err.count("ses-harness: SES API error on POST ") == 2
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_the_hostile_request_bench_runs_and_times_each_answer(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench" / "sesapi_hostile.py"
+    figures = tmp_path / "figures.json"
+    finished = subprocess.run(
+        [sys.executable, str(bench), "--recipients", "10,20000", "--json", str(figures)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    rows = json.loads(figures.read_text())
+    assert [(row["recipients"], row["status"]) for row in rows] == [(10, 200), (20000, 400)]
+    assert all(row["greeting_stalled"] is None for row in rows)
