@@ -37,6 +37,9 @@ STALL_POLL_S = 0.05
 #: Requests prepared (signature, parsing, building) in worker threads at once; the rest wait
 #: their turn on the loop, holding only their body.
 PREPARING = 2
+#: Work on fewer bytes than this (a body to check and parse, a message to build) is done on
+#: the loop: a millisecond at most, less than a thread's round trip costs an SDK's request.
+INLINE_BYTES = 16 * 1024
 Templates = Mapping[str, Mapping[str, str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
@@ -94,7 +97,7 @@ class ApiService:
             request_id = self._request_id()
             try:
                 body = await _read(request)
-                await self._off_loop(self._authorize, _Signed.of(request), body)
+                await self._work(len(body), self._authorize, _Signed.of(request), body)
                 return await operation(body, request_id, request)
             except sigv4.SignatureProblem as problem:
                 return _v2_error(api_errors.error_for(problem.kind, V2, problem.detail), request_id)
@@ -111,9 +114,10 @@ class ApiService:
         request_id = self._request_id()
         try:
             body = await _read(request)
-            await self._off_loop(self._authorize, _Signed.of(request), body)
+            size = len(body) + len(request.query_string)
+            await self._work(size, self._authorize, _Signed.of(request), body)
             now = self.state.clock.now()
-            action, sends = await self._off_loop(_v1_request, body, request.query_string, now)
+            action, sends = await self._work(size, _v1_request, body, request.query_string, now)
             if action == "GetSendQuota":
                 with self.state.lock:
                     quota = self.state.engine.send_quota(now=now)
@@ -139,7 +143,7 @@ class ApiService:
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
         now = self.state.clock.now()
-        send = await self._off_loop(_v2_send_email, body, self.templates, now)
+        send = await self._work(len(body), _v2_send_email, body, self.templates, now)
         try:
             results = await self._send(request, V2, [send])
         except _RuleError as refused:
@@ -154,7 +158,7 @@ class ApiService:
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
         now = self.state.clock.now()
-        sends = await self._off_loop(_v2_send_bulk_email, body, self.templates, now)
+        sends = await self._work(len(body), _v2_send_bulk_email, body, self.templates, now)
         try:
             results = await self._send(request, V2, sends, bulk=True)
         except _RuleError as refused:
@@ -211,7 +215,7 @@ class ApiService:
                 cap = state.engine.limits.max_recipients
             if by_fiat or cap is None or len(send.recipients) <= cap:
                 try:
-                    data = await self._off_loop(send.build)
+                    data = await self._work(send.work_bytes, send.build)
                 except BadRequest as bad:
                     error = api_errors.error_for(bad.kind, version, bad.message)
                     results.append((None, bad.kind, error))
@@ -248,10 +252,13 @@ class ApiService:
             _abort(request)
         return results
 
-    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` in a worker thread, PREPARING at a time: parsing a body, checking its
-        signature and building its messages cost time linear in its size (up to 60 MB), and
-        the event loop that SMTP shares keeps answering meanwhile."""
+    async def _work(self, size: int | None, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)`, which reads or writes about `size` bytes (None: unknown): on the loop
+        when that is under INLINE_BYTES, else in a worker thread, PREPARING at a time. Checking
+        a signature, parsing a body and building a message cost time linear in their size (up
+        to 60 MB), and the event loop that SMTP shares keeps answering meanwhile."""
+        if size is not None and size < INLINE_BYTES:
+            return work(*args)
         async with self._preparing:
             return await asyncio.to_thread(work, *args)
 

@@ -37,6 +37,9 @@ class Send:
     recipients: tuple[str, ...]
     key: str  # the logical message: its Message-ID, else a hash of the request's content
     build: Callable[[], bytes]
+    #: About how much `build` writes, to tell a small job from a large one; None when it cannot
+    #: be told before (a template may repeat a value).
+    work_bytes: int | None
 
 
 class BadRequest(Exception):
@@ -127,7 +130,7 @@ def raw_send(data: bytes, sender: str | None, recipients: tuple[str, ...] | None
         raise BadRequest("Missing final destination: no recipients were given.")
     message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
     key = message_id or content_key("raw", data.decode("latin-1"))
-    return Send(sender, recipients, key, lambda: data)
+    return Send(sender, recipients, key, lambda: data, 0)
 
 
 def recipients_of(to: list[str], cc: list[str], bcc: list[str]) -> tuple[str, ...]:

@@ -96,7 +96,8 @@ def send_email(params: Mapping[str, str], now: float) -> Send:
             date_s=now,
         )
 
-    return Send(sender, recipients, key, build)
+    work = sum(len(part or "") for part in (subject, text, html)) + 40 * len(recipients)
+    return Send(sender, recipients, key, build, work)
 
 
 def send_raw_email(params: Mapping[str, str]) -> Send:

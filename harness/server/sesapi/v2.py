@@ -242,6 +242,7 @@ def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Sen
         headers = _headers(simple, where, "content.simple")
         identity: list[Any] = [subject, text, html]
         build = lambda: (subject, text, html)  # noqa: E731
+        work: int | None = sum(len(part or "") for part in (subject, text, html))
     elif "Template" in content:
         where = "Content.Template."
         table = _table(content, "Template", "Content.")
@@ -249,6 +250,7 @@ def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Sen
         headers = _headers(table, where, "content.template")
         identity = template.identity()
         build = lambda: template.rendered(template.data)  # noqa: E731
+        work = None
     else:
         raise BadRequest("Content must have one of Simple, Raw or Template.")
     message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
@@ -268,7 +270,9 @@ def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Sen
             date_s=now,
         )
 
-    return Send(sender, recipients, key, compose)
+    if work is not None:
+        work += 40 * len(recipients) + sum(len(name) + len(value) for name, value in headers)
+    return Send(sender, recipients, key, compose, work)
 
 
 def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -> list[Send]:
@@ -309,7 +313,7 @@ def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -
         )
         key = mime.content_key("v2-bulk", sender, recipients, template.identity(), own, index)
         compose = _bulk_compose(template, data, sender, to, cc, now)
-        sends.append(Send(sender, recipients, key, compose))
+        sends.append(Send(sender, recipients, key, compose, None))
     return sends
 
 
