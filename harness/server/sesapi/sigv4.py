@@ -102,14 +102,10 @@ def signed_at(amz_date: str) -> datetime.datetime:
 
 
 def check_clock(amz_date: str, now_s: float, skew_s: float = SKEW_S) -> None:
-    """Refuse a request signed more than `skew_s` before or after `now_s` (the server's clock).
-
-    >>> check_clock("20260101T000000Z", now_s=1_767_225_600.0 + 901)
-    Traceback (most recent call last):
-    ...
-    harness.server.sesapi.sigv4.SignatureProblem: Signature expired: 20260101T000000Z is now \
-earlier than 20260101T000001Z (20260101T001501Z - 15 min.)
-    """
+    """Refuse a request signed more than `skew_s` before or after `now_s` (the server's clock),
+    in AWS's words: "Signature expired: 20260101T000000Z is now earlier than 20260101T000001Z
+    (20260101T001501Z - 15 min.)", or "Signature not yet current: ... is still later than ...
+    (... + 15 min.)"."""
     when = signed_at(amz_date).timestamp()
     minutes = f"{skew_s / 60:g} min."
     if when < now_s - skew_s:
