@@ -137,3 +137,33 @@ def test_serve_scopes_signatures_to_its_region(start):
         config=Config(retries={"total_max_attempts": 1}),
     )
     assert eu.get_account()["SendingEnabled"] is True
+
+
+def test_serve_answers_a_bad_v1_field_in_xml_and_a_bad_v2_field_in_json(start):
+    """Through serve's port (beside /api/, whose errors are the console's JSON): a line break in a
+    v1 field was a 500 with a JSON body, a v2 one a 500 too (issue 28, fault 2)."""
+    import json
+    import urllib.parse
+
+    from tests.sesapi_requests import SIMPLE, v1_send, v2_send
+
+    server = start()
+    url = server.ready["api_url"]
+    form = urllib.parse.urlencode(
+        {
+            "Action": "SendEmail",
+            "Source": "app@example.com",
+            "Destination.ToAddresses.member.1": "user@example.com",
+            "Message.Subject.Data": "Hi\r\nBcc: evil@example.com",
+            "Message.Body.Text.Data": "Hello",
+        }
+    ).encode()
+    status, headers, body = v1_send(url, form)
+    assert (status, headers["Content-Type"].split(";")[0]) == (400, "text/xml")
+    assert b"<Code>InvalidParameterValue</Code>" in body
+    bad = json.loads(json.dumps(SIMPLE))
+    bad["Content"]["Simple"]["Headers"] = 5
+    status, headers, body = v2_send(url, bad)
+    assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
+    _code, _out, err = server.stop()
+    assert "Traceback" not in err and "API error" not in err
