@@ -79,9 +79,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "well-formed signature; needs the aws extra)",
     )
     parser.add_argument(
+        "--aws-region",
+        default="us-east-1",
+        metavar="REGION",
+        help="the region SES API signatures must be scoped to (us-east-1)",
+    )
+    parser.add_argument(
         "--api-token",
         metavar="TOKEN",
-        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set)",
+        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set); the SES "
+        "API then requires signatures made with it as the secret key, unless --aws-credentials",
     )
     parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
@@ -254,6 +261,7 @@ async def _serve(
     args: argparse.Namespace, plan: Plan, ledger: Ledger, log: LiveLog, store: Store | None
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
+    token = api_token(args)
     ses = FakeSES(
         plan=plan,
         host=args.host,
@@ -263,12 +271,14 @@ async def _serve(
         ledger=ledger,
         api=False,  # the SES API answers on the HTTP port, beside /api/
         aws_credentials=args.aws_credentials,
+        # SDKs cannot send the token's header: the token is their secret key instead.
+        api_token=token,
+        region=args.aws_region,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    token = api_token(args)
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
@@ -324,8 +334,16 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
             "(docs/http-api.md)"
         )
         lines.append(f"  live page {api_url}/?token={urllib.parse.quote(token, safe='')}")
-    signing = "signatures verified" if ses.aws_credentials else "any well-formed signature"
-    lines.append(f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; {signing})")
+    if ses.aws_credentials:
+        signing = "signatures verified with --aws-credentials"
+    elif ses.api_token:
+        signing = "sign with the API token as the secret key, any key id"
+    else:
+        signing = "any well-formed signature"
+    lines.append(
+        f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
+        f"{ses.region}; {signing})"
+    )
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,
