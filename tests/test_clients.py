@@ -340,7 +340,8 @@ def test_a_client_that_kills_its_worker_is_a_failed_row_and_the_others_run_on(tm
 
     cap = tmp_path / "small-cap.toml"
     cap.write_text(SMALL_CAP)
-    hostile = Client.own("hostile=sh -c 'kill -9 $PPID'")  # its parent is the worker process
+    # Its parent is its keeper (harness.runner.keeper), whose parent is the worker process.
+    hostile = Client.own("hostile=sh -c 'kill -9 $(ps -o ppid= -p $PPID)'")
     smtplib_client = Client.own(
         f"plain={shlex.join([sys.executable, str(CLIENTS / 'smtplib_batch.py')])}"
     )

@@ -10,10 +10,8 @@ import email.policy
 import json
 import os
 import shlex
-import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -33,7 +31,6 @@ from harness.runner.command import (
     read_claims,
 )
 from harness.runner.command import batch as batch_module
-from harness.runner.command.process import running_in_group
 from harness.runner.matrix import run_case, run_matrix
 from harness.runner.resolve import resolve_strategy
 from harness.runner.scenario import load_scenario
@@ -254,30 +251,6 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie waiting for its parent is dead too
         return stat.read().split(") ")[-1][0] != "Z"
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
-def test_a_process_group_is_counted_whatever_its_members_call_themselves():
-    # A process names itself (its "comm" in /proc/PID/stat), with spaces and parentheses if it
-    # likes; the group is the fifth field, counted from the last parenthesis.
-    rename = "open('/proc/self/comm', 'w').write('a) 1 2 (b'); print(flush=True); input()"
-    member = subprocess.Popen(
-        [sys.executable, "-c", rename],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    member.stdout.readline()
-    assert Path(f"/proc/{member.pid}/comm").read_text() == "a) 1 2 (b\n"
-    assert running_in_group(member.pid) == 1
-    assert running_in_group(os.getpgrp()) >= 1  # this test's own group
-    member.stdin.write(b"\n")
-    member.stdin.close()
-    os.waitid(os.P_PID, member.pid, os.WEXITED | os.WNOWAIT)  # it has exited: a zombie, unreaped
-    assert Path(f"/proc/{member.pid}/stat").exists()
-    assert running_in_group(member.pid) == 0
-    member.wait()
-    member.stdout.close()
 
 
 def test_a_claim_that_is_not_json_names_its_line(tmp_path, scenario):

@@ -1,24 +1,16 @@
 """A new user's first steps, in a fresh venv with the package installed from its wheel.
 
-Nothing here reaches the network: the wheel is built without build isolation, installed with
---no-index and --no-deps, and the dependencies come from this venv through a .pth file (the
-fresh venv sees them, not this checkout: it runs from folders outside it).
+Nothing here reaches the network (tests/fresh_venv.py).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
 
 from harness.runner.scenario import builtin_scenarios
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.fresh_venv import build_wheel, make_venv, run
 
 LIAR = '''
 from harness import Claim, ClaimStatus
@@ -37,48 +29,16 @@ send_batch = BUILTINS["robust"].send_batch
 """
 
 
-def run(argv: list[str], cwd: Path, timeout_s: float = 600) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
-
-
 @pytest.fixture(scope="module")
 def fresh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A venv with ses-fault-harness installed from a wheel of this checkout; returns its bin/."""
     root = tmp_path_factory.mktemp("fresh")
-    wheels = root / "wheels"
-    built = run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "-q",
-            "-w",
-            str(wheels),
-            str(REPO),
-        ],
-        cwd=root,
-    )
-    assert built.returncode == 0, built.stderr
-    env_dir = root / "venv"
-    venv.EnvBuilder(with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    purelib = run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root
-    ).stdout.strip()
-    (Path(purelib) / "outer-deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
-    wheel = next(wheels.glob("ses_fault_harness-*.whl"))
-    installed = run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], cwd=root
-    )
+    wheel = build_wheel(root / "wheels")
+    bin_dir = make_venv(root / "venv")
+    pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
+    installed = run([*pip, str(wheel)], cwd=root)
     assert installed.returncode == 0, installed.stderr
-    return env_dir / "bin"
+    return bin_dir
 
 
 def test_a_built_in_scenario_runs_by_name_from_any_folder(fresh, tmp_path):
@@ -107,7 +67,7 @@ def test_init_then_pytest_plays_the_projects_strategies(fresh, tmp_path):
         tmp_path,
     )
     assert init.returncode == 0, init.stderr
-    assert (tmp_path / "scenarios" / "small-session-cap.toml").is_file()
+    assert (tmp_path / ".ses-harness" / "scenarios" / "small-session-cap.toml").is_file()
     assert (tmp_path / ".github" / "workflows" / "ses-harness.yml").is_file()
     again = run([str(fresh / "ses-harness"), "init"], tmp_path)
     assert "kept" in again.stdout and again.returncode == 0

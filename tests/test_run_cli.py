@@ -165,7 +165,7 @@ def test_run_in_an_initd_project_says_which_suite_it_plays(tmp_path, capsys, mon
     monkeypatch.chdir(tmp_path)
     assert main(["init", "--strategy", "robust"]) == 0
     pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace('["builtin", "scenarios"]', '["scenarios"]'))
+    pyproject.write_text(pyproject.read_text().replace('"builtin", ', ""))
     capsys.readouterr()
 
     assert main(["run", "--report-dir", "out"]) == 0

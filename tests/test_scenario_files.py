@@ -45,7 +45,7 @@ def test_a_built_package_carries_the_scenarios_and_finds_them(tmp_path):
     if not (REPO / "pyproject.toml").exists():
         pytest.skip("needs the source tree")
     build = tmp_path / "lib"
-    setup = [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py"]
+    setup = [sys.executable, "setup.py", "-q", "build_py"]  # setup.py: the long description
     subprocess.run(
         [*setup, "--build-lib", str(build)],
         cwd=REPO,

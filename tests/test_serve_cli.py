@@ -37,6 +37,31 @@ def test_banner_gives_the_real_ports_and_the_ses_behaviours(start) -> None:
     assert server.ready["tls"] == "none" and server.ready["ca_file"] is None
 
 
+def test_the_banner_names_the_limit_a_fast_sender_meets_first_and_it_is_so(start) -> None:
+    server = start()
+    banner = "\n".join(server.lines)
+    assert (
+        "first     a fast sender meets the send rate first: message 15 within a second gets "
+        "454 (--limit rate_per_s=none switches it off)"
+    ) in banner
+    assert "example settings: set your account's" in banner
+    refused = []
+    with smtplib.SMTP(*server.smtp) as client:
+        for number in range(1, 21):
+            try:
+                client.sendmail("app@example.com", ["user@example.com"], mail(number))
+            except smtplib.SMTPDataError as error:
+                refused.append((number, error.smtp_code))
+    # Each message takes a few ms here, and the bucket refills meanwhile: the 15th or a little
+    # later, never earlier, and long before the session cap.
+    assert refused and refused[0][1] == 454 and refused[0][0] >= 15
+
+    off = start("--limit", "rate_per_s=none")
+    assert "a fast sender meets the session cap first: message 351 on one connection gets 421" in (
+        "\n".join(off.lines)
+    )
+
+
 def test_mail_sent_with_smtplib_is_read_back_over_the_api(start) -> None:
     server = start("--profile", "plain")
     with smtplib.SMTP(*server.smtp) as client:

@@ -2,14 +2,15 @@
 
 Run from the repository root (the client scripts live in ``clients/``)::
 
-    ses-harness conformance --write README.md --docs docs/conformance.md
+    ses-harness conformance --docs docs/conformance.md
 
 or anywhere with your own clients (a command strategy each) and scenarios::
 
     ses-harness conformance --client 'worker=node worker/send.js' --scenario session-cap
 
-prints the table and rewrites only the section of README.md between
-``<!-- conformance:start -->`` and ``<!-- conformance:end -->``, and the whole docs file.
+prints the table and writes it as the whole docs page; ``--write FILE`` also rewrites only the
+section of FILE between ``<!-- conformance:start -->`` and ``<!-- conformance:end -->`` (for a
+README of your own that shows the table).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=[],
         metavar="FILE",
-        help="rewrite the section between the conformance markers of FILE (e.g. README.md)",
+        help="rewrite the section between the conformance markers of FILE (e.g. your README.md)",
     )
     parser.add_argument(
         "--docs", type=Path, metavar="FILE", help="write the table as a whole page to FILE"

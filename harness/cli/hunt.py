@@ -7,12 +7,14 @@ fixed). Exit status 1 when a schedule broke the strategy, 0 when none did within
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import shlex
 import sys
 from pathlib import Path
 
 NAME = "hunt"
+NEEDS_HYPOTHESIS = "needs hypothesis: pip install 'ses-fault-harness[hunt]'"
 HELP = (
     "Search fault schedules for the smallest one that makes a strategy lose, duplicate or "
     "misreport a message, and write it as a scenario file. Exit status 1 when it found one, 0 "
@@ -21,7 +23,7 @@ HELP = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from harness.hunting.schedule import MAX_EVENTS
+    from harness.hunting import MAX_EVENTS
 
     parser.add_argument(
         "--strategy",
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FILE",
         help="where to write the scenario "
-        "(default reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml)",
+        "(default ses-harness-reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml)",
     )
     parser.add_argument(
         "--exclude-ambiguous",
@@ -75,7 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("hypothesis") is None:  # the hunt extra
+        print(f"ses-harness {NAME} {NEEDS_HYPOTHESIS}", file=sys.stderr)
+        return 2
     from harness.hunting.search import breaks, broken_classes, hunt, write_scenario
+    from harness.runner.config import report_dir
     from harness.runner.matrix import run_case
     from harness.runner.resolve import resolve_strategy
     from harness.runner.scenario import load_scenario
@@ -91,6 +97,7 @@ def main(args: argparse.Namespace) -> int:
         ambiguous=not args.exclude_ambiguous,
         max_events=args.max_events,
         path=args.out,
+        reports=report_dir(Path(".")),
         on_progress=lambda line: print(line, file=sys.stderr, flush=True),
         strict_uncertain=args.strict_uncertain,
     )
@@ -139,7 +146,7 @@ def pytest_replay(path: Path) -> str:
 
 def command_line(args: argparse.Namespace, seed: int) -> str:
     """The command that repeats this hunt."""
-    from harness.hunting.schedule import MAX_EVENTS
+    from harness.hunting import MAX_EVENTS
 
     words = ["ses-harness", NAME, "--strategy", args.strategy, "--messages", str(args.messages)]
     words += ["--max-examples", str(args.max_examples), "--seed", str(seed)]

@@ -1,9 +1,14 @@
 """`ses-harness init`: make the current project a regression suite for its own mailer, in one step.
 
-Writes three things and touches nothing that exists: a ``[tool.ses-harness]`` table (appended
-to pyproject.toml, or a new pyproject.toml), one editable scenario in ``scenarios/``, and a CI
-workflow. Then a plain ``pytest`` (or ``ses-harness run``) there plays the configured
-strategies against the built-in scenarios and the project's own.
+Adds four things and changes nothing that exists: a ``[tool.ses-harness]`` table (appended to
+pyproject.toml, or a new pyproject.toml), one editable scenario in ``.ses-harness/scenarios/``,
+a line in .gitignore for the reports (``ses-harness-reports/``), and a GitHub workflow fitted to
+the project (harness/cli/ci_workflow.py). Then a plain ``pytest`` (or ``ses-harness run``)
+there plays the configured strategies against the built-in scenarios and the project's own.
+
+Neither folder name can be a Python package (a dot, a hyphen): setuptools' flat-layout
+discovery refuses a project with two top-level folders that look like packages, so a
+``scenarios/`` or ``reports/`` folder beside ``myapp/`` would break ``pip install -e .``.
 """
 
 from __future__ import annotations
@@ -12,20 +17,24 @@ import argparse
 import json
 from pathlib import Path
 
+from harness.cli.ci_workflow import DISTRIBUTION, pip_install, read_project, workflow
+
 NAME = "init"
 HELP = "Set up this project to judge its own mailer: a [tool.ses-harness] table, a scenario, CI."
 EPILOG = """\
 examples:
   ses-harness init --strategy mymail.harness:send_batch
   ses-harness init --strategy 'cmd:node worker/send.js'
+  ses-harness init --strategy myapp.mail:send_batch --install 'ses-fault-harness==0.1.0'
 then:
   pytest                 # one test per scenario and strategy, failing on lost or duplicated mail
-  ses-harness run        # the same suite, with a ranked table and reports/
+  ses-harness run        # the same suite, with a ranked table and ses-harness-reports/
 """
 
 EXAMPLE_SCENARIO = '''\
 # An example scenario to edit: SES's per-session cap, made small so a run is quick.
-# `ses-harness scenarios` lists the built-ins; copy one with `ses-harness scenarios --copy .`.
+# `ses-harness scenarios` lists the built-ins; copy one here with
+# `ses-harness scenarios --copy .ses-harness/scenarios`.
 name = "small-session-cap"
 description = """
 A session cap of 30 over a batch of 100 one-recipient messages: the 31st MAIL FROM of a
@@ -50,28 +59,8 @@ silently_lost = 0
 misreported = 0
 '''
 
-WORKFLOW = """\
-# Plays this project's mailer against SES's limits and faults on every push (ses-fault-harness).
-name: ses-harness
-on: [push, pull_request]
-jobs:
-  mail:
-    runs-on: ubuntu-latest
-    steps:
-      - uses: actions/checkout@v4
-      - uses: actions/setup-python@v5
-        with:
-          python-version: "3.12"
-      - run: python -m pip install ses-fault-harness -e .
-      - run: ses-harness run                # the suite of [tool.ses-harness]; exit 1 on a miss
-      - run: cat reports/*/summary.md >> "$GITHUB_STEP_SUMMARY"
-        if: always()
-      - uses: actions/upload-artifact@v4
-        if: always()
-        with:
-          name: ses-harness-reports
-          path: reports/
-"""
+SCENARIOS = ".ses-harness/scenarios"
+REPORTS = "ses-harness-reports"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,16 +74,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dir", type=Path, default=Path("."), help="the project's folder (default: here)"
     )
+    parser.add_argument(
+        "--install",
+        default=DISTRIBUTION,
+        metavar="SPEC",
+        help="what the workflow gives pip for the harness: a version, a wheel's path or URL, "
+        f"a git URL (default: {DISTRIBUTION}, from PyPI)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from harness.core.errors import PlanError
-    from harness.runner.config import has_table
+    from harness.runner.config import has_table, report_dir
 
     root: Path = args.dir
     if not root.is_dir():
         raise PlanError("", "no such folder", source=str(root))
     strategies = args.strategy or ["robust"]
+    project = read_project(root, strategies)  # before this writes a pyproject.toml
     pyproject = root / "pyproject.toml"
     if pyproject.exists() and has_table(pyproject):
         print(f"kept    {pyproject} (it has a [tool.ses-harness] table)")
@@ -102,9 +99,17 @@ def main(args: argparse.Namespace) -> int:
         existed = pyproject.exists()
         _append(pyproject, table(strategies))
         print(f"{'added' if existed else 'wrote'}   [tool.ses-harness] to {pyproject}")
-    _write(root / "scenarios" / "small-session-cap.toml", EXAMPLE_SCENARIO)
-    _write(root / ".github" / "workflows" / "ses-harness.yml", WORKFLOW)
-    print("now run: pytest   (or: ses-harness run)")
+    _write(root / SCENARIOS / "small-session-cap.toml", EXAMPLE_SCENARIO)
+    reports = report_dir(root).relative_to(root).as_posix()  # the table's, if it was there
+    _ignore(root / ".gitignore", reports)
+    _write(root / ".github/workflows/ses-harness.yml", workflow(project, args.install, reports))
+    print(f"CI installs with: {pip_install(project, args.install)}")
+    if Path(args.install).is_absolute():
+        print(
+            f"note: {args.install} is a path on this machine, not on a CI runner: commit the "
+            "wheel and give its path relative to the project, or a URL"
+        )
+    print("now run: ses-harness run   (or: pytest)")
     return 0
 
 
@@ -118,9 +123,10 @@ def table(strategies: list[str]) -> str:
         "# (see `ses-harness run --help`). Each is held to every scenario's [contract].\n"
         f"strategies = [{listed}]\n"
         '# "builtin": every built-in scenario (`ses-harness scenarios`); and your own folder.\n'
-        'scenarios = ["builtin", "scenarios"]\n'
+        f'scenarios = ["builtin", "{SCENARIOS}"]\n'
         "# seeds = [1, 2, 3]     # play every case with these seeds too\n"
         "# time_scale = 8        # cmd: server and client on one clock, 8x the wall (1: real)\n"
+        f'# reports = "{REPORTS}"  # where `ses-harness run` and `hunt` write here\n'
         "# A bar of your own where you accept a known weakness:\n"
         '# [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]\n'
         '# misreported = "<= 12"\n'
@@ -142,3 +148,13 @@ def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"wrote   {path}")
+
+
+def _ignore(gitignore: Path, folder: str) -> None:
+    """Keep `ses-harness run`'s reports out of git (one default run writes tens of MB)."""
+    lines = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
+    if any(line.strip().strip("/") in (folder, f"{folder}/*") for line in lines):
+        print(f"kept    {gitignore} (it ignores {folder}/)")
+        return
+    _append(gitignore, f"# ses-harness run's reports\n/{folder}/\n")
+    print(f"{'added' if lines else 'wrote'}   /{folder}/ to {gitignore}")

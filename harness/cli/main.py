@@ -6,9 +6,12 @@ A subcommand module has `NAME`, `HELP`, `add_arguments(parser)` and `main(args) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from harness.core.errors import PlanError
 
@@ -38,12 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        with _sigterm_as_ctrl_c():
+            return int(args.handler(args) or 0)
     except PlanError as error:
         print(f"ses-harness: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+@contextlib.contextmanager
+def _sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM (`kill`, `timeout`, a service manager) stops a command as Ctrl-C does, so a run
+    stops its workers, and they every client process, before it exits. (`serve` handles both
+    in its own loop.) The handler before is back afterwards, for a caller such as a test."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; a caller there keeps its own
+        return
+    before = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -88,21 +88,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--report-dir",
         type=Path,
-        default=Path("reports"),
         metavar="DIR",
-        help="reports go to DIR/<run id>/ (default: reports)",
+        help="reports go to DIR/<run id>/ (default: ses-harness-reports, or the folder "
+        "`reports` names in [tool.ses-harness])",
     )
 
 
 def main(args: argparse.Namespace) -> int:
     from harness.reports import write_reports
     from harness.reports.failure import case_report
-    from harness.runner.config import find_pyproject, load_suite
+    from harness.runner.config import find_pyproject, load_suite, report_dir
     from harness.runner.matrix import run_matrix
     from harness.runner.scenario import builtin_scenarios, load_scenario, scenario_paths
     from harness.runner.strategies import BUILTINS, UNAVAILABLE
 
     out, err = Console(), Console(stderr=True)
+    reports = args.report_dir if args.report_dir is not None else report_dir(Path("."))
     suite = None
     if not args.targets and not args.strategy and (found := find_pyproject(Path.cwd())):
         suite = load_suite(found)
@@ -172,7 +173,7 @@ def main(args: argparse.Namespace) -> int:
     for note in matching_notes(results):
         out.print(note, markup=False, highlight=False)
     run = results["run"]
-    run_dir = args.report_dir / run["id"]
+    run_dir = reports / run["id"]
     written = write_reports(results, run_dir)
     for line, good in headline(results):
         out.print(line, style="green" if good else "yellow", markup=False, highlight=False)

@@ -31,6 +31,7 @@ from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.printer import Printer
 from harness.console.store import Store
 from harness.core.errors import PlanError
+from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
@@ -80,9 +81,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "well-formed signature; needs the aws extra)",
     )
     parser.add_argument(
+        "--aws-region",
+        default="us-east-1",
+        metavar="REGION",
+        help="the region SES API signatures must be scoped to (us-east-1)",
+    )
+    parser.add_argument(
         "--api-token",
         metavar="TOKEN",
-        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set)",
+        help=f"require this token on every API request (default: ${TOKEN_ENV}, if set); the SES "
+        "API then requires signatures made with it as the secret key, unless --aws-credentials",
     )
     parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
@@ -259,6 +267,7 @@ async def _serve(
     args: argparse.Namespace, plan: Plan, ledger: Ledger, log: LiveLog, store: Store | None
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
+    token = api_token(args)
     ses = FakeSES(
         plan=plan,
         host=args.host,
@@ -268,12 +277,14 @@ async def _serve(
         ledger=ledger,
         api=False,  # the SES API answers on the HTTP port, beside /api/
         aws_credentials=args.aws_credentials,
+        # SDKs cannot send the token's header: the token is their secret key instead.
+        api_token=token,
+        region=args.aws_region,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    token = api_token(args)
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
@@ -300,7 +311,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     endpoint = ses.endpoint
     plan = ses.plan
     tls = {
-        TlsMode.NONE: "no TLS",
+        TlsMode.NONE: "no TLS (an app set up for SES's STARTTLS: --starttls)",
         TlsMode.STARTTLS: "STARTTLS offered (AUTH only after it)",
         TlsMode.IMPLICIT: "implicit TLS (smtps)",
     }[endpoint.tls]
@@ -313,6 +324,13 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     if endpoint.username is not None:
         lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
     lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    if (first := first_limit(plan.resolved_limits())) is not None:
+        lines.append(f"  first     {first}")
+    if plan.profile == "ses":  # AWS publishes no default quotas but the sandbox's
+        lines.append(
+            "  account   the rate and daily quota are example settings: set your account's "
+            "(--limit rate_per_s=N --limit daily_quota=N)"
+        )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
     if store is not None:
@@ -328,8 +346,16 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
             "(docs/http-api.md)"
         )
         lines.append(f"  live page {api_url}/?token={urllib.parse.quote(token, safe='')}")
-    signing = "signatures verified" if ses.aws_credentials else "any well-formed signature"
-    lines.append(f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; {signing})")
+    if ses.aws_credentials:
+        signing = "signatures verified with --aws-credentials"
+    elif ses.api_token:
+        signing = "sign with the API token as the secret key, any key id"
+    else:
+        signing = "any well-formed signature"
+    lines.append(
+        f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
+        f"{ses.region}; {signing})"
+    )
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,
@@ -340,6 +366,28 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     }
     lines.append(f"{READY} {json.dumps(ready)}")
     return lines
+
+
+#: How a fast sender meets each limit (`Limits.first_met`), for the banner.
+_MEETS = {
+    "rate_per_s": ("the send rate", "within a second gets 454"),
+    "session_limit": ("the session cap", "on one connection gets 421"),
+    "daily_quota": ("the daily quota", "within 24 h gets 454"),
+}
+
+
+def first_limit(limits: Limits) -> str | None:
+    """Which limit a sender that sends as fast as it can meets first, and how to switch it off:
+    with the ses profile's settings, the rate (the 15th message in a second), not the cap."""
+    met = limits.first_met()
+    if met is None:
+        return None
+    name, message = met
+    limit, how = _MEETS[name]
+    return (
+        f"a fast sender meets {limit} first: message {message:,} {how} "
+        f"(--limit {name}=none switches it off)"
+    )
 
 
 def _limit(text: str) -> tuple[str, Any]:

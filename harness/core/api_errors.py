@@ -118,6 +118,22 @@ V2_ERRORS: dict[str, SesApiError] = {
         INFER,
         "AWS JSON services' wording; not seen from SES v2",
     ),
+    "credential_scope": SesApiError(
+        403,
+        "InvalidSignatureException",
+        "{}",
+        INFER,
+        'texts: DynamoDB\'s answers quoted in mhart/dynalite, {"message": ...} bodies of restJson '
+        "services (joona/aws-es-curl#15, cllunsford/aws-signing-proxy#25); not seen from SES v2",
+    ),
+    "clock_skew": SesApiError(
+        403,
+        "InvalidSignatureException",
+        "{}",
+        INFER,
+        "text and 15 min: aws-sdk-js#254, #527 (InvalidSignatureException), DynamoDB via "
+        "mhart/dynalite; 'not yet current': scratchstack-aws-signature's docs; not seen from SES",
+    ),
     "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
     "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
 }
@@ -189,6 +205,22 @@ V1_ERRORS: dict[str, SesApiError] = {
         "details.",
         DOC,
         "AWS common errors",
+    ),
+    "credential_scope": SesApiError(
+        403,
+        "SignatureDoesNotMatch",
+        "{}",
+        USER,
+        "SQS (Query): 403 SignatureDoesNotMatch 'Credential should be scoped to a valid region, "
+        "not ...' (a user's log); SES's text in aws/aws-sdk-java#1097's title; STS's service text",
+    ),
+    "clock_skew": SesApiError(
+        403,
+        "SignatureDoesNotMatch",
+        "{}",
+        USER,
+        "Query services' SignatureDoesNotMatch 'Signature expired: ... (... - 15 min.)': SNS "
+        "aws-sdk-js#265, SQS #401, STS aws-cli#6676; SES itself inferred (aws-sdk-js#2105)",
     ),
     "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
     "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),

@@ -58,6 +58,26 @@ class Limits:
     def from_dict(cls, data: Mapping[str, Any]) -> Limits:
         return schema.load(cls, data)
 
+    def first_met(self) -> tuple[str, int] | None:
+        """The limit a fast sender meets first, and the message it refuses: one-recipient
+        messages on one connection, as fast as the server answers.
+
+        The rate's bucket holds a second's worth, so with SES's settings the 15th message in a
+        second is throttled long before the 351st meets the session cap:
+
+        >>> Limits(session_limit=350, rate_per_s=14.0, daily_quota=50_000).first_met()
+        ('rate_per_s', 15)
+        >>> Limits(session_limit=350, daily_quota=50_000).first_met()
+        ('session_limit', 351)
+        """
+        refused = {
+            "rate_per_s": None if self.rate_per_s is None else int(self.burst or self.rate_per_s),
+            "session_limit": self.session_limit,
+            "daily_quota": self.daily_quota,
+        }
+        met = [(n + 1, name) for name, n in refused.items() if n is not None]
+        return None if not met else (min(met)[1], min(met)[0])
+
     def updated(self, **overrides: Any) -> Limits:
         """A copy with `overrides` applied, validated as user input."""
         names = [f.name for f in dataclasses.fields(Limits)]

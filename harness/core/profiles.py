@@ -141,8 +141,10 @@ class Profile:
 
 SES_LIMITS = Limits(
     session_limit=350,  # user-reported (REPOST-421)
-    rate_per_s=14.0,  # documented default production rate
-    daily_quota=50_000,  # documented default production quota, rolling 24 h
+    # The rate and the daily quota are each account's own settings (the console, GetAccount):
+    # these are example values. AWS documents no default but the sandbox's (1/s, 200 a day).
+    rate_per_s=14.0,  # an example account's; set your own
+    daily_quota=50_000,  # an example account's, rolling 24 h (documented: the window)
     max_connections=50,  # inferred: SES documents the 421 but no number
     idle_timeout_s=10.0,  # documented, "about 10 seconds"
     max_recipients=50,  # documented
@@ -152,7 +154,8 @@ SES_LIMITS = Limits(
 PROFILES: dict[str, Profile] = {
     "ses": Profile(
         "ses",
-        "Amazon SES SMTP in production: 350 messages a session, 14/s, 50,000 a day",
+        "Amazon SES SMTP in production: 350 messages a session; 14/s and 50,000 a day as an "
+        "example account's settings",
         SES_LIMITS,
         SES_REPLIES,
     ),

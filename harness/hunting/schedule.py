@@ -31,14 +31,12 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from harness.core.plan import Action, Drop, DropAfterAccept, Matcher, Plan, Reply, Rule, Stage
+from harness.hunting import MAX_EVENTS
 
 #: Sessions a fault may be pinned to: strategies under a handful of faults use a few at most.
 MAX_SESSIONS = 3
 #: Try pins reach this far: the first, second and third try of a message.
 MAX_ATTEMPT = 3
-#: Events per schedule, by default: below the retry budget of a careful client (robust tries a
-#: message 6 times), so a schedule breaks a client by its logic, not by outlasting its patience.
-MAX_EVENTS = 4
 
 _GREETED = (Stage.EHLO, Stage.MAIL, Stage.RCPT, Stage.DATA, Stage.EOM, Stage.RSET)
 _PER_MESSAGE = (Stage.RCPT, Stage.DATA, Stage.EOM)

@@ -139,6 +139,7 @@ def hunt(
     ambiguous: bool = True,
     max_events: int = MAX_EVENTS,
     path: Path | None = None,
+    reports: Path = Path("ses-harness-reports"),
     on_progress: Callable[[str], None] | None = None,
     strict_uncertain: bool = False,
 ) -> HuntResult:
@@ -148,14 +149,15 @@ def hunt(
     `ambiguous=False` leaves out drops at end of data, which no client can get right.
     `strict_uncertain` counts an uncertain claim as a break (by default it is honest). `path`
     is where the scenario is meant to go (it appears in the reproducer); the default,
-    ``reports/hunts/scenarios/hunt-<strategy>-seed<N>.toml``, keeps it out of the built-in suite
-    in a folder named scenarios, which pytest collects. `on_progress` hears a line now and then.
+    ``<reports>/hunts/scenarios/hunt-<strategy>-seed<N>.toml``, keeps it out of the built-in
+    suite in a folder named scenarios, which pytest collects. `on_progress` hears a line now
+    and then.
     """
     name, _ = resolve_strategy(strategy)  # a bad name fails before any run
     Plan(profile=profile)  # and so does a bad profile
     say = on_progress or (lambda line: None)
     spec = WorkloadSpec(count=messages, seed=seed)
-    path = path or Path("reports", "hunts", "scenarios") / f"hunt-{slug(name)}-seed{seed}.toml"
+    path = path or reports / "hunts" / "scenarios" / f"hunt-{slug(name)}-seed{seed}.toml"
     started = time.perf_counter()
     drawn = runs = 0  # schedules hypothesis drew; distinct ones run
     first: tuple[int, float] | None = None  # runs and seconds to the first counterexample

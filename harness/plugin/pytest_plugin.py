@@ -142,7 +142,7 @@ def fake_ses(request: pytest.FixtureRequest, fake_ses_server: FakeSES) -> Iterat
     """A clean view of the shared fake SES server for this test; see harness.server.view.
 
     A connection an earlier test left open (a client's pool) goes on working: its session is
-    counted afresh from this test's start and marked `carried_over` (see README, "Each test
+    counted afresh from this test's start and marked `carried_over` (see docs/plugin.md, "Each test
     sees only its own traffic").
     """
     from harness.core.errors import PlanError

@@ -5,13 +5,17 @@
     scenarios = ["builtin", "scenarios"]   # "builtin" (all), built-in names, files, folders
     seeds = [1, 2, 3]                      # play each case with these seeds too (optional)
     time_scale = 8                         # cmd: server and client clocks 8x the wall
+    reports = "ses-harness-reports"        # where run and hunt write here (the default)
 
     # A bar of your own where you accept a known weakness (the default is the contract):
     [tool.ses-harness.expect.drop-after-accept."mymail:send_batch"]
     misreported = "<= 12"
 
 `ses-harness run` with no arguments and a plain `pytest` in that project both play it; paths
-are relative to the pyproject.toml's folder. Errors name the file and the key.
+are relative to the pyproject.toml's folder. Errors name the file and the key. The default
+report folder has a hyphen in its name: a ``reports/`` folder beside a flat-layout package
+would be one more top-level package to setuptools, and ``pip install -e .`` would refuse the
+project; a name with a hyphen is never one.
 """
 
 from __future__ import annotations
@@ -34,8 +38,9 @@ from harness.runner.scenario import (
 )
 
 TABLE = "tool.ses-harness"
-KEYS = ("strategies", "scenarios", "seeds", "time_scale", "expect")
+KEYS = ("strategies", "scenarios", "seeds", "time_scale", "expect", "reports")
 BUILTIN = "builtin"
+DEFAULT_REPORTS = "ses-harness-reports"
 MAX_SEEDS = 1_000
 
 
@@ -61,6 +66,20 @@ def has_table(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False  # not ours to judge: pytest and pip will say what is wrong with it
     return isinstance(data.get("tool", {}).get("ses-harness"), Mapping)
+
+
+def report_dir(start: Path) -> Path:
+    """Where `ses-harness run` and `hunt` write in `start`: the ``reports`` folder its
+    ``[tool.ses-harness]`` table names, else ``ses-harness-reports``."""
+    found = find_pyproject(start)
+    if found is None:
+        return start / DEFAULT_REPORTS
+    value = tomllib.loads(found.read_text(encoding="utf-8"))["tool"]["ses-harness"].get(
+        "reports", DEFAULT_REPORTS
+    )
+    if not isinstance(value, str) or not value.strip():
+        raise PlanError(f"{TABLE}.reports", f"{value!r} is not a folder", source=str(found))
+    return start / value
 
 
 def load_suite(path: Path) -> Suite:
@@ -91,6 +110,7 @@ def load_suite(path: Path) -> Suite:
         scenarios = _scenarios(table.get("scenarios", [BUILTIN]), path.parent)
         scenarios = _with_bars(scenarios, table.get("expect", {}), strategies, source)
         seeds = _seeds(table.get("seeds"))
+        report_dir(path.parent)  # a bad `reports` is named before anything runs
     except PlanError as error:
         raise error.within(source=source) from None
     return Suite(path, tuple(scenarios), tuple(strategies.values()), seeds)

@@ -9,6 +9,12 @@ starts a fresh worker for the next task. Ctrl-C in a terminal reaches only the p
 workers are not in the terminal's process group), and the parent stops every worker before it
 goes on. A worker whose parent dies kills its own group, so nothing is left behind either way.
 
+A client process is not in its worker's group: its keeper (:mod:`harness.runner.keeper`) ends it
+and everything it started when the worker goes, however it went. Each worker also marks its
+environment (`MARK`), which every process it starts inherits, so that after a worker has gone
+the parent waits for its keepers to finish and kills whatever still carries the mark: nothing a
+case started outlives it, even when a keeper was killed too.
+
 Two things make the matrix faster without changing any case: a free worker takes cases of a
 scenario it has begun (`Task.group`), and each worker has a core of its own for in-process
 cases (`on_own_core`).
@@ -21,6 +27,7 @@ import importlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import secrets
 import signal
 import threading
 import time
@@ -28,10 +35,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.runner import keeper
+
 #: Extra time a task gets before it calls `started` (building the batch, starting a server).
 SETUP_S = 60.0
 #: How long a worker gets to exit after being told to (or sent SIGTERM), before SIGKILL.
 STOP_GRACE_S = 2.0
+#: The environment variable that marks every process a worker starts (with the worker's token).
+MARK = "SES_HARNESS_WORKER"
 
 
 @dataclass(frozen=True)
@@ -150,8 +161,9 @@ class _Worker:
 
     def __init__(self, context: Any, fn: str, core: int | None) -> None:
         self.conn, child = context.Pipe()
+        self.mark = secrets.token_hex(8)
         self.process = context.Process(
-            target=_serve, args=(child, fn, core), name="ses-harness-case"
+            target=_serve, args=(child, fn, core, self.mark), name="ses-harness-case"
         )
         self.process.start()
         child.close()
@@ -222,6 +234,9 @@ class _Worker:
         # The whole group, even when the worker is gone: its strategy's processes go too.
         self._signal(signal.SIGKILL)
         self.process.join()
+        # And what left the group: clients, once their keepers have ended them, and anything
+        # whose keeper went with the worker.
+        keeper.end_marked(MARK, self.mark)
 
     def _signal(self, signum: int) -> None:
         try:
@@ -231,10 +246,13 @@ class _Worker:
                 self.process.kill()
 
 
-def _serve(conn: multiprocessing.connection.Connection, fn: str, core: int | None) -> None:
+def _serve(
+    conn: multiprocessing.connection.Connection, fn: str, core: int | None, mark: str
+) -> None:
     """A worker's life: its own process group, then tasks until told to stop."""
     global _own_core
     _own_core = core
+    os.environ[MARK] = mark  # inherited by every process it starts
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
     signal.signal(signal.SIGTERM, _stopped)
     os.setpgrp()

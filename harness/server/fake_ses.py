@@ -48,7 +48,9 @@ class FakeSES:
     `faults` (rules); any limit of :class:`harness.Limits` as a keyword (`session_limit=3`,
     `rate_per_s=None` to switch one off); `clock` (default real); `tls` ("starttls" or
     "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
-    durable store.
+    durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
+    verify signatures, or `api_token` (any key id, the token as the secret); `region` its
+    signatures are scoped to (us-east-1).
     """
 
     def __init__(
@@ -68,6 +70,8 @@ class FakeSES:
         api: bool = True,
         api_port: int = 0,
         aws_credentials: tuple[str, str] | None = None,
+        api_token: str | None = None,
+        region: str = "us-east-1",
         templates: Mapping[str, Mapping[str, str]] | None = None,
         **limits: Any,
     ) -> None:
@@ -87,11 +91,15 @@ class FakeSES:
         self.ledger = ledger or Ledger(sink=sink)
         self.port = 0
         # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, same
-        # ledger. `aws_credentials` (key id, secret) makes it verify signatures.
+        # ledger. `aws_credentials` (key id, secret) makes it verify signatures; so does
+        # `api_token` without them, as the secret key of any key id (serve --api-token). Every
+        # signature is scoped to `region`.
         self.api_enabled = api
         self.requested_api_port = api_port
         self.api_port = 0
         self.aws_credentials = aws_credentials
+        self.api_token = api_token
+        self.region = region
         self.templates = dict(templates or {})
         self.api_service: Any = None
         self._api_runner: Any = None
@@ -118,7 +126,7 @@ class FakeSES:
         """What a client needs: host, port, TLS mode, credentials, CA file."""
         user, password = self.credentials or (None, None)
         ca_file = shared_certificates().ca_file if self.tls is not TlsMode.NONE else None
-        key, secret = self.aws_credentials or DUMMY_AWS_CREDENTIALS
+        key, secret = self.signing_credentials
         return Endpoint(
             self.host,
             self.port,
@@ -129,7 +137,17 @@ class FakeSES:
             api_url=self.api_url,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
+            region=self.region,
         )
+
+    @property
+    def signing_credentials(self) -> tuple[str, str]:
+        """(access key id, secret) a client of the SES API signs with: `aws_credentials`, else
+        the dummy key with `api_token` as its secret, else the dummy pair."""
+        if self.aws_credentials is not None:
+            return self.aws_credentials
+        key, secret = DUMMY_AWS_CREDENTIALS
+        return key, self.api_token or secret
 
     # --- async API (inside a running loop) -------------------------------------------------
 
@@ -366,12 +384,12 @@ class FakeSES:
             raise RuntimeError(
                 "boto3_client needs boto3: pip install 'ses-fault-harness[aws]'"
             ) from missing
-        key, secret = self.aws_credentials or DUMMY_AWS_CREDENTIALS
+        key, secret = self.signing_credentials
         config.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
         return boto3.client(
             service,
             endpoint_url=self.api_url,
-            region_name="us-east-1",
+            region_name=self.region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             config=Config(**config),
@@ -393,7 +411,11 @@ class FakeSES:
         assert self._state is not None
         credentials = dict([self.aws_credentials]) if self.aws_credentials else None
         self.api_service = ApiService(
-            self._state, credentials=credentials, templates=self.templates
+            self._state,
+            credentials=credentials,
+            templates=self.templates,
+            region=self.region,
+            any_key_secret=self.api_token,
         )
         if not self.api_enabled:  # mounted on another app only
             return

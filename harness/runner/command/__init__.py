@@ -38,8 +38,12 @@ message is taken to be what the server told the client (sent when a copy was ack
 
 Options go in brackets after ``cmd``: ``cmd[time_scale=10,timeout_s=120]:python send.py``.
 
-- ``timeout_s`` (default 300): wall seconds the process may run; then it and its children are
-  killed and the case reports an error with the tail of its stderr (kept whenever it fails).
+- ``timeout_s`` (default 300): wall seconds the process may run; then it and every process it
+  started are ended and the case reports an error with the tail of its stderr (kept whenever
+  it fails). Nothing the client starts outlives its case, grandchildren, daemons and processes
+  that ignore SIGTERM included: a keeper process (:mod:`harness.runner.keeper`) starts it,
+  adopts its orphans, and ends them all (SIGTERM, a second's grace, SIGKILL) when it exits,
+  times out, or the run is stopped or dies.
 - ``time_scale`` (default :data:`DEFAULT_TIME_SCALE`): one clock for the case, k times faster
   than the wall. A client in another process cannot share the harness's virtual clock, so the
   server runs on a :class:`harness.base.clock.ScaledClock` (every limit, window, delay, stall
@@ -60,10 +64,10 @@ whole batch is available when the process starts (burst arrival times are not mo
 
 The parts, one job each: :mod:`~harness.runner.command.spec` (the ``cmd:`` spec and its
 defaults), :mod:`~harness.runner.command.batch` (the files and environment handed to the
-client), :mod:`~harness.runner.command.process` (starting, waiting, killing, /proc reads),
-:mod:`~harness.runner.command.claims` (reading its claims), :mod:`~harness.runner.command.inferred`
-(claims for a client that wrote none) and :mod:`~harness.runner.command.strategy` (the strategy
-that runs them for a case).
+client), :mod:`~harness.runner.command.process` (starting it through its keeper, waiting,
+ending, /proc reads), :mod:`~harness.runner.command.claims` (reading its claims),
+:mod:`~harness.runner.command.inferred` (claims for a client that wrote none) and
+:mod:`~harness.runner.command.strategy` (the strategy that runs them for a case).
 """
 
 from harness.runner.command.claims import ClientFailed, read_claims

@@ -1,44 +1,166 @@
-"""Running a client process: start it, wait for it with a timeout, kill its whole group, and
-read from /proc what it and the harness spent meanwhile (for :mod:`harness.runner.pace`).
+"""Running a client process: start it through its keeper (:mod:`harness.runner.keeper`), wait
+for it with a timeout, end it and every process it started, and read from /proc what it and
+the harness spent meanwhile (for :mod:`harness.runner.pace`).
 
-Linux gives the most here (schedstat, per-process CPU, group members); elsewhere the reads
-return 0 and a group is watched with signals.
+Linux gives the most here (schedstat, per-process CPU, a subreaper for the client's orphans);
+elsewhere the reads return 0 and the keeper ends the client's process group.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness.runner import keeper
+from harness.runner.keeper import KILL_WAIT_S
 from harness.runner.pace import Pace
 
-KILL_WAIT_S = 10.0  # how long a killed process group may take to exit
 #: What a case keeps of the client's stdout and stderr: the end of each, whatever the exit.
 OUTPUT_TAIL_CHARS = 4000
 
 
-def start(
-    argv: Sequence[str], env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes]
-) -> subprocess.Popen[bytes]:
-    """Start `argv` in a process group of its own, its output to `stdout` and `stderr` (files:
-    on the terminal it would garble the progress); an OSError when it cannot start."""
-    return subprocess.Popen(
-        _argv(argv),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=stdout,
-        stderr=stderr,
-        start_new_session=True,  # its own group: a timeout kills children too
-    )
+@dataclass(frozen=True)
+class Exit:
+    """How a client process ended."""
+
+    code: int | None  # negative: killed by that signal; None: not known (its keeper was killed)
+    cpu_s: float  # of the process and the children it waited for
+    queued_s: float  # its main thread's wait for a core (see _queued_s)
+
+
+def start(argv: Sequence[str], env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes]) -> Client:
+    """Start `argv` with `env`, its output to `stdout` and `stderr` (files: on the terminal it
+    would garble the progress), through a keeper that ends everything it starts (see
+    :mod:`harness.runner.keeper`); an OSError when it cannot start."""
+    return Client(_argv(argv), env, stdout, stderr)
+
+
+class Client:
+    """A client process, started by its keeper in a session of their own.
+
+    Call :meth:`end` when the case is over, whatever happened: it stops the client if it still
+    runs and returns once its keeper has ended every process the client started. Should this
+    process die first, the keeper notices and does the same.
+    """
+
+    def __init__(
+        self, argv: list[str], env: dict[str, str], stdout: IO[bytes], stderr: IO[bytes]
+    ) -> None:
+        answers, answer_fd = os.pipe()
+        try:
+            self._keeper = subprocess.Popen(
+                # -I -S: stdlib only, no site or user paths, a quicker start
+                [sys.executable, "-I", "-S", keeper.__file__, str(answer_fd)],
+                stdin=subprocess.PIPE,  # its lifeline: closed, by us or by our death, it stops
+                stdout=stdout,
+                stderr=stderr,
+                pass_fds=(answer_fd,),
+                start_new_session=True,  # no Ctrl-C, no kill of a worker's group reaches it
+            )
+        except BaseException:
+            os.close(answers)
+            raise
+        finally:
+            os.close(answer_fd)
+        self._answers = _Answers(answers)
+        self.pid: int | None = None  # the client's, once its keeper has started it
+        self.exit: Exit | None = None
+        self._left: int | None = None
+        try:
+            assert self._keeper.stdin is not None
+            self._keeper.stdin.write(json.dumps({"argv": argv, "env": env}).encode() + b"\n")
+            self._keeper.stdin.flush()
+            first = self._answers.next(None)
+        except (EOFError, BrokenPipeError):
+            first = {"errno": None, "error": "its keeper ended before starting it"}
+        except BaseException:
+            self.end()
+            raise
+        if "pid" not in first:
+            self.end()
+            raise OSError(first["errno"], first["error"])
+        self.pid = first["pid"]
+
+    def wait(self, timeout_s: float) -> Exit | None:
+        """Wait up to `timeout_s` for the client to exit: how it ended, or None if it still
+        runs."""
+        deadline = time.monotonic() + timeout_s
+        try:
+            while self.exit is None:
+                answer = self._answers.next(deadline)
+                if answer is None:
+                    return None
+                self._note(answer)
+        except EOFError:  # its keeper was killed, and the client with it, or soon
+            self.exit = Exit(None, 0.0, 0.0)
+        return self.exit
+
+    def end(self) -> tuple[Exit, int]:
+        """Stop the client if it still runs, and wait until its keeper has ended every process
+        it started: how the client ended, and how many of them still ran `KILL_WAIT_S` after
+        SIGKILL (only one stuck in the kernel can)."""
+        if self._keeper.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._keeper.stdin.close()  # stop
+        deadline = time.monotonic() + keeper.ENDING_S + KILL_WAIT_S
+        with contextlib.suppress(EOFError):
+            while self._left is None and (answer := self._answers.next(deadline)) is not None:
+                self._note(answer)
+        try:
+            self._keeper.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # a keeper does not hang; if it did, it goes
+            self._keeper.kill()
+            self._keeper.wait()
+        self._answers.close()
+        if self._left is None and self.pid is not None:
+            # Its keeper was killed: end what we can still find, the client's own group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+        return self.exit or Exit(None, 0.0, 0.0), self._left or 0
+
+    def _note(self, answer: dict[str, Any]) -> None:
+        if "exit_code" in answer:
+            self.exit = Exit(answer["exit_code"], answer["cpu_s"], answer["queued_s"])
+        elif "left" in answer:
+            self._left = answer["left"]
+
+
+class _Answers:
+    """The keeper's answers: JSON lines on a pipe, read with a deadline."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._buffer = b""
+        self._poll = select.poll()  # not select(): a busy harness may have descriptors > 1023
+        self._poll.register(fd, select.POLLIN)
+
+    def next(self, deadline: float | None) -> dict[str, Any] | None:
+        """The next answer; None at `deadline`; EOFError once the keeper has gone."""
+        while b"\n" not in self._buffer:
+            timeout_ms = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1e3
+            if not self._poll.poll(timeout_ms):
+                return None
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                raise EOFError
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
 
 
 def tail(path: Path) -> str:
@@ -57,47 +179,13 @@ def _argv(argv: Sequence[str]) -> list[str]:
     return list(argv)
 
 
-def wait(process: subprocess.Popen[bytes], timeout_s: float) -> tuple[int, float, float, bool]:
-    """Wait for `process` to exit, killing its group after `timeout_s`: its exit code, the CPU
-    seconds it and its waited-for children used, the seconds its main thread waited for a
-    core, and whether it was killed.
-
-    ``os.waitid(WNOWAIT)`` leaves it a zombie whose scheduler statistics can still be read;
-    ``os.wait4`` then reaps it with its resource usage (``Popen.wait`` keeps none, and polls
-    when given a timeout); a timer thread does the killing.
-    """
-    killed = threading.Event()
-
-    def kill() -> None:
-        killed.set()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-    timer = threading.Timer(timeout_s, kill)
-    timer.daemon = True
-    timer.start()
-    try:
-        if hasattr(os, "waitid"):
-            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
-        queued_s = _queued_s(f"/proc/{process.pid}/schedstat")
-        _, status, usage = os.wait4(process.pid, 0)
-    finally:
-        timer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_utime + usage.ru_stime, queued_s, killed.is_set()
-
-
 def _queued_s(path: str) -> float:
     """Seconds a thread was runnable but waited for a core (Linux schedstat; 0 without it).
 
     On a shared machine this, not CPU time, is what stretches a run most: at scale k each
     second of it is k SES seconds too.
     """
-    try:
-        with open(path, encoding="ascii") as stats:
-            return int(stats.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    return keeper.queued_s(path)
 
 
 def _harness_queued_s() -> float:
@@ -172,44 +260,3 @@ def _cpu_s(path: str) -> float:
         return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError):
         return 0.0
-
-
-def kill_group(process: subprocess.Popen[bytes]) -> tuple[int, int]:
-    """SIGKILL `process` and its group, and wait until none of them runs any more.
-
-    A kill is delivered asynchronously, and a process with much memory takes a while to exit, so
-    the group is watched until it is empty. A zombie waiting for a parent other than us has
-    exited, so it counts as gone. Returns the exit code and how many processes still ran after
-    `KILL_WAIT_S` (only one stuck in the kernel can).
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    exit_code = process.wait()
-    deadline = time.monotonic() + KILL_WAIT_S
-    while (running := running_in_group(process.pid)) and time.monotonic() < deadline:
-        time.sleep(0.002)  # a condition wait: the kernel gives no notice for another's child
-    return exit_code, running
-
-
-def running_in_group(pgid: int) -> int:
-    """How many processes of group `pgid` have not exited (zombies have)."""
-    proc = Path("/proc")
-    if not proc.is_dir():  # no procfs: a group with only zombies left counts as running
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return 0
-        return 1
-    running = 0
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # it exited while we looked
-            continue
-        # pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses
-        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split(" ", 3)[:3]
-        if int(pgrp) == pgid and state != "Z":
-            running += 1
-    return running

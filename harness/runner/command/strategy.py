@@ -112,36 +112,41 @@ class CommandStrategy(CaseHooks):
                 except OSError as error:
                     return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
                 contact.pid = client.pid
-                self.exit_code, client_cpu_s, client_queued_s, timed_out = process.wait(
-                    client, self.timeout_s
-                )
+                exited = None
+                try:
+                    exited = client.wait(self.timeout_s)
+                    end = process.Moment.now(exited.cpu_s, exited.queued_s) if exited else None
+                finally:  # whatever happened, nothing it started outlives the case
+                    ended, survivors = client.end()
+                    if exited is None and self.library is not None and client.pid:
+                        faketime.clean_up(client.pid)
             finally:
                 contact.stop()
+            self.exit_code = ended.code
             failure = None
-            if not timed_out:
-                end = process.Moment.now(client_cpu_s, client_queued_s)
+            if exited is not None:
+                assert end is not None
                 self.pace = process.pace_between(
                     self.time_scale, start, contact.moment or start, end
                 )
-                if self.exit_code != 0:
+                if self.exit_code is None:
+                    failure = f"{shlex.join(self.argv)} ended when its keeper process was killed"
+                elif self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
             else:
-                _, survivors = process.kill_group(client)
-                if self.library is not None:
-                    faketime.clean_up(client.pid)
                 failure = (
                     f"{shlex.join(self.argv)} still running after {self.timeout_s:g} s; killed"
                 )
-                if survivors:
-                    failure += (
-                        f" ({survivors} of its processes had not exited "
-                        f"{process.KILL_WAIT_S:g} s later)"
-                    )
                 if self.time_scale != 1:  # see harness.runner.faketime for what hangs there
                     failure += (
                         f" (at time_scale {self.time_scale:g}: if it waits on a thread with a "
                         "timeout, or is a Go program, run it with time_scale=1)"
                     )
+            if survivors:
+                failure = (failure or f"{shlex.join(self.argv)} exited") + (
+                    f" ({survivors} of its processes had not exited "
+                    f"{process.KILL_WAIT_S:g} s after SIGKILL)"
+                )
         self.stdout_tail = process.tail(stdout_path)
         self.stderr_tail = process.tail(stderr_path)
         if failure and self.stderr_tail:  # its last line; the report shows the whole tail

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -32,8 +34,15 @@ from harness.server.state import ServerState
 MAX_BODY_BYTES = 60 * 1024 * 1024
 #: How often a stalled request looks whether its client has gone.
 STALL_POLL_S = 0.05
+#: Requests prepared (signature, parsing, building) in worker threads at once; the rest wait
+#: their turn on the loop, holding only their body.
+PREPARING = 2
+#: Work on fewer bytes than this (a body to check and parse, a message to build) is done on
+#: the loop: a millisecond at most, less than a thread's round trip costs an SDK's request.
+INLINE_BYTES = 16 * 1024
 Templates = Mapping[str, Mapping[str, str]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+T = TypeVar("T")
 
 
 class _Cut(Exception):
@@ -43,9 +52,11 @@ class _Cut(Exception):
 class ApiService:
     """The SES API of one fake server: its engine, ledger and clock, plus API settings.
 
-    `credentials` maps access key ids to secrets; None accepts any well-formed signature.
-    `templates` are the stored templates a v2 Template content may name (``{"Subject": ...,
-    "Text": ..., "Html": ...}`` each).
+    `credentials` maps access key ids to secrets; `any_key_secret` is a secret any key id may
+    sign with (``serve --api-token``); with neither, any well-formed signature passes. Every
+    signature must be scoped to `region` and service ``ses`` and dated within 15 minutes of the
+    server's clock. `templates` are the stored templates a v2 Template content may name
+    (``{"Subject": ..., "Text": ..., "Html": ...}`` each).
     """
 
     def __init__(
@@ -54,13 +65,18 @@ class ApiService:
         *,
         credentials: Mapping[str, str] | None = None,
         templates: Templates | None = None,
+        region: str = "us-east-1",
+        any_key_secret: str | None = None,
     ) -> None:
-        if credentials is not None:
+        self.verifier = sigv4.Verifier(
+            region, dict(credentials) if credentials is not None else None, any_key_secret
+        )
+        if self.verifier.verifies:
             sigv4.require_botocore()
         self.state = state
-        self.credentials = dict(credentials) if credentials is not None else None
         self.templates = dict(templates or {})
         self._requests = 0
+        self._preparing = asyncio.Semaphore(PREPARING)
         #: The handler of each route, by (method, path).
         self.handlers: dict[tuple[str, str], Handler] = {
             ("POST", v2.SEND_EMAIL): self._v2(self._v2_send_email),
@@ -81,7 +97,7 @@ class ApiService:
             request_id = self._request_id()
             try:
                 body = await _read(request)
-                self._authorize(request, body)
+                await self._work(len(body), self._authorize, _Signed.of(request), body)
                 return await operation(body, request_id, request)
             except sigv4.SignatureProblem as problem:
                 return _v2_error(api_errors.error_for(problem.kind, V2, problem.detail), request_id)
@@ -89,6 +105,8 @@ class ApiService:
                 return _v2_error(api_errors.error_for(bad.kind, V2, bad.message), request_id)
             except _Cut:
                 return web.Response()  # never written: the transport is gone
+            except Exception as error:  # a bug of ours: SES's 500, in v2's format
+                return _v2_error(_internal(request, error, V2), request_id)
 
         return handle
 
@@ -96,22 +114,14 @@ class ApiService:
         request_id = self._request_id()
         try:
             body = await _read(request)
-            self._authorize(request, body)
-            params = v1.form(body, request.query_string)
-            action = params.get("Action", "")
+            size = len(body) + len(request.query_string)
+            await self._work(size, self._authorize, _Signed.of(request), body)
             now = self.state.clock.now()
+            action, sends = await self._work(size, _v1_request, body, request.query_string, now)
             if action == "GetSendQuota":
                 with self.state.lock:
                     quota = self.state.engine.send_quota(now=now)
                 return _xml(v1.send_quota(quota, request_id))
-            if action == "SendEmail":
-                sends = [v1.send_email(params, now)]
-            elif action == "SendRawEmail":
-                sends = [v1.send_raw_email(params)]
-            else:
-                raise BadRequest(
-                    f"Could not find operation {action} for version 2010-12-01", kind="not_found"
-                )
             results = await self._send(request, V1, sends)
             message_id, _, error = results[0]
             if error is not None:
@@ -126,11 +136,14 @@ class ApiService:
             return _v1_error(refused.error, request_id, close=refused.close)
         except _Cut:
             return web.Response()
+        except Exception as error:  # a bug of ours: SES's 500, in v1's format
+            return _v1_error(_internal(request, error, V1), request_id)
 
     async def _v2_send_email(
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
-        send = v2.send_email(v2.loads(body), self.templates, self.state.clock.now())
+        now = self.state.clock.now()
+        send = await self._work(len(body), _v2_send_email, body, self.templates, now)
         try:
             results = await self._send(request, V2, [send])
         except _RuleError as refused:
@@ -144,7 +157,8 @@ class ApiService:
     async def _v2_send_bulk_email(
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
-        sends = v2.send_bulk_email(v2.loads(body), self.templates, self.state.clock.now())
+        now = self.state.clock.now()
+        sends = await self._work(len(body), _v2_send_bulk_email, body, self.templates, now)
         try:
             results = await self._send(request, V2, sends, bulk=True)
         except _RuleError as refused:
@@ -165,7 +179,11 @@ class ApiService:
     async def _send(
         self, request: web.Request, version: str, sends: list[Send], *, bulk: bool = False
     ) -> list[tuple[str | None, str | None, SesApiError | None]]:
-        """Each send's (SES message id, refusing limit, error); raises _RuleError or _Cut."""
+        """Each send's (SES message id, refusing limit, error); raises _RuleError or _Cut.
+
+        A message is built only once the account's recipient cap lets it through (a request
+        past the cap costs its validation, never the building), one at a time, off the loop.
+        """
         state = self.state
         state.clock.network_delay()
         recipients = tuple(r for send in sends for r in send.recipients)
@@ -192,13 +210,23 @@ class ApiService:
         results: list[tuple[str | None, str | None, SesApiError | None]] = []
         via = f"api-{version}"
         for send in sends:
+            data = b""
+            with state.lock:
+                cap = state.engine.limits.max_recipients
+            if by_fiat or cap is None or len(send.recipients) <= cap:
+                try:
+                    data = await self._work(send.work_bytes, send.build)
+                except BadRequest as bad:
+                    error = api_errors.error_for(bad.kind, version, bad.message)
+                    results.append((None, bad.kind, error))
+                    continue
             now = state.clock.now()
             with state.lock:
                 verdict = state.engine.api_message(
                     now=now,
                     version=version,
                     recipients=send.recipients,
-                    size=len(send.data),
+                    size=len(data),  # 0 past the cap: refused for its recipients, unbuilt
                     sender=send.sender,
                     by_fiat=by_fiat,
                 )
@@ -207,7 +235,7 @@ class ApiService:
                 results.append((None, verdict.fired[-1].name, verdict.error))
                 continue
             assert verdict.ses_id is not None
-            data = _with_message_id(send.data, verdict.ses_id)
+            data = _with_message_id(data, verdict.ses_id)
             state.ledger.accept(
                 None,
                 ses_id=verdict.ses_id,
@@ -224,16 +252,35 @@ class ApiService:
             _abort(request)
         return results
 
+    async def _work(self, size: int | None, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)`, which reads or writes about `size` bytes (None: unknown): on the loop
+        when that is under INLINE_BYTES, else in a worker thread, PREPARING at a time. Checking
+        a signature, parsing a body and building a message cost time linear in their size (up
+        to 60 MB), and the event loop that SMTP shares keeps answering meanwhile."""
+        if size is not None and size < INLINE_BYTES:
+            return work(*args)
+        async with self._preparing:
+            return await asyncio.to_thread(work, *args)
+
     # --- helpers ---------------------------------------------------------------------------
 
-    def _authorize(self, request: web.Request, body: bytes) -> None:
+    def _authorize(self, signed: _Signed, body: bytes) -> None:
         sigv4.check(
-            request.headers,
-            credentials=self.credentials,
-            method=request.method,
-            url=f"http://{request.host}{request.raw_path}",
+            signed.headers,
+            verifier=self.verifier,
+            now_s=self._signing_now(),
+            method=signed.method,
+            url=signed.url,
             body=body,
         )
+
+    def _signing_now(self) -> float:
+        """The time a signature's date is checked against: the server's clock, unless it is
+        virtual, then the wall's. Nobody signs on a virtual clock (boto3 in this process signs
+        on the wall, and so does every other process); a scaled clock's clients run under
+        libfaketime at its scale and start (harness.runner.faketime), so they sign on it."""
+        clock = self.state.clock
+        return self.state.wall() if clock.virtual else clock.now()
 
     def _request_id(self) -> str:
         self._requests += 1
@@ -272,6 +319,50 @@ class _RuleError(Exception):
         super().__init__(error.line)
         self.error = error
         self.close = close
+
+
+@dataclass(frozen=True)
+class _Signed:
+    """What the signature covers, read on the loop for a worker thread to check."""
+
+    headers: Mapping[str, str]
+    method: str
+    url: str
+
+    @classmethod
+    def of(cls, request: web.Request) -> _Signed:
+        return cls(request.headers, request.method, f"http://{request.host}{request.raw_path}")
+
+
+def _v1_request(body: bytes, query: str, now: float) -> tuple[str, list[Send]]:
+    """A v1 request's action and the messages it asks for, every field checked."""
+    params = v1.form(body, query)
+    action = params.get("Action", "")
+    if action == "GetSendQuota":
+        return action, []
+    if action == "SendEmail":
+        return action, [v1.send_email(params, now)]
+    if action == "SendRawEmail":
+        return action, [v1.send_raw_email(params)]
+    raise BadRequest(f"Could not find operation {action} for version 2010-12-01", kind="not_found")
+
+
+def _v2_send_email(body: bytes, templates: Templates, now: float) -> Send:
+    return v2.send_email(v2.loads(body), templates, now)
+
+
+def _v2_send_bulk_email(body: bytes, templates: Templates, now: float) -> list[Send]:
+    return v2.send_bulk_email(v2.loads(body), templates, now)
+
+
+def _internal(request: web.Request, error: Exception, version: str) -> SesApiError:
+    """A bug of ours: one line on stderr, and SES's InternalFailure to the client."""
+    problem = f"{type(error).__name__}: {error}"[:500]
+    print(
+        f"ses-harness: SES API error on {request.method} {request.path[:200]}: {problem}",
+        file=sys.stderr,
+    )
+    return api_errors.error_for("internal", version, "An internal error occurred.")
 
 
 def make_app(service: ApiService) -> web.Application:
@@ -323,7 +414,8 @@ async def _read(request: web.Request) -> bytes:
 
 def _with_message_id(data: bytes, ses_id: str) -> bytes:
     """SES gives a message without a Message-ID its own: <ses id@email.amazonses.com>."""
-    head = data.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0].lower()
+    ends = [end for end in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if end >= 0]
+    head = data[: min(ends, default=len(data))].lower()
     if head.startswith(b"message-id:") or b"\nmessage-id:" in head:
         return data
     return f"Message-ID: <{ses_id}@email.amazonses.com>\r\n".encode() + data

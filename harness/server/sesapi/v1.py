@@ -2,7 +2,9 @@
 
 Actions: SendEmail, SendRawEmail, GetSendQuota, all ``POST /`` with ``Action=...``. Errors are
 ``<ErrorResponse>`` with Type, Code and Message, the body users logged from SES
-(awsdocs/amazon-ses-developer-guide#60, mettle/sendportal#94).
+(awsdocs/amazon-ses-developer-guide#60, mettle/sendportal#94). Every field the fake reads is
+checked before anything is built; a bad one is ``InvalidParameterValue`` in that body (the
+code SES answers bad addresses with, boto/boto#351), never a 500.
 """
 
 from __future__ import annotations
@@ -15,17 +17,34 @@ from xml.sax.saxutils import escape
 
 from harness.core.api_errors import SesApiError
 from harness.server.sesapi import mime
-from harness.server.sesapi.requests import BadRequest, Send, raw_send, recipients_of
+from harness.server.sesapi.requests import (
+    MAX_RECIPIENTS,
+    BadRequest,
+    Send,
+    address,
+    addresses,
+    count_recipients,
+    header_text,
+    raw_send,
+    recipients_of,
+)
 
 NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
 ACTIONS = ("SendEmail", "SendRawEmail", "GetSendQuota")
+#: Parameters one request may have: every recipient the fake reads, and room for the rest
+#: (ours: parsing a form costs per field, and SES's own limit is not known).
+MAX_FIELDS = MAX_RECIPIENTS + 1000
 
 
 def form(body: bytes, query: str = "") -> dict[str, str]:
     """The request's parameters: the query string and the form body together."""
     try:
-        pairs = parse_qsl(query, keep_blank_values=True) + parse_qsl(
-            body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body)
+        pairs = parse_qsl(query, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        pairs += parse_qsl(
+            body.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=bool(body),
+            max_num_fields=MAX_FIELDS,
         )
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("The request body is not a valid form.") from None
@@ -42,30 +61,43 @@ def members(params: Mapping[str, str], prefix: str) -> list[str]:
     return out
 
 
+def _addresses(params: Mapping[str, str], prefix: str) -> list[str]:
+    return addresses(members(params, prefix), prefix)
+
+
 def send_email(params: Mapping[str, str], now: float) -> Send:
+    """The message a SendEmail asks for, checked; built when its `build` is called."""
     sender = params.get("Source")
     if not sender:
         raise BadRequest("Missing required parameter Source", kind="bad_request")
-    to = members(params, "Destination.ToAddresses")
-    cc = members(params, "Destination.CcAddresses")
-    recipients = recipients_of(to, cc, members(params, "Destination.BccAddresses"))
+    address(sender, "Source")
+    keys = ("ToAddresses", "CcAddresses", "BccAddresses")
+    count_recipients(*(members(params, f"Destination.{key}") for key in keys))
+    to = _addresses(params, "Destination.ToAddresses")
+    cc = _addresses(params, "Destination.CcAddresses")
+    recipients = recipients_of(to, cc, _addresses(params, "Destination.BccAddresses"))
     subject = params.get("Message.Subject.Data")
     if subject is None:
         raise BadRequest("Missing required parameter Message.Subject.Data")
+    header_text(subject, "Message.Subject.Data")
     text, html = params.get("Message.Body.Text.Data"), params.get("Message.Body.Html.Data")
-    reply_to = members(params, "ReplyToAddresses")
-    data = mime.compose(
-        sender=sender,
-        to=to,
-        cc=cc,
-        subject=subject,
-        text=text,
-        html=html,
-        reply_to=reply_to,
-        date_s=now,
-    )
+    reply_to = _addresses(params, "ReplyToAddresses")
     key = mime.content_key("v1", sender, recipients, subject, text, html)
-    return Send(sender, recipients, data, key)
+
+    def build() -> bytes:
+        return mime.compose(
+            sender=sender,
+            to=to,
+            cc=cc,
+            subject=subject,
+            text=text,
+            html=html,
+            reply_to=reply_to,
+            date_s=now,
+        )
+
+    work = sum(len(part or "") for part in (subject, text, html)) + 40 * len(recipients)
+    return Send(sender, recipients, key, build, work)
 
 
 def send_raw_email(params: Mapping[str, str]) -> Send:
@@ -75,8 +107,12 @@ def send_raw_email(params: Mapping[str, str]) -> Send:
         raise BadRequest("RawMessage.Data must be base64") from None
     if not data:
         raise BadRequest("Missing required parameter RawMessage.Data")
-    destinations = tuple(members(params, "Destinations"))
-    return raw_send(data, params.get("Source"), destinations or None)
+    count_recipients(members(params, "Destinations"))
+    destinations = tuple(_addresses(params, "Destinations"))
+    sender = params.get("Source")
+    if sender:
+        address(sender, "Source")
+    return raw_send(data, sender, destinations or None)
 
 
 # --- answers ---------------------------------------------------------------------------------
