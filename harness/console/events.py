@@ -197,12 +197,12 @@ class EventHub:
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
         stream = _Stream(request)
         self.streams.add(stream)
         loop = asyncio.get_running_loop()
         seen = self.flushes
         try:
+            await response.prepare(request)
             hello = b"retry: %d\n" % RETRY_MS + _frame({"type": "hello"})
             await _write(response, stream, loop, hello)
             while not self._stopped:
