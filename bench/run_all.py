@@ -11,6 +11,8 @@
 6. fuzz_hardening.py: the hardening fuzz of `ses-harness serve` at 2,000 examples, its figures.
 7. live_page.py: the live page's first render and searches with 10,000 messages (headless
    Chromium), the API's searches at 100,000, and the latency of `?wait=N`.
+8. page_abuse.py: SMTP msg/s idle against 600 event streams that never read, 500 long-polls
+   open and 500 abandoned, as ratios.
 
 Each runs in its own process and prints ratios against baselines measured in the same run.
 `--quick` runs each at a tiny size (a smoke run: the figures mean little). Exit status: 1 when
@@ -34,6 +36,7 @@ BENCHMARKS = (
     "long_line",
     "fuzz_hardening",
     "live_page",
+    "page_abuse",
 )
 
 

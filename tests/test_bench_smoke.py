@@ -6,6 +6,7 @@ prints its comparison, and that the load generator and the ledger agree message 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,15 @@ def test_live_page_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None
     assert "wait satisfied while waiting" in out
     assert "API text: (body text, cached) at 5,000 (ms)" in out
     assert (tmp_path / "live.json").exists()
+
+
+@pytest.mark.slow
+def test_page_abuse_benchmark_prints_a_ratio_for_each_kind_of_page_client(tmp_path: Path) -> None:
+    out = run_bench("page_abuse.py", "--quick", "--json", str(tmp_path / "abuse.json"))
+    for phase in ("event streams that never read", "long-polls open", "long-polls abandoned"):
+        assert phase in out
+    assert "0 tracebacks" in out
+    assert len(json.loads((tmp_path / "abuse.json").read_text())["summary"]) == 3
 
 
 def test_command_floor_prints_each_server_against_the_instant_one() -> None:
