@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +22,7 @@ from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 from harness.core.plan import Plan, Rule
+from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
 from harness.server.state import ServerState
 from harness.server.tls import shared_certificates
@@ -33,8 +33,6 @@ START_TIMEOUT_S = 10.0
 # ACK is dropped and the client, which waits for the greeting, hangs until SYN-ACK retries (tens
 # of seconds). A deep queue lets the server itself answer every one, with 421 past the cap.
 LISTEN_BACKLOG = 4096
-#: Set to 1 to run the sync API's loop on uvloop (`pip install 'ses-fault-harness[fast]'`).
-UVLOOP_ENV = "SES_HARNESS_UVLOOP"
 #: The access key the API's clients sign with when no credentials are configured: any
 #: well-formed signature is then accepted.
 DUMMY_AWS_CREDENTIALS = ("AKIAFAKESES000000000", "fake-ses-secret")
@@ -432,20 +430,6 @@ class FakeSES:
 
 def _any_closed(records: list[SessionRecord]) -> Callable[[Ledger], bool]:
     return lambda _: any(not record.open for record in records)
-
-
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """The loop of the sync API's thread: uvloop's when SES_HARNESS_UVLOOP=1, else asyncio's."""
-    if os.environ.get(UVLOOP_ENV, "") not in ("", "0"):
-        try:
-            import uvloop
-        except ImportError as missing:
-            raise RuntimeError(
-                f"{UVLOOP_ENV} is set but uvloop is not installed: "
-                "pip install 'ses-fault-harness[fast]'"
-            ) from missing
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 def _is_ours(task: asyncio.Task[Any]) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from harness.core import api_errors
 from harness.core.api_errors import V1, V2, SesApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
-from harness.server.sesapi import sigv4, v1, v2
+from harness.server.sesapi import responses, sigv4, v1, v2
 from harness.server.sesapi.mime import content_key
 from harness.server.sesapi.requests import BadRequest, Send
 from harness.server.state import ServerState
@@ -100,13 +99,19 @@ class ApiService:
                 await self._work(len(body), self._authorize, _Signed.of(request), body)
                 return await operation(body, request_id, request)
             except sigv4.SignatureProblem as problem:
-                return _v2_error(api_errors.error_for(problem.kind, V2, problem.detail), request_id)
+                return responses.v2_error(
+                    api_errors.error_for(problem.kind, V2, problem.detail), request_id
+                )
             except BadRequest as bad:
-                return _v2_error(api_errors.error_for(bad.kind, V2, bad.message), request_id)
+                return responses.v2_error(
+                    api_errors.error_for(bad.kind, V2, bad.message), request_id
+                )
             except _Cut:
                 return web.Response()  # never written: the transport is gone
             except Exception as error:  # a bug of ours: SES's 500, in v2's format
-                return _v2_error(_internal(request, error, V2), request_id)
+                return responses.v2_error(
+                    responses.internal_failure(request, error, V2), request_id
+                )
 
         return handle
 
@@ -121,23 +126,25 @@ class ApiService:
             if action == "GetSendQuota":
                 with self.state.lock:
                     quota = self.state.engine.send_quota(now=now)
-                return _xml(v1.send_quota(quota, request_id))
+                return responses.xml_answer(v1.send_quota(quota, request_id))
             results = await self._send(request, V1, sends)
             message_id, _, error = results[0]
             if error is not None:
-                return _v1_error(error, request_id)
+                return responses.v1_error(error, request_id)
             assert message_id is not None
-            return _xml(v1.sent(action, message_id, request_id))
+            return responses.xml_answer(v1.sent(action, message_id, request_id))
         except sigv4.SignatureProblem as problem:
-            return _v1_error(api_errors.error_for(problem.kind, V1, problem.detail), request_id)
+            return responses.v1_error(
+                api_errors.error_for(problem.kind, V1, problem.detail), request_id
+            )
         except BadRequest as bad:
-            return _v1_error(api_errors.error_for(bad.kind, V1, bad.message), request_id)
+            return responses.v1_error(api_errors.error_for(bad.kind, V1, bad.message), request_id)
         except _RuleError as refused:
-            return _v1_error(refused.error, request_id, close=refused.close)
+            return responses.v1_error(refused.error, request_id, close=refused.close)
         except _Cut:
             return web.Response()
         except Exception as error:  # a bug of ours: SES's 500, in v1's format
-            return _v1_error(_internal(request, error, V1), request_id)
+            return responses.v1_error(responses.internal_failure(request, error, V1), request_id)
 
     async def _v2_send_email(
         self, body: bytes, request_id: str, request: web.Request
@@ -147,12 +154,12 @@ class ApiService:
         try:
             results = await self._send(request, V2, [send])
         except _RuleError as refused:
-            return _v2_error(refused.error, request_id, close=refused.close)
+            return responses.v2_error(refused.error, request_id, close=refused.close)
         message_id, _, error = results[0]
         if error is not None:
-            return _v2_error(error, request_id)
+            return responses.v2_error(error, request_id)
         assert message_id is not None
-        return _json(v2.sent(message_id), request_id)
+        return responses.json_answer(v2.sent(message_id), request_id)
 
     async def _v2_send_bulk_email(
         self, body: bytes, request_id: str, request: web.Request
@@ -162,8 +169,8 @@ class ApiService:
         try:
             results = await self._send(request, V2, sends, bulk=True)
         except _RuleError as refused:
-            return _v2_error(refused.error, request_id, close=refused.close)
-        return _json(v2.bulk_result(results), request_id)
+            return responses.v2_error(refused.error, request_id, close=refused.close)
+        return responses.json_answer(v2.bulk_result(results), request_id)
 
     async def _v2_get_account(
         self, body: bytes, request_id: str, request: web.Request
@@ -172,7 +179,7 @@ class ApiService:
             engine = self.state.engine
             quota = engine.send_quota(now=self.state.clock.now())
             sandbox = engine.limits.verified is not None
-        return _json(v2.account(quota, sandbox=sandbox), request_id)
+        return responses.json_answer(v2.account(quota, sandbox=sandbox), request_id)
 
     # --- the shared path of every send -----------------------------------------------------
 
@@ -235,7 +242,7 @@ class ApiService:
                 results.append((None, verdict.fired[-1].name, verdict.error))
                 continue
             assert verdict.ses_id is not None
-            data = _with_message_id(data, verdict.ses_id)
+            data = responses.with_message_id(data, verdict.ses_id)
             state.ledger.accept(
                 None,
                 ses_id=verdict.ses_id,
@@ -355,16 +362,6 @@ def _v2_send_bulk_email(body: bytes, templates: Templates, now: float) -> list[S
     return v2.send_bulk_email(v2.loads(body), templates, now)
 
 
-def _internal(request: web.Request, error: Exception, version: str) -> SesApiError:
-    """A bug of ours: one line on stderr, and SES's InternalFailure to the client."""
-    problem = f"{type(error).__name__}: {error}"[:500]
-    print(
-        f"ses-harness: SES API error on {request.method} {request.path[:200]}: {problem}",
-        file=sys.stderr,
-    )
-    return api_errors.error_for("internal", version, "An internal error occurred.")
-
-
 def make_app(service: ApiService) -> web.Application:
     """An app that serves only the SES API (FakeSES runs it on a port of its own)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -384,7 +381,7 @@ def add_routes(app: web.Application, service: Callable[[], ApiService | None]) -
             current = service()
             if current is None:
                 error = api_errors.error_for("unavailable", V2, "The fake SES is not running.")
-                return _v2_error(error, "")
+                return responses.v2_error(error, "")
             return await current.handlers[(method, path)](request)
 
         return web.route(method, path, handle)
@@ -412,15 +409,6 @@ async def _read(request: web.Request) -> bytes:
     return b"".join(chunks)
 
 
-def _with_message_id(data: bytes, ses_id: str) -> bytes:
-    """SES gives a message without a Message-ID its own: <ses id@email.amazonses.com>."""
-    ends = [end for end in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if end >= 0]
-    head = data[: min(ends, default=len(data))].lower()
-    if head.startswith(b"message-id:") or b"\nmessage-id:" in head:
-        return data
-    return f"Message-ID: <{ses_id}@email.amazonses.com>\r\n".encode() + data
-
-
 def _abort(request: web.Request) -> Any:
     transport = request.transport
     if transport is not None:
@@ -436,32 +424,3 @@ async def _stall(request: web.Request, stall_s: float | None) -> None:
     while request.transport is not None and not request.transport.is_closing():
         await asyncio.sleep(STALL_POLL_S)
     raise _Cut
-
-
-def _json(data: dict[str, Any], request_id: str) -> web.Response:
-    return web.json_response(data, headers={"x-amzn-RequestId": request_id})
-
-
-def _xml(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="text/xml")
-
-
-def _v2_error(error: SesApiError, request_id: str, *, close: bool = False) -> web.Response:
-    response = web.Response(
-        status=error.status, body=v2.error_body(error), headers=v2.error_headers(error, request_id)
-    )
-    if close:
-        response.force_close()
-    return response
-
-
-def _v1_error(error: SesApiError, request_id: str, *, close: bool = False) -> web.Response:
-    response = web.Response(
-        status=error.status,
-        body=v1.error_body(error, request_id),
-        content_type="text/xml",
-        headers={"x-amzn-RequestId": request_id},
-    )
-    if close:
-        response.force_close()
-    return response
