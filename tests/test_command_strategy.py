@@ -107,6 +107,7 @@ def test_a_client_process_is_scored_on_its_claims_by_message_id(tmp_path, scenar
     assert {k: v for k, v in record.items() if k not in ("time_scale", "clock", "pace")} == {
         "argv": ["python", str(tmp_path / "client.py")],
         "time_scale_asked": DEFAULT_TIME_SCALE,
+        "time_scale_from": "default",
         "note": record["note"],  # whether this client kept up on a loaded machine: pace's call
         "timeout_s": 300.0,
         "claims": "client",

@@ -110,17 +110,21 @@ def test_without_libfaketime_a_case_runs_at_scale_1_and_says_how_to_install_it(
 
 
 @needs_faketime
-def test_the_client_gets_libfaketime_at_the_case_scale_from_the_server_clock(tmp_path):
+def test_the_client_gets_libfaketime_at_the_case_scale_following_the_server_clock(tmp_path):
     source = """
         import json, os
-        print(json.dumps([os.environ[n] for n in ("FAKETIME", "FAKETIME_FMT", "LD_PRELOAD")]))
+        names = ("FAKETIME_TIMESTAMP_FILE", "FAKETIME_NO_CACHE", "LD_PRELOAD")
+        setting = open(os.environ["FAKETIME_TIMESTAMP_FILE"]).read()
+        print(json.dumps([os.environ.get(n) for n in names] + [setting, "FAKETIME" in os.environ]))
     """
     case = run_case(scenario_of("session-cap", 1), spec(tmp_path, source, "[time_scale=8]"))
 
-    setting, fmt, preload = json.loads(case["command"]["stdout_tail"])
-    # A start-at time in Unix seconds (whatever the client's TZ), then 8 times the wall.
-    assert re.fullmatch(r"@\d+\.\d{6} x8", setting) and fmt == "%s"
+    path, no_cache, preload, setting, fixed = json.loads(case["command"]["stdout_tail"])
+    # An offset libfaketime re-reads at every clock call, the server moving it; 8 times the wall.
+    assert re.fullmatch(r"[+-]\d+\.\d{6} x8\n", setting) and no_cache == "1" and not fixed
     assert preload.split(":")[0] == faketime.find_library()
+    assert case["clock"]["kind"] == "progress"
+    assert not Path(path).exists()  # removed with the case
 
 
 def test_a_busy_client_is_said_not_to_keep_up_and_is_given_a_lower_scale():

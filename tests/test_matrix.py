@@ -90,7 +90,10 @@ def test_a_case_has_every_field_of_the_schema(small):
         "error",
         "reproducer",
         "matching",
+        "clock",
     }
+    # In process, on the virtual clock: no count depends on the wall.
+    assert (case["clock"]["kind"], case["clock"]["depends_on_time"]) == ("virtual", False)
     assert (case["scenario"], case["strategy"], case["seed"], case["passed"]) == (
         "small-cap",
         "robust",

@@ -176,6 +176,62 @@ class ScaledClock:
         )
 
 
+@runtime_checkable
+class Accounting(Protocol):
+    """A clock that keeps its own account of what passes on the wall (see
+    :class:`harness.base.progress.ProgressClock`): the server tells it when the client reached
+    it and when it answered, and asks it how long its timers must wait."""
+
+    def arrived(self) -> None:
+        """The client reached the server (a connection, a command, a request)."""
+
+    def answered(self) -> None:
+        """The server has answered a command, or hung up instead: what follows is the
+        client's time."""
+
+    def wall_until(self, at_s: float) -> float:
+        """Wall seconds until this clock reads `at_s` (0 once it does)."""
+
+
+def arrived(clock: Clock) -> None:
+    """Tell `clock` that the client reached the server (a no-op for most clocks)."""
+    if isinstance(clock, Accounting):
+        clock.arrived()
+
+
+def answered(clock: Clock) -> None:
+    """Tell `clock` that the server has answered (a no-op for clocks that keep no account)."""
+    if isinstance(clock, Accounting):
+        clock.answered()
+
+
+def wall_until(clock: Clock, at_s: float) -> float:
+    """Wall seconds until `clock` reads `at_s`, 0 once it does: how long a server timer waits.
+
+    >>> clock = ScaledClock(20.0, start_s=0.0)
+    >>> round(wall_until(clock, clock.now() + 10.0), 2)
+    0.5
+    >>> wall_until(VirtualClock(), 10.0)    # virtual time does not pass on the wall
+    0.0
+    """
+    if isinstance(clock, Accounting):
+        return clock.wall_until(at_s)
+    if clock.virtual:
+        return 0.0
+    return max(0.0, wall_seconds(clock, at_s - clock.now()))
+
+
+async def sleep_on(clock: Clock, seconds: float) -> None:
+    """Wait `seconds` on `clock` from the running event loop, however its time passes: in
+    steps, until it reads the moment asked for (a virtual clock moves at once instead)."""
+    if clock.virtual:
+        await clock.sleep_async(seconds)
+        return
+    until_s = clock.now() + max(seconds, 0.0)
+    while (wait_s := wall_until(clock, until_s)) > 0:
+        await asyncio.sleep(wait_s)
+
+
 def wall_seconds(clock: Clock, seconds: float) -> float:
     """How long `seconds` on `clock` take on the wall: for the event loop's own timers.
 

@@ -53,10 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--time-scale",
         type=float,
-        default=DEFAULT_TIME_SCALE,
         metavar="K",
         help="run each case on one clock, server and client (libfaketime), K times faster than "
-        f"the wall (default {DEFAULT_TIME_SCALE:g}; 1: real time)",
+        f"the wall (default: the scenario's command_time_scale, else {DEFAULT_TIME_SCALE:g}; "
+        "1: real time)",
     )
     parser.add_argument("--seed", type=int, help="replace every scenario's seed with this one")
     parser.add_argument(
@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     )
     from harness.runner.scenario import load_scenario, scenario_paths
 
-    if not args.time_scale > 0:
+    if args.time_scale is not None and not args.time_scale > 0:
         raise PlanError("--time-scale", f"{args.time_scale:g} must be positive", allowed="> 0")
     clients = select_clients(args.client or [])
     scenarios = [
@@ -166,14 +166,13 @@ def select_clients(named: list[str]) -> list:
 
 def command_line(args: argparse.Namespace) -> str:
     """The command that made the table, as the table says."""
-    from harness.runner.conformance import DEFAULT_TIME_SCALE
 
     words = ["ses-harness", NAME]
     for name in args.client or ():
         words += ["--client", name]
     for scenario in args.scenario or ():
         words += ["--scenario", scenario]
-    if args.time_scale != DEFAULT_TIME_SCALE:
+    if args.time_scale is not None:
         words += ["--time-scale", f"{args.time_scale:g}"]
     if args.seed is not None:
         words += ["--seed", str(args.seed)]

@@ -58,6 +58,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "latency_s": (0.0, 3600.0),
     "timeout_s": (0.0, DAY_S),
     "pause_s": (0.0, DAY_S),
+    "command_time_scale": (1.0, 100_000.0),
 }
 #: What is wrong with a number out of range, where there is more to say than "too large".
 OUT_OF_RANGE = {"code": "is not an SMTP reply code"}

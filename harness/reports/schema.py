@@ -78,6 +78,7 @@ OPT_INT = Scalar((int,), nullable=True)
 NUM = Scalar((int, float))
 OPT_NUM = Scalar((int, float), nullable=True)
 BOOL = Scalar((bool,))
+OPT_BOOL = Scalar((bool,), nullable=True)
 
 RUN = Obj(
     {
@@ -156,6 +157,8 @@ PACE = Obj(
         "client_queued_s": NUM,
         "server_queued_s": NUM,
         "start_up_s": NUM,
+        "left_out_s": NUM,
+        "leaped_s": NUM,
         "scale_1_s": NUM,
         "stretch": NUM,
         "kept_up": BOOL,
@@ -168,6 +171,7 @@ COMMAND = Obj(
         "argv": ListOf(STR),
         "time_scale": NUM,
         "time_scale_asked": NUM,
+        "time_scale_from": OneOf(("strategy", "scenario", "default")),
         "clock": OneOf(("libfaketime", "real")),
         "pace": PACE,
         "note": OPT_STR,
@@ -198,6 +202,23 @@ MATCHING = Obj(
         "stray_copies": ListOf(STRAY),
     }
 )
+# The case's clock (harness.runner.scale.clock_record): whether a count depends on time.
+CLOCK = Obj(
+    {
+        "kind": OneOf(("virtual", "progress", "scaled", "real")),
+        "time_scale": OPT_NUM,
+        "scale_from": OneOf(("strategy", "scenario", "default"), nullable=True),
+        "left_out_s": NUM,
+        "leaped_s": NUM,
+        "client_ahead_s": NUM,
+        "timed_faults": ListOf(Obj({"name": STR, "fired": INT})),
+        "decided_by_clock": BOOL,
+        "kept_up": OPT_BOOL,
+        "stretch": OPT_NUM,
+        "suggested_time_scale": OPT_INT,
+        "depends_on_time": BOOL,
+    }
+)
 CASE = Obj(
     {
         "scenario": STR,
@@ -213,8 +234,9 @@ CASE = Obj(
         "reproducer": STR,
         "command": COMMAND,
         "matching": MATCHING,
+        "clock": CLOCK,
     },
-    optional=("command", "matching"),
+    optional=("command", "matching", "clock"),
 )
 RESULTS = Obj(
     {

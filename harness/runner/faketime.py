@@ -18,6 +18,17 @@ The settings, from libfaketime's README (0.9.10):
   monotonic clock scaled too. Not ``FAKETIME_NO_CACHE``: the cache is for re-reading a
   faketimerc file, and our setting, in the environment, never changes.
 
+A client whose clock must follow a :class:`harness.base.progress.ProgressClock` gets
+:func:`following` instead: libfaketime reads ``+OFFSET xK`` from a file the harness rewrites
+(``FAKETIME_TIMESTAMP_FILE``, and ``FAKETIME_NO_CACHE=1`` to re-read it at every clock call:
+by default it is re-read every 10 s). Verified on 0.9.10, against its source: the ``+``
+form never resets the start time, so a new offset moves the clock at the next read and the
+rate, fixed at K, keeps converting sleeps and timeouts as before (libfaketime converts a sleep
+at its start: a new offset cannot shorten one in flight, nor does it need to); the
+``FAKETIME`` variable would take precedence over the file, so it is not set. The price is a
+file read per clock call: 35 us here against 1.7 us (a Node client reads its clock about 30
+times a message, so about 1 ms of CPU more a message).
+
 What libfaketime 0.9.10 does not cover, so such a client needs ``time_scale=1``: a timed wait
 on a thread primitive that glibc hands to the kernel's monotonic clock (Python's
 ``Lock.acquire(timeout=)``, ``Event.wait(t)``, ``queue.get(timeout=)``, C++'s
@@ -50,6 +61,15 @@ INSTALL_HINT = (
 )
 # Settings inherited from the harness's own environment that would change the client's clock.
 _INHERITED = ("FAKETIME_SHARED", "FAKETIME_DONT_FAKE_MONOTONIC", "FAKETIME_TIMESTAMP_FILE")
+# Settings that would override or bend a clock read from a file.
+_FILE_OVERRIDES = (
+    "FAKETIME",
+    "FAKETIME_FMT",
+    "FAKETIME_CACHE_DURATION",
+    "FAKETIME_XRESET",
+    "FAKETIME_FOLLOW_FILE",
+    "FAKETIME_UPDATE_TIMESTAMP_FILE",
+)
 
 
 def find_library() -> str | None:
@@ -80,6 +100,23 @@ def environment(
     result["LD_PRELOAD"] = f"{library}:{preload}" if preload else library
     result["FAKETIME_FMT"] = "%s"
     result["FAKETIME"] = f"@{start_s:.6f} x{time_scale:g}"
+    result["FAKETIME_DONT_RESET"] = "1"
+    return result
+
+
+def following(env: Mapping[str, str], library: str, offset_file: Path) -> dict[str, str]:
+    """`env` with the client's clocks read from `offset_file`, which holds libfaketime's
+    ``+OFFSET xK`` and which the harness rewrites as its clock moves.
+
+    >>> e = following({"FAKETIME": "+1d"}, "/lib/ft.so.1", Path("/tmp/case/clock"))
+    >>> e["FAKETIME_TIMESTAMP_FILE"], e["FAKETIME_NO_CACHE"], "FAKETIME" in e
+    ('/tmp/case/clock', '1', False)
+    """
+    result = {k: v for k, v in env.items() if k not in (*_INHERITED, *_FILE_OVERRIDES)}
+    preload = env.get("LD_PRELOAD", "")
+    result["LD_PRELOAD"] = f"{library}:{preload}" if preload else library
+    result["FAKETIME_TIMESTAMP_FILE"] = str(offset_file)
+    result["FAKETIME_NO_CACHE"] = "1"
     result["FAKETIME_DONT_RESET"] = "1"
     return result
 

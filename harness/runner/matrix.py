@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.base.ledger import Ledger, MessageRecord
 from harness.runner.resolve import name_of, resolve_strategy
+from harness.runner.scale import clock_record
 from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
 from harness.runner.strategy import Claim, OutgoingMessage, Strategy, hooks_of
@@ -66,6 +67,7 @@ def run_case(
     # Every strategy takes this one path; what differs (a client in another process, say) the
     # strategy's own hooks say: see harness.runner.strategy.CaseHooks.
     hooks = hooks_of(send_batch)
+    hooks.for_scenario(scenario.command_time_scale)
     clock = hooks.clock(latency_s)
     arrivals_s = hooks.arrivals_s(scenario.workload.arrivals_s())
     claims: list[Claim] = []
@@ -129,6 +131,7 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
+    case["clock"] = clock_record(plan, clock, ledger, case)
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
     return case

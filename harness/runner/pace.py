@@ -15,6 +15,12 @@ run. CPU time is an upper bound of the work on the critical path (client and ser
 little, and a client's children count from when they are reaped), so the check errs on the
 side of warning; for the client only its main thread's wait for a core is known.
 
+On a :class:`harness.base.progress.ProgressClock` (``free_work``) the clock leaves out both
+sides' CPU and waits for a core (``left_out_s`` wall seconds), and leaps the modelled round
+trips (``leaped_s`` SES seconds) instead of sleeping them: no work is stretched by the scale,
+``M`` is 0 and the client keeps up at any scale (what the scale still moves is the kernel's
+share: see that module).
+
 >>> pace = Pace(time_scale=20, wall_s=5.0, client_cpu_s=0.4, server_cpu_s=0.1)
 >>> round(pace.stretch, 3), pace.kept_up, pace.suggested_time_scale
 (0.105, True, 46)
@@ -45,16 +51,30 @@ class Pace:
     #: Wall seconds from the process's start to its first contact with the server, left out
     #: of the figures above (SES sees nothing of a client's start-up).
     start_up_s: float = 0.0
+    #: What a progress clock left out (wall seconds) and leapt (SES seconds) meanwhile.
+    left_out_s: float = 0.0
+    leaped_s: float = 0.0
+    #: The clock counted none of the work (a progress clock): nothing for the scale to stretch.
+    free_work: bool = False
 
     @property
     def work_s(self) -> float:
-        """Wall seconds the machine, not the scenario, decided: CPU and waits for a core."""
-        return self.client_cpu_s + self.server_cpu_s + self.client_queued_s + self.server_queued_s
+        """Wall seconds the machine, not the scenario, decided and the clock still counted:
+        CPU and waits for a core, less what a progress clock left out."""
+        if self.free_work:
+            return 0.0
+        spent = self.client_cpu_s + self.server_cpu_s + self.client_queued_s + self.server_queued_s
+        return max(0.0, spent - self.left_out_s)
+
+    @property
+    def ses_s(self) -> float:
+        """SES seconds the run took on its clock."""
+        return self.time_scale * max(0.0, self.wall_s - self.left_out_s) + self.leaped_s
 
     @property
     def scale_1_s(self) -> float:
         """About how many SES seconds the run would have taken at scale 1."""
-        return self.work_s + self.time_scale * max(0.0, self.wall_s - self.work_s)
+        return max(self.work_s, self.ses_s - (self.time_scale - 1) * self.work_s)
 
     @property
     def stretch(self) -> float:
@@ -97,6 +117,8 @@ class Pace:
             "client_queued_s": round(self.client_queued_s, 3),
             "server_queued_s": round(self.server_queued_s, 3),
             "start_up_s": round(self.start_up_s, 3),
+            "left_out_s": round(self.left_out_s, 3),
+            "leaped_s": round(self.leaped_s, 3),
             "scale_1_s": round(self.scale_1_s, 3),
             "stretch": round(self.stretch, 4),
             "kept_up": self.kept_up,

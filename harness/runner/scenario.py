@@ -7,6 +7,8 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     best_possible = "1,000 of 1,000 delivered once: a client that rotates ..."
     latency_s = 0.02                 # modelled round trip of one SMTP command (virtual time)
     timeout_s = 600                  # wall seconds before a hung case is killed (default 300)
+    command_time_scale = 1500        # SES seconds per wall second for a client in another
+                                     # process (cmd:), unless its spec names one (default 8)
 
     [workload]                       # see harness.runner.workload.WorkloadSpec
     count = 1000
@@ -76,6 +78,7 @@ _TOP_KEYS = (
     "best_possible",
     "latency_s",
     "timeout_s",
+    "command_time_scale",
     "workload",
     "plan",
     "contract",
@@ -134,6 +137,8 @@ class Scenario:
     best_possible: str = ""
     latency_s: float = DEFAULT_LATENCY_S
     timeout_s: float | None = None  # wall seconds a case may take (harness.runner.matrix's default)
+    #: The time scale of a command strategy's case, unless its spec names one (runner.scale).
+    command_time_scale: float | None = None
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
@@ -243,6 +248,7 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
     timeout = data.get("timeout_s")
     if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
+    scale = data.get("command_time_scale")
     try:
         plan = Plan.from_dict(_table(data["plan"], "plan"))
     except PlanError as error:
@@ -256,6 +262,9 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         best_possible=_string(data.get("best_possible", ""), "best_possible").strip(),
         latency_s=latency_s,
         timeout_s=None if timeout is None else float(timeout),
+        command_time_scale=None
+        if scale is None
+        else _number(scale, "command_time_scale", minimum=1.0),
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
         contract=tuple(
             _expectation(metric, value, f"contract.{metric}")

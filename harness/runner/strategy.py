@@ -116,7 +116,8 @@ class CaseHooks:
     """How a case runs around a strategy; the defaults suit a callable in this process.
 
     The case runner (:func:`harness.runner.matrix.run_case`) calls these around the strategy,
-    in this order: :meth:`clock` and :meth:`arrivals_s` before the server starts; the case runs
+    in this order: :meth:`for_scenario`, then :meth:`clock` and :meth:`arrivals_s` before the
+    server starts; the case runs
     :attr:`pinned` or not; :meth:`watch` once the server is up, before the strategy is called;
     :meth:`start_s` once it has returned; :meth:`claims_when_silent` and :meth:`case_record`
     when the case is scored. A strategy object subclasses this and overrides what it needs:
@@ -140,6 +141,10 @@ class CaseHooks:
     #: a client in this process and the server thread take turns, never both busy at once.
     #: A client in another process is left to the scheduler.
     pinned: bool = True
+
+    def for_scenario(self, command_time_scale: float | None) -> None:
+        """What the scenario says for clients in other processes: the time scale it plays them
+        at (its ``command_time_scale``; None: the default). Nothing for a callable here."""
 
     def clock(self, latency_s: float) -> Clock:
         """The case's clock, the server's and the strategy's: a virtual one that each command

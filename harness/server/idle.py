@@ -8,7 +8,7 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING, Any
 
-from harness.base.clock import wall_seconds
+from harness.base.clock import answered, wall_seconds, wall_until
 from harness.server.replies import answer_line
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ class IdleTimerMixin:
     loop: asyncio.AbstractEventLoop
     _timeout_handle: asyncio.TimerHandle | None
     _idle_deadline: float  # loop time
+    _idle_at_s: float | None  # the same on the server's clock (None on a virtual clock)
     _timer_at: float | None  # when the armed timer fires
 
     number: int
@@ -48,15 +49,20 @@ class IdleTimerMixin:
     def _reset_timeout(self, duration: float | None = None) -> None:
         """aiosmtpd calls this on every command; its own cancels the timer and makes a new one.
 
-        Here a later deadline (the usual case) only moves `_idle_deadline`: the armed timer
-        fires first and re-arms itself for what is left, so the timeout still comes exactly
-        `duration` after the last command.
+        Here a later deadline (the usual case) only moves the deadline: the armed timer fires
+        first and re-arms itself for what is left, so the timeout still comes exactly
+        `duration` after the last command. The deadline is on the server's clock, in SES
+        seconds; the loop's timer, on the wall, only says when to look again (a
+        ProgressClock's SES time may pass slower than k times the wall).
         """
         limit = self.state.engine.limits.idle_timeout_s
-        if duration is None and limit is not None and not self.state.clock.virtual:
+        clock = self.state.clock
+        if duration is None and limit is not None and not clock.virtual:
             duration = limit
-        # In SES seconds; the loop's timer runs on the wall (a ScaledClock's is k times faster).
-        deadline = self.loop.time() + wall_seconds(self.state.clock, duration or SAFETY_TIMEOUT_S)
+        seconds = duration or SAFETY_TIMEOUT_S
+        # A virtual clock's time does not pass on the wall: the safety timeout is the loop's.
+        self._idle_at_s = None if clock.virtual else clock.now() + seconds
+        deadline = self.loop.time() + wall_seconds(clock, seconds)
         self._idle_deadline = deadline
         if self._timer_at is not None and self._timer_at <= deadline:
             return
@@ -70,10 +76,16 @@ class IdleTimerMixin:
 
     def _timer_fired(self) -> None:
         self._timer_at = None
-        if self.loop.time() < self._idle_deadline:
+        if self._idle_at_s is not None:  # asked of the clock, every time it fires
+            wait_s = wall_until(self.state.clock, self._idle_at_s)
+            if wait_s > 0:
+                self._idle_deadline = self.loop.time() + wait_s
+                self._arm_timer()
+                return
+        elif self.loop.time() < self._idle_deadline:
             self._arm_timer()
-        else:
-            self._timeout_cb()
+            return
+        self._timeout_cb()
 
     def data_received(self, data: bytes) -> None:
         # SES's 451 is a "Timeout waiting for data from client": bytes arriving (a message
@@ -97,6 +109,7 @@ class IdleTimerMixin:
         line = answer_line(decision.reply, self.state.clock.now(), decision.decided_by)
         self._log(line)
         self._flush()
+        answered(self.state.clock)
         self._writer.write(line.text.encode() + b"\r\n")  # unprompted, as SES does
         self._hang_up("server", decision.decided_by or "server")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
 
-from harness.base.clock import wall_seconds
+from harness.base.clock import answered, arrived, sleep_on, wall_seconds
 from harness.base.endpoint import TlsMode
 from harness.base.headers import parse_headers
 from harness.base.records import EOM, ClientLine, ServerLine, SessionRecord
@@ -131,6 +131,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
 
     async def _handle_client(self) -> None:
         state = self.state
+        arrived(state.clock)  # the client waits for the greeting
         now = state.clock.now()
         with state.lock:
             starttls = state.tls is TlsMode.STARTTLS
@@ -338,8 +339,11 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
             self._flush()
             if decision.stall_s is None:
                 await self._lost.wait()
-            else:
+            elif self.state.clock.virtual:
                 await asyncio.sleep(wall_seconds(self.state.clock, decision.stall_s))
+                self._drop(decision)
+            else:
+                await sleep_on(self.state.clock, decision.stall_s)
                 self._drop(decision)
         return True
 
@@ -350,11 +354,12 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
         if self.state.clock.virtual:
             self.state.clock.sleep(seconds)
         else:
-            await asyncio.sleep(wall_seconds(self.state.clock, seconds))
+            await sleep_on(self.state.clock, seconds)
 
     def _hang_up(self, by: str, reason: str, at: float | None = None) -> None:
         """Close after what was written is flushed."""
         self._flush()
+        answered(self.state.clock)  # a hang-up is the answer too
         self._end(by, reason, at)
         self._silenced = True
         if self.transport is not None:
@@ -366,6 +371,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
         Replies to earlier pipelined commands are written first, as they were due before.
         """
         self._flush()
+        answered(self.state.clock)  # a cut connection is the answer too
         self._end("server", decision.decided_by or "server")
         self._silenced = True
         if self.transport is not None:
@@ -425,6 +431,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
     def _flush(self) -> None:
         """Write the replies held back, in order."""
         if self._unsent:
+            answered(self.state.clock)  # before the client can have them
             self._writer.write(b"".join(self._unsent))
             self._unsent.clear()
 

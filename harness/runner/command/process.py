@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness.base.clock import Clock
+from harness.base.progress import ProgressClock
 from harness.runner import keeper
 from harness.runner.keeper import KILL_WAIT_S
 from harness.runner.pace import Pace
@@ -205,15 +207,22 @@ class Moment:
     harness_queued_s: float
     client_cpu_s: float = 0.0
     client_queued_s: float = 0.0
+    left_out_s: float = 0.0  # what a progress clock had left out and leapt by then
+    leaped_s: float = 0.0
 
     @classmethod
-    def now(cls, client_cpu_s: float = 0.0, client_queued_s: float = 0.0) -> Moment:
+    def now(
+        cls, client_cpu_s: float = 0.0, client_queued_s: float = 0.0, clock: Clock | None = None
+    ) -> Moment:
+        blind = clock if isinstance(clock, ProgressClock) else None
         return cls(
             time.monotonic(),
             time.process_time(),
             _harness_queued_s(),
             client_cpu_s,
             client_queued_s,
+            blind.left_out_s if blind is not None else 0.0,
+            blind.leaped_s if blind is not None else 0.0,
         )
 
 
@@ -222,7 +231,8 @@ class FirstContact:
     connection, or an SES API request), with what the client had spent getting there, and then
     stops watching: the server's later records do not pass through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock
         self.pid: int | None = None  # set once the process has started
         self.moment: Moment | None = None
         self.stop: Callable[[], None] = lambda: None  # set to the ledger's, once watching
@@ -233,6 +243,7 @@ class FirstContact:
             self.moment = Moment.now(
                 _cpu_s(f"/proc/{pid}/stat") if pid else 0.0,
                 _queued_s(f"/proc/{pid}/schedstat") if pid else 0.0,
+                self.clock,
             )
             self.stop()
 
@@ -248,6 +259,8 @@ def pace_between(time_scale: float, start: Moment, contact: Moment, end: Moment)
         client_queued_s=max(0.0, end.client_queued_s - contact.client_queued_s),
         server_queued_s=max(0.0, end.harness_queued_s - contact.harness_queued_s),
         start_up_s=contact.wall_s - start.wall_s,
+        left_out_s=max(0.0, end.left_out_s - contact.left_out_s),
+        leaped_s=max(0.0, end.leaped_s - contact.leaped_s),
     )
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -12,8 +13,9 @@ from typing import Any
 from harness.base.clock import Clock, ScaledClock
 from harness.base.endpoint import Endpoint
 from harness.base.ledger import Ledger
+from harness.base.progress import ProgressClock
 from harness.core.errors import PlanError
-from harness.runner import faketime
+from harness.runner import faketime, scale
 from harness.runner.command import process
 from harness.runner.command.batch import client_environment, write_batch
 from harness.runner.command.claims import ClientFailed, read_claims
@@ -39,16 +41,15 @@ class CommandStrategy(CaseHooks):
         self,
         argv: Sequence[str],
         *,
-        time_scale: float = DEFAULT_TIME_SCALE,
+        time_scale: float | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
         if not argv:
             raise PlanError("strategy", "cmd: needs a command", allowed="cmd:PROGRAM [ARGS...]")
         self.argv = tuple(argv)
-        self.time_scale_asked = time_scale
-        self.library = faketime.find_library() if time_scale != 1 else None
-        # What the case runs at: the scale asked for, when libfaketime can give it to the client.
-        self.time_scale = time_scale if self.library is not None else 1.0
+        #: Whether the spec named a scale; if not, a scenario may give its own (runner.scale).
+        self.time_scale_given = time_scale is not None
+        self.use_time_scale(time_scale, "strategy" if time_scale is not None else "default")
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
         self.pace: Pace | None = None
@@ -65,6 +66,16 @@ class CommandStrategy(CaseHooks):
         """Parse ``cmd[key=value,...]:COMMAND``; bad options are a PlanError naming them."""
         argv, options = parse_spec(spec)
         return cls(argv, **options)
+
+    def use_time_scale(self, time_scale: float | None, source: str = "scenario") -> None:
+        """Run at `time_scale` (None: :data:`DEFAULT_TIME_SCALE`), when libfaketime can give it
+        to the client (else at 1); `source` says whose scale it is, for the record."""
+        asked = DEFAULT_TIME_SCALE if time_scale is None else time_scale
+        self.time_scale_asked = asked
+        self.time_scale_from = source if time_scale is not None else "default"
+        self.library = faketime.find_library() if asked != 1 else None
+        # What the case runs at: the scale asked for, when libfaketime can give it to the client.
+        self.time_scale = asked if self.library is not None else 1.0
 
     # --- the run -----------------------------------------------------------------------------
 
@@ -101,9 +112,10 @@ class CommandStrategy(CaseHooks):
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             start = process.Moment.now()
             self.started_at_s = clock.now()  # the last moment: the client's clock starts here
-            if self.library is not None:
-                env = faketime.environment(env, self.library, self.started_at_s, self.time_scale)
-            contact = process.FirstContact()  # watching before the start: no contact can slip by
+            env = scale.client_environment(
+                clock, env, self.library, self.started_at_s, self.time_scale
+            )
+            contact = process.FirstContact(clock)  # watching before the start: none slips by
             if self._ledger is not None:
                 contact.stop = self._ledger.watch(contact.heard)
             try:
@@ -112,16 +124,21 @@ class CommandStrategy(CaseHooks):
                 except OSError as error:
                     return f"cannot start {shlex.join(self.argv)}: {error.strerror or error}"
                 contact.pid = client.pid
+                if client.pid is not None:
+                    scale.follow(clock, client.pid)
                 exited = None
                 try:
                     exited = client.wait(self.timeout_s)
-                    end = process.Moment.now(exited.cpu_s, exited.queued_s) if exited else None
+                    end = (
+                        process.Moment.now(exited.cpu_s, exited.queued_s, clock) if exited else None
+                    )
                 finally:  # whatever happened, nothing it started outlives the case
                     ended, survivors = client.end()
                     if exited is None and self.library is not None and client.pid:
                         faketime.clean_up(client.pid)
             finally:
                 contact.stop()
+                scale.unfollow(clock)
             self.exit_code = ended.code
             failure = None
             if exited is not None:
@@ -129,6 +146,8 @@ class CommandStrategy(CaseHooks):
                 self.pace = process.pace_between(
                     self.time_scale, start, contact.moment or start, end
                 )
+                if isinstance(clock, ProgressClock):  # it counts no work: nothing to stretch
+                    self.pace = dataclasses.replace(self.pace, free_work=True)
                 if self.exit_code is None:
                     failure = f"{shlex.join(self.argv)} ended when its keeper process was killed"
                 elif self.exit_code != 0:
@@ -160,11 +179,15 @@ class CommandStrategy(CaseHooks):
     def clock(self, latency_s: float) -> ScaledClock:
         """The case's clock: this strategy's scale, `latency_s` SES seconds per command.
 
-        A client in another process cannot share a virtual clock: one scaled real clock for
-        the server and (through libfaketime) the client, the plan as it is, times in SES
-        seconds.
+        A client in another process cannot share a virtual clock: one fast real clock for the
+        server and (through libfaketime) the client, the plan as it is, times in SES seconds,
+        blind to the machine's load where it can be (see :mod:`harness.runner.scale`).
         """
-        return ScaledClock(self.time_scale, latency_s=latency_s)
+        return scale.case_clock(self.time_scale, latency_s, self.library)
+
+    def for_scenario(self, command_time_scale: float | None) -> None:
+        """The scenario's scale for its command clients, unless the spec named one."""
+        scale.use_scenario_scale(self, command_time_scale)
 
     def arrivals_s(self, planned_s: Sequence[float]) -> list[float]:
         """All at once: the whole batch is in the files when the process starts."""
@@ -203,6 +226,7 @@ class CommandStrategy(CaseHooks):
             "argv": list(self.argv),
             "time_scale": self.time_scale,
             "time_scale_asked": self.time_scale_asked,
+            "time_scale_from": self.time_scale_from,
             "clock": "libfaketime" if self.library is not None else "real",
             "pace": self.pace.to_dict() if self.pace is not None else None,
             "note": self.note(),

@@ -61,13 +61,15 @@ class Client:
             raise PlanError("client", f"{text!r}: cannot split the command: {error}") from None
         return cls(name.strip(), argv, "own")
 
-    def spec(self, clients_dir: Path, time_scale: float) -> str:
+    def spec(self, clients_dir: Path, time_scale: float | None) -> str:
+        """The command strategy; without `time_scale`, each scenario's (harness.runner.scale)."""
         if self.needs == "own":
             argv = list(self.argv)
         else:
             program, script, *args = self.argv
             argv = [program, str(clients_dir / script), *args]
-        return f"cmd[time_scale={time_scale:g}]:{shlex.join(argv)}"
+        options = "" if time_scale is None else f"[time_scale={time_scale:g}]"
+        return f"cmd{options}:{shlex.join(argv)}"
 
 
 _CLIENT_FORM = "a built-in client's name, or NAME=COMMAND for your own"
@@ -130,7 +132,7 @@ def run_rows(
     scenarios: Sequence[Scenario],
     *,
     clients_dir: Path,
-    time_scale: float = DEFAULT_TIME_SCALE,
+    time_scale: float | None = DEFAULT_TIME_SCALE,
     seed: int | None = None,
     workers: int = 1,
     on_row: Callable[[Row], None] | None = None,
@@ -176,7 +178,7 @@ def run_row(
     client: Client,
     scenario: Scenario,
     clients_dir: Path,
-    time_scale: float,
+    time_scale: float | None,
     seed: int | None,
     *,
     started: Callable[[], None] | None = None,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.core.errors import PlanError
+from harness.runner.command.spec import DEFAULT_TIME_SCALE
 from harness.runner.conformance.rows import Client, Row
 from harness.runner.conformance.versions import library_versions, version
 from harness.runner.vocabulary import PROBLEMS, legend, words
@@ -23,7 +24,7 @@ END = "<!-- conformance:end -->"
 def render(
     rows: Sequence[Row],
     *,
-    time_scale: float,
+    time_scale: float | None,
     clients_dir: Path,
     command: str,
     own: Sequence[Client] = (),
@@ -75,9 +76,9 @@ def render(
     return "\n".join(lines)
 
 
-def _clock(rows: Sequence[Row], time_scale: float) -> str:
+def _clock(rows: Sequence[Row], time_scale: float | None) -> str:
     """How the table's cases were timed: one clock for server and client, at which scale."""
-    scales = sorted({row.time_scale for row in rows}) or [time_scale]
+    scales = sorted({row.time_scale for row in rows}) or [time_scale or DEFAULT_TIME_SCALE]
     if scales == [1.0]:
         return "on the real clock"
     shown = "/".join(f"{k:g}x" for k in scales)

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from harness.base.clock import wall_seconds
+from harness.base.clock import answered, arrived, sleep_on
 from harness.base.ledger import FaultRecord
 from harness.core import api_errors
 from harness.core.api_errors import V1, V2, SesApiError
@@ -87,7 +87,25 @@ class ApiService:
     # --- routes ----------------------------------------------------------------------------
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route(method, path, h) for (method, path), h in self.handlers.items()]
+        return [
+            web.route(method, path, self._answering(h))
+            for (method, path), h in self.handlers.items()
+        ]
+
+    def _answering(
+        self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        """`handler`, telling the clock when a request arrives and when it has its answer
+        (see harness.base.clock.Accounting)."""
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            arrived(self.state.clock)
+            try:
+                return await handler(request)
+            finally:
+                answered(self.state.clock)
+
+        return handle
 
     def _v2(
         self, operation: Callable[[bytes, str, web.Request], Awaitable[web.StreamResponse]]
@@ -316,7 +334,7 @@ class ApiService:
         if self.state.clock.virtual:
             self.state.clock.sleep(seconds)
         else:
-            await asyncio.sleep(wall_seconds(self.state.clock, seconds))
+            await sleep_on(self.state.clock, seconds)
 
 
 class _RuleError(Exception):
