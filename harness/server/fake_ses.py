@@ -22,6 +22,8 @@ from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 from harness.core.plan import Plan, Rule
+from harness.server.events.delivery import DeliveryPolicy
+from harness.server.fake_ses_events import EventsSide
 from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
 from harness.server.state import ServerState
@@ -39,7 +41,7 @@ DUMMY_AWS_CREDENTIALS = ("AKIAFAKESES000000000", "fake-ses-secret")
 T = TypeVar("T")
 
 
-class FakeSES:
+class FakeSES(EventsSide):
     """A fake Amazon SES SMTP server on loopback.
 
     Arguments: a `profile` name ("ses", "ses-sandbox", "plain") or a full `plan`; `seed`;
@@ -48,7 +50,8 @@ class FakeSES:
     "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
     durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
     verify signatures, or `api_token` (any key id, the token as the secret); `region` its
-    signatures are scoped to (us-east-1).
+    signatures are scoped to (us-east-1). SES's events (docs/events.md): `events_url` gets
+    every message's events as SNS posts them, signed (`events_signature` "1", "2", None).
     """
 
     def __init__(
@@ -71,6 +74,9 @@ class FakeSES:
         api_token: str | None = None,
         region: str = "us-east-1",
         templates: Mapping[str, Mapping[str, str]] | None = None,
+        events_url: str | None = None,
+        events_signature: str | None = "1",
+        events_policy: DeliveryPolicy | None = None,
         **limits: Any,
     ) -> None:
         plan = plan or Plan(profile=profile)
@@ -108,6 +114,7 @@ class FakeSES:
         self._thread: threading.Thread | None = None
         self._view: FakeSESView | None = None  # the one `async with` gave out
         self._loop_thread: int | None = None  # the thread the server's loop runs in
+        self._init_events(events_url, events_signature, events_policy, self.clock)
 
     # --- where to connect ------------------------------------------------------------------
 
@@ -173,6 +180,7 @@ class FakeSES:
             backlog=LISTEN_BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        await self._start_events()
         if self.api_enabled or self._api_mounted:
             await self._start_api()
         return self
@@ -183,6 +191,7 @@ class FakeSES:
         if self._api_runner is not None:
             await self._api_runner.cleanup()
             self._api_runner = None
+        await self._stop_events()
         self._server.close()
         assert self._state is not None
         for connection in list(self._state.live):
@@ -414,6 +423,7 @@ class FakeSES:
             templates=self.templates,
             region=self.region,
             any_key_secret=self.api_token,
+            configuration_sets=self.events_hub.configuration_sets,
         )
         if not self.api_enabled:  # mounted on another app only
             return

@@ -24,7 +24,8 @@ from harness.core import api_errors
 from harness.core.api_errors import V1, V2, SesApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
-from harness.server.sesapi import responses, sigv4, v1, v2
+from harness.server.events.configsets import ConfigurationSets
+from harness.server.sesapi import configsets, responses, sigv4, v1, v2
 from harness.server.sesapi.mime import content_key
 from harness.server.sesapi.requests import BadRequest, Send
 from harness.server.state import ServerState
@@ -66,6 +67,7 @@ class ApiService:
         templates: Templates | None = None,
         region: str = "us-east-1",
         any_key_secret: str | None = None,
+        configuration_sets: ConfigurationSets | None = None,
     ) -> None:
         self.verifier = sigv4.Verifier(
             region, dict(credentials) if credentials is not None else None, any_key_secret
@@ -83,6 +85,8 @@ class ApiService:
             ("GET", v2.GET_ACCOUNT): self._v2(self._v2_get_account),
             ("POST", "/"): self._v1,
         }
+        for key, operation in configsets.OPERATIONS.items():  # v2's configuration sets
+            self.handlers[key] = self._v2(configsets.handler(operation, lambda: configuration_sets))
 
     # --- routes ----------------------------------------------------------------------------
 
@@ -271,6 +275,7 @@ class ApiService:
                 wall_at=state.wall(),
                 acknowledged=not by_fiat,
                 via=via,
+                configuration_set=send.configuration_set,
             )
             results.append((verdict.ses_id, None, None))
         if by_fiat:
@@ -412,6 +417,7 @@ _ROUTES = (
     ("POST", v2.SEND_BULK_EMAIL),
     ("GET", v2.GET_ACCOUNT),
     ("POST", "/"),
+    *configsets.OPERATIONS,
 )
 
 

@@ -25,6 +25,7 @@ from harness.server.sesapi.requests import (
     addresses,
     count_recipients,
     header_text,
+    in_configuration_set,
     raw_send,
     recipients_of,
 )
@@ -97,7 +98,9 @@ def send_email(params: Mapping[str, str], now: float) -> Send:
         )
 
     work = sum(len(part or "") for part in (subject, text, html)) + 40 * len(recipients)
-    return Send(sender, recipients, key, build, work)
+    return in_configuration_set(
+        Send(sender, recipients, key, build, work), params.get("ConfigurationSetName")
+    )
 
 
 def send_raw_email(params: Mapping[str, str]) -> Send:
@@ -112,7 +115,8 @@ def send_raw_email(params: Mapping[str, str]) -> Send:
     sender = params.get("Source")
     if sender:
         address(sender, "Source")
-    return raw_send(data, sender, destinations or None)
+    send = raw_send(data, sender, destinations or None)
+    return in_configuration_set(send, params.get("ConfigurationSetName"))
 
 
 # --- answers ---------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from harness.server.sesapi.requests import (
     addresses,
     count_recipients,
     header_text,
+    in_configuration_set,
     raw_send,
     recipients_of,
 )
@@ -208,6 +209,11 @@ class _Template:
 
 def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Send:
     """The one message a SendEmail asks for, checked; built when its `build` is called."""
+    send = _send_email(body, templates, now)
+    return in_configuration_set(send, body.get("ConfigurationSetName"))
+
+
+def _send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Send:
     content = _table(body, "Content")
     to, cc, bcc = _destination(body)
     sender = _string(body, "FromEmailAddress")
@@ -314,7 +320,7 @@ def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -
         key = mime.content_key("v2-bulk", sender, recipients, template.identity(), own, index)
         compose = _bulk_compose(template, data, sender, to, cc, now)
         sends.append(Send(sender, recipients, key, compose, None))
-    return sends
+    return [in_configuration_set(s, body.get("ConfigurationSetName")) for s in sends]
 
 
 def _bulk_compose(
