@@ -36,6 +36,9 @@ if TYPE_CHECKING:
         SessionRecord as SessionRecord,
         TranscriptLine as TranscriptLine,
     )
+    from harness.base.sesevents import (
+        SesEvent as SesEvent,
+    )
     from harness.console.remote import (
         RemoteFakeSES as RemoteFakeSES,
     )
@@ -91,6 +94,12 @@ if TYPE_CHECKING:
         ClaimStatus as ClaimStatus,
         OutgoingMessage as OutgoingMessage,
         Strategy as Strategy,
+    )
+    from harness.server.events.delivery import (
+        DeliveryPolicy as DeliveryPolicy,
+    )
+    from harness.server.events.signing import (
+        verify_sns_message as verify_sns_message,
     )
     from harness.server.fake_ses import (
         FakeSES as FakeSES,

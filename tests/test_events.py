@@ -283,3 +283,42 @@ def test_configuration_set_destinations_route_matching_events_to_their_topic(rec
         [("Bounce", api_id), ("Bounce", smtp_id)]
     )
     assert all(e["mail"]["tags"]["ses:configuration-set"] == ["app"] for e in events)
+
+
+def test_the_http_api_lists_events_and_deliveries() -> None:
+    from harness.base.clock import VirtualClock as Virtual
+    from tests.http_app import get, mail, run, send
+
+    clock = Virtual()
+
+    async def scenario(ses: FakeSES, client) -> None:  # type: ignore[no-untyped-def]
+        await send(ses, mail(1), to=f"bounce@{SIM}")
+        await send(ses, mail(2), to=f"success@{SIM}")
+        listed = await get(client, "/api/ses-events")
+        assert [e["kind"] for e in listed["events"]] == ["Send", "Send"]
+        clock.advance(2.0)
+        bounces = await get(client, "/api/ses-events?kind=Bounce")
+        assert [e["message_id"] for e in bounces["events"]] == [ses.messages[0].ses_id]
+        assert bounces["events"][0]["event"]["bounce"]["bounceType"] == "Permanent"
+        one = await get(client, f"/api/ses-events?message_id={ses.messages[1].ses_id}")
+        assert [e["kind"] for e in one["events"]] == ["Send", "Delivery"]
+        assert (await get(client, "/api/ses-events?since=3"))["count"] == 1
+        assert (await get(client, "/api/ses-events?kind=Nope", status=400))["status"] == 400
+        deliveries = await get(client, "/api/ses-events/deliveries")
+        assert deliveries == {"subscriptions": [], "deliveries": []}
+
+    run(scenario, clock=clock)
+
+
+def test_serve_refuses_an_events_url_that_is_not_http() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "serve", "--events-url", "ftp://x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--events-url: an http:// or https:// URL, got 'ftp://x'" in done.stderr

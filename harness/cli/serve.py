@@ -93,6 +93,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "API then requires signatures made with it as the secret key, unless --aws-credentials",
     )
     parser.add_argument(
+        "--events-url",
+        type=_events_url,
+        metavar="URL",
+        help="post every message's SES events (Send, Delivery, Bounce, Complaint) to URL as "
+        "Amazon SNS posts to an HTTP subscriber (docs/events.md)",
+    )
+    parser.add_argument(
+        "--events-signature",
+        choices=("1", "2", "none"),
+        default="1",
+        help="SNS SignatureVersion of those posts: 1 (SHA1, SNS's default), 2 (SHA256), none",
+    )
+    parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
     parser.add_argument(
@@ -204,6 +217,12 @@ def exposure_warning(host: str, api_host: str = "127.0.0.1") -> str | None:
     )
 
 
+def _events_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or value[-3:] == "://":
+        raise argparse.ArgumentTypeError(f"an http:// or https:// URL, got {value!r}")
+    return value
+
+
 def api_token(args: argparse.Namespace) -> str | None:
     """The token the API requires: --api-token, else $SES_HARNESS_API_TOKEN, else one made up
     when the server listens anywhere but loopback (other machines could reach it), else none.
@@ -280,6 +299,8 @@ async def _serve(
         # SDKs cannot send the token's header: the token is their secret key instead.
         api_token=token,
         region=args.aws_region,
+        events_url=args.events_url,
+        events_signature=None if args.events_signature == "none" else args.events_signature,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -356,6 +377,8 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
         f"{ses.region}; {signing})"
     )
+    for sub in ses.events_hub.subscriptions:
+        lines.append(f"  events    {sub.url}  (SNS; certificate {ses.sns_url}/; docs/events.md)")
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,

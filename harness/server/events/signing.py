@@ -97,3 +97,7 @@ def verify(message: Mapping[str, Any], certificate_pem: bytes) -> bool:
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+#: The public name (``harness.verify_sns_message``).
+verify_sns_message = verify
