@@ -15,6 +15,7 @@ from harness.server.events.endpoint import SnsEndpoint
 from harness.server.events.hub import EventHub
 from harness.server.events.signing import signing_key
 from harness.server.events.sns import Subscription
+from harness.server.tls import shared_certificates
 
 
 class EventsSide:
@@ -65,6 +66,12 @@ class EventsSide:
     def sns_url(self) -> str:
         """Where the SNS signing certificate and SubscribeURLs answer (HTTPS, the test CA)."""
         return self.events_hub.sns_url
+
+    @property
+    def sns_ca_file(self) -> str:
+        """The CA file that trusts `sns_url` (the run's test CA): give it to the application's
+        HTTPS client that fetches SigningCertURL (``REQUESTS_CA_BUNDLE`` for requests)."""
+        return shared_certificates().ca_file
 
     @property
     def signing_certificate_pem(self) -> bytes:
