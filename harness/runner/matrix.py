@@ -75,7 +75,7 @@ def run_case(
     if ledger is None:
         ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
-    with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
+    with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger, events_feed=scenario.events) as ses:
         hooks.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)

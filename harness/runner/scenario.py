@@ -9,6 +9,8 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     timeout_s = 600                  # wall seconds before a hung case is killed (default 300)
     command_time_scale = 1500        # SES seconds per wall second for a client in another
                                      # process (cmd:), unless its spec names one (default 8)
+    events = true                    # publish SES's events where clients read them
+                                     # (Endpoint.events_url; docs/events.md)
 
     [workload]                       # see harness.runner.workload.WorkloadSpec
     count = 1000
@@ -79,6 +81,7 @@ _TOP_KEYS = (
     "latency_s",
     "timeout_s",
     "command_time_scale",
+    "events",
     "workload",
     "plan",
     "contract",
@@ -139,6 +142,7 @@ class Scenario:
     timeout_s: float | None = None  # wall seconds a case may take (harness.runner.matrix's default)
     #: The time scale of a command strategy's case, unless its spec names one (runner.scale).
     command_time_scale: float | None = None
+    events: bool = False  # clients may read SES's published events (Endpoint.events_url)
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
@@ -249,6 +253,9 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
     if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     scale = data.get("command_time_scale")
+    events = data.get("events", False)
+    if not isinstance(events, bool):
+        raise PlanError("events", f"{events!r} is not true or false", allowed="true, false")
     try:
         plan = Plan.from_dict(_table(data["plan"], "plan"))
     except PlanError as error:
@@ -265,6 +272,7 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         command_time_scale=None
         if scale is None
         else _number(scale, "command_time_scale", minimum=1.0),
+        events=events,
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
         contract=tuple(
             _expectation(metric, value, f"contract.{metric}")

@@ -77,6 +77,7 @@ class FakeSES(EventsSide):
         events_url: str | None = None,
         events_signature: str | None = "1",
         events_policy: DeliveryPolicy | None = None,
+        events_feed: bool = False,
         **limits: Any,
     ) -> None:
         plan = plan or Plan(profile=profile)
@@ -114,7 +115,7 @@ class FakeSES(EventsSide):
         self._thread: threading.Thread | None = None
         self._view: FakeSESView | None = None  # the one `async with` gave out
         self._loop_thread: int | None = None  # the thread the server's loop runs in
-        self._init_events(events_url, events_signature, events_policy, self.clock)
+        self._init_events(events_url, events_signature, events_policy, self.clock, events_feed)
 
     # --- where to connect ------------------------------------------------------------------
 
@@ -143,6 +144,7 @@ class FakeSES(EventsSide):
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             region=self.region,
+            events_url=self.events_feed_url,
         )
 
     @property

@@ -23,6 +23,7 @@ class EventsSide:
 
     events_hub: EventHub
     _sns_endpoint: SnsEndpoint | None
+    _events_feed: bool
     ledger: Ledger
     bind_host: str
     region: str
@@ -33,16 +34,18 @@ class EventsSide:
         signature_version: str | None,
         policy: DeliveryPolicy | None,
         clock: Any,
+        feed: bool,
     ) -> None:
         self.events_hub = EventHub(self.ledger, clock, region=self.region, policy=policy)
         self._sns_endpoint = None
+        self._events_feed = feed
         if events_url is not None:
             self.events_hub.subscribe(
                 Subscription(events_url, self.events_hub.default_topic, signature_version)
             )
 
     async def _start_events(self) -> None:
-        self._sns_endpoint = SnsEndpoint(self.events_hub, self.bind_host)
+        self._sns_endpoint = SnsEndpoint(self.events_hub, self.bind_host, feed=self._events_feed)
         await self._sns_endpoint.start()
         self.events_hub.start(self._sns_endpoint.url)
 
@@ -56,6 +59,11 @@ class EventsSide:
         """The events SES has published so far, by the server's clock, oldest first: one
         `SesEvent` each (kind, the message's SES id, recipients, time, its JSON)."""
         return self.events_hub.events()
+
+    @property
+    def events_feed_url(self) -> str | None:
+        """With `events_feed`: where a client reads the published events (JSON), else None."""
+        return self._sns_endpoint.feed_url if self._sns_endpoint is not None else None
 
     @property
     def event_deliveries(self) -> list[Attempt]:

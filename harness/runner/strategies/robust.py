@@ -8,9 +8,11 @@
   fresh connection if the old one is gone (`reconnect`).
 - Never retry a 5xx: the server has said no for good; report it.
 - Never resend a message whose connection died after the final ".": SMTP cannot tell whether
-  the server kept it, and a resend may be a duplicate. Claim it uncertain (not failed) for the
-  application to reconcile (SES event notifications know). `resend_ambiguous=True` prefers a
-  possible duplicate to a possible loss.
+  the server kept it, and a resend may be a duplicate. Where SES's events can be read
+  (`endpoint.events_url`), settle it from them once the batch is done (`reconcile`): kept, it
+  was sent; not kept, send it again. Otherwise claim it uncertain (not failed) for the
+  application to reconcile. `resend_ambiguous=True` prefers a possible duplicate to a possible
+  loss.
 - Greylisted a second time? A greylist lets a message through only once its first try is minutes
   old, so retrying within seconds only burns tries: the next wait is at least five minutes
   (postgrey's default), on a fresh connection (the old one would idle out meanwhile).
@@ -22,11 +24,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 from harness.runner.strategies.backoff import Exponential, Policy
 from harness.runner.strategies.paced import RATE_PER_S, Pacer
+from harness.runner.strategies.reconcile import SETTLE_S, kept_message_ids
 from harness.runner.strategies.session import Attempt, Session
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -37,12 +41,39 @@ BACKOFF = Exponential(base_s=1.0, cap_s=30.0)  # 1, 2, 4, 8, 16 s, jittered
 QUOTA_SPENT = "daily message quota exceeded"
 GREYLISTED = "greylist"  # in the text of a greylisting 4xx ("4.7.1 Greylisted, ...")
 GREYLIST_WAIT_S = 300.0
+RECONCILE_ROUNDS = 3  # a resent message may be cut again
 
 
 def send_batch(
     messages: Sequence[OutgoingMessage],
     endpoint: Endpoint,
     clock: Clock,
+    *,
+    reconcile: bool = True,
+    **options: Any,
+) -> Iterator[Claim]:
+    """Send the batch; then settle its ambiguous sends from SES's events, when it can read them
+    (`endpoint.events_url`) and `reconcile` says so."""
+    doubtful: list[tuple[OutgoingMessage, Attempt]] = []
+    can_settle = reconcile and endpoint.events_url is not None
+    yield from _send_all(messages, endpoint, clock, doubtful if can_settle else None, **options)
+    for _ in range(RECONCILE_ROUNDS):
+        if not doubtful:
+            return
+        clock.sleep(SETTLE_S)
+        kept = kept_message_ids(endpoint) or set()
+        again = [message for message, _ in doubtful if message.id not in kept]
+        yield from (Claim(m.id, ClaimStatus.SENT) for m, _ in doubtful if m.id in kept)
+        doubtful = []
+        yield from _send_all(again, endpoint, clock, doubtful, **options)
+    yield from (_ambiguous(message, result) for message, result in doubtful)
+
+
+def _send_all(
+    messages: Sequence[OutgoingMessage],
+    endpoint: Endpoint,
+    clock: Clock,
+    doubtful: list[tuple[OutgoingMessage, Attempt]] | None,
     *,
     rate_per_s: float = RATE_PER_S,
     per_session: int = PER_SESSION,
@@ -64,7 +95,10 @@ def send_batch(
                     session.close()
                 result = session.send(message)
                 if result.ambiguous and not resend_ambiguous:
-                    yield _ambiguous(message, result)
+                    if doubtful is None:
+                        yield _ambiguous(message, result)
+                    else:
+                        doubtful.append((message, result))  # settled from the events
                     break
                 if QUOTA_SPENT in result.text.lower():
                     yield result.claim(message)

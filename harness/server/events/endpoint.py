@@ -1,6 +1,10 @@
 """The fake's stand-in for ``sns.<region>.amazonaws.com``: an HTTPS port on loopback that serves
 the signing certificate (the messages' SigningCertURL) and answers SubscribeURL and
-UnsubscribeURL visits. Its TLS certificate is the run's test CA's (`harness.server.tls`), so a
+UnsubscribeURL visits. With `feed`, a plain-HTTP port beside it serves the published events as
+JSON (``GET /ses-events``, the same as serve's ``/api/ses-events``): what a scenario's client
+reconciles from, as an application reads the queue its SNS topic fills.
+
+The HTTPS port's certificate is the run's test CA's (`harness.server.tls`), so a
 verifier that fetches the certificate trusts it with that CA file (``REQUESTS_CA_BUNDLE`` for
 requests, as django-ses uses).
 """
@@ -20,11 +24,17 @@ _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
 class SnsEndpoint:
-    def __init__(self, hub: EventHub, host: str) -> None:
+    def __init__(self, hub: EventHub, host: str, *, feed: bool = False) -> None:
         self.hub = hub
         self.host = host
         self.port = 0
+        self.feed_port = 0
+        self.feed = feed
         self._runner: web.AppRunner | None = None
+
+    @property
+    def feed_url(self) -> str | None:
+        return f"http://{self.host}:{self.feed_port}/ses-events" if self.feed_port else None
 
     @property
     def url(self) -> str:
@@ -33,7 +43,11 @@ class SnsEndpoint:
     async def start(self) -> None:
         app = web.Application()
         app.add_routes(
-            [web.get(f"/{CERTIFICATE_PATH}", self._certificate), web.get("/", self._action)]
+            [
+                web.get(f"/{CERTIFICATE_PATH}", self._certificate),
+                web.get("/", self._action),
+                web.get("/ses-events", self._events),
+            ]
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
@@ -41,6 +55,10 @@ class SnsEndpoint:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
+        if self.feed:
+            plain = web.TCPSite(runner, self.host, 0)
+            await plain.start()
+            self.feed_port = runner.addresses[1][1]
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -51,6 +69,12 @@ class SnsEndpoint:
         return web.Response(
             body=signing_key().certificate_pem, content_type="application/x-pem-file"
         )
+
+    async def _events(self, request: web.Request) -> web.Response:
+        if request.url.scheme == "https" or not self.feed:
+            return _error("NotFound", "The events feed is on the feed port.", 404)
+        events = [e.to_dict() for e in self.hub.events()]
+        return web.json_response({"events": events, "count": len(events)})
 
     async def _action(self, request: web.Request) -> web.Response:
         action = request.query.get("Action")
