@@ -1,8 +1,10 @@
-"""The scenarios on SES's events: robust, which reconciles its ambiguous sends from the events,
-meets reconcile-after-cut's contract for 50 seeds; without reading them it cannot."""
+"""The scenarios on SES's events: robust, which reconciles its ambiguous sends from the events
+and leaves out the addresses that bounced or complained, meets reconcile-after-cut's and
+bounce-handling's contracts for 50 seeds; without the events it cannot."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import pytest
@@ -14,8 +16,8 @@ from harness.runner.strategies import robust
 SWEEP = range(1000, 1050)  # 50 seeds the file does not use
 
 
-def _scenario():  # type: ignore[no-untyped-def]
-    return load_scenario(builtin_scenario("reconcile-after-cut"))
+def _scenario(name: str = "reconcile-after-cut"):  # type: ignore[no-untyped-def]
+    return load_scenario(builtin_scenario(name))
 
 
 def test_robust_settles_every_ambiguous_send_from_the_events() -> None:
@@ -32,11 +34,28 @@ def test_without_the_events_the_same_client_is_left_uncertain() -> None:
     assert (case["score"]["uncertain"], case["score"]["duplicated"]) == (18, 0)
 
 
+def test_robust_does_not_mail_an_address_again_once_it_bounced_or_complained() -> None:
+    case = run_case(_scenario("bounce-handling"), "robust")
+    assert case["passed"], case["expectations"]
+    score = case["score"]
+    assert score["sent_to_bounced"] == 0
+    assert score["delivered_once"] + score["abandoned"] == 200 and score["abandoned"] >= 1
+    # the same client without the events mails them all again, and the score says so
+    blind = dataclasses.replace(_scenario("bounce-handling"), events=False)
+    case = run_case(blind, "robust")
+    assert not case["passed"]
+    assert case["score"]["sent_to_bounced"] == score["abandoned"]
+
+
 @pytest.mark.slow
-def test_robust_meets_the_contract_for_50_seeds() -> None:
-    scenarios = [_scenario().with_seed(seed) for seed in SWEEP]
+def test_robust_meets_the_contracts_for_50_seeds() -> None:
+    scenarios = [
+        _scenario(name).with_seed(seed)
+        for name in ("reconcile-after-cut", "bounce-handling")
+        for seed in SWEEP
+    ]
     results = run_matrix(scenarios, ["robust"], workers=2)
-    assert len(results["cases"]) == 50
+    assert len(results["cases"]) == 100
     missed = [
         f"{case['scenario']}: {e['expr']} (got {e['actual']})"
         for case in results["cases"]

@@ -110,7 +110,8 @@ SCORE = Obj(
         "wall_s": NUM,  # the case's wall time, added by the matrix (not a metric)
     },
     nullable=True,  # only when the case has an error: see _check_case
-    optional=("stray_copies",),  # results written before copies were matched by envelope
+    # results written before copies were matched by envelope, or before SES's events
+    optional=("stray_copies", "sent_to_bounced"),
 )
 MESSAGE = Obj(
     {

@@ -103,6 +103,9 @@ _WORKLOAD_KEYS = (
     "domains",
     "burst_size",
     "pause_s",
+    "mailings",
+    "bouncing",
+    "complaining",
 )
 
 
@@ -312,6 +315,9 @@ def _workload(data: Mapping[str, Any]) -> WorkloadSpec:
         if burst is None
         else _integer(burst, "workload.burst_size", minimum=1, maximum=MAX_MESSAGES),
         pause_s=_number(data.get("pause_s", 0.0), "workload.pause_s", minimum=0.0),
+        mailings=_integer(data.get("mailings", 1), "workload.mailings", minimum=1, maximum=100),
+        bouncing=_share(data.get("bouncing", 0.0), "workload.bouncing"),
+        complaining=_share(data.get("complaining", 0.0), "workload.complaining"),
     )
 
 

@@ -51,6 +51,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.base import sesevents
 from harness.base.records import (
     EOM,
     ClientLine,
@@ -60,6 +61,7 @@ from harness.base.records import (
     SessionRecord,
 )
 from harness.core.limits import DAY_S, Limits
+from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.identity import Matching, match_copies
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -85,6 +87,7 @@ METRICS = (
     "fastest_possible_s",
     "efficiency",
     "stray_copies",
+    "sent_to_bounced",
 )
 THROTTLES = ("rate_per_s", "daily_quota")
 
@@ -227,7 +230,33 @@ def score_case(
         efficiency=round(efficiency(fastest, elapsed_s), 6),
     )
     score["stray_copies"] = len(matching.strays)
+    score["sent_to_bounced"] = sent_to_bounced(accepted)
     return Scorecard({name: score[name] for name in METRICS}, tuple(verdicts), matching)
+
+
+def sent_to_bounced(accepted: Sequence[MessageRecord]) -> int:
+    """Messages the server took for an address that had already hard-bounced or complained:
+    SES had published the Bounce (Permanent) or Complaint event before the message came
+    (`harness.base.sesevents`, on the server's clock). An application that reads its events
+    stops mailing such addresses; SES pauses accounts whose bounce or complaint rates stay
+    high."""
+    bad_since: dict[str, float] = {}
+    for record in accepted:
+        if not any(r.lower().endswith(SIMULATOR_DOMAIN) for r in record.rcpt_tos):
+            continue  # only the mailbox simulator bounces or complains (for now)
+        for event in sesevents.plan(record, record.at):
+            permanent = event.detail.get("bounceType", "Permanent") == "Permanent"
+            if event.kind in ("Bounce", "Complaint") and permanent:
+                at = record.at + event.after_s
+                for rcpt in event.recipients:
+                    bad_since[rcpt] = min(bad_since.get(rcpt, at), at)
+    if not bad_since:
+        return 0
+    return sum(
+        1
+        for record in accepted
+        if any(bad_since.get(rcpt, math.inf) <= record.at for rcpt in record.rcpt_tos)
+    )
 
 
 def fastest_possible_s(

@@ -29,6 +29,7 @@ from typing import overload
 
 from harness.base.clock import VIRTUAL_EPOCH_S, Clock
 from harness.core.errors import PlanError
+from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.strategy import OutgoingMessage
 
 #: Locales for the share of messages that are not plain English.
@@ -61,6 +62,13 @@ class WorkloadSpec:
     domains: tuple[tuple[str, float], ...] = (("example.com", 1.0),)  # recipient domain, weight
     burst_size: int | None = None  # messages arrive in bursts of this many...
     pause_s: float = 0.0  # ...this far apart (virtual seconds)
+    #: The batch mails one list this many times: message i goes to message i mod (count /
+    #: mailings)'s recipients, from ``sender`` with a ``+m<k>`` tag for mailing k > 0.
+    mailings: int = 1
+    #: Shares of the list at SES's mailbox simulator: ``bounce+<name>@`` (a hard bounce) and
+    #: ``complaint+<name>@`` addresses (docs/events.md).
+    bouncing: float = 0.0
+    complaining: float = 0.0
 
     def __post_init__(self) -> None:
         total = self.total_bytes()
@@ -111,16 +119,27 @@ def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[Outgoing
     sender = formataddr((fakers["en_US"].company(), spec.sender))
     used: set[str] = set()
     messages = []
+    per_mailing = -(-spec.count // spec.mailings)
+    lists: list[tuple[list[tuple[str, str]], list[str]]] = []
     for index in range(spec.count):
         locale = rng.choice(OTHER_LOCALES) if rng.random() < spec.unicode else "en_US"
         fake = fakers[locale]
-        people = [
-            (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
-        ]
-        addresses = [
-            _address(fakers["en_US"], person, rng.choices(domains, weights)[0], used)
-            for person in people
-        ]
+        mailing, sender_address = divmod(index, per_mailing)[0], spec.sender
+        if mailing == 0:
+            people = [
+                (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
+            ]
+            addresses = [
+                _simulated(
+                    rng, spec, _address(fakers["en_US"], p, rng.choices(domains, weights)[0], used)
+                )
+                for p in people
+            ]
+            lists.append((people, addresses))
+        else:
+            people, addresses = lists[index % per_mailing]
+            local, _, domain = spec.sender.rpartition("@")
+            sender_address = f"{local}+m{mailing}@{domain}"
         message_id = f"<{rng.getrandbits(64):016x}.{index}@{spec.sender.rpartition('@')[2]}>"
         headers = [
             ("From", sender),
@@ -154,10 +173,10 @@ def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[Outgoing
         boundary = f"=_{rng.getrandbits(64):016x}"
         if isinstance(body, _Later) or (attachment and isinstance(attachment[2], _Later)):
             recipe = _Recipe(headers, body, attachment, boundary)
-            messages.append(LazyMessage(message_id, spec.sender, tuple(addresses), recipe))
+            messages.append(LazyMessage(message_id, sender_address, tuple(addresses), recipe))
         else:
             data = _mime(headers, body, attachment, boundary)  # type: ignore[arg-type]
-            messages.append(OutgoingMessage(message_id, spec.sender, tuple(addresses), data))
+            messages.append(OutgoingMessage(message_id, sender_address, tuple(addresses), data))
     return messages
 
 
@@ -224,6 +243,19 @@ def _address(fake: object, person: tuple[str, str], domain: str, used: set[str])
         n += 1
         address = f"{local}{n}@{domain}"
     used.add(address)
+    return address
+
+
+def _simulated(rng: random.Random, spec: WorkloadSpec, address: str) -> str:
+    """`address`, or with the spec's shares its name at the simulator's bounce@ or complaint@."""
+    if not spec.bouncing and not spec.complaining:
+        return address  # draws nothing: batches without them keep their bytes
+    roll = rng.random()
+    name = address.rpartition("@")[0]
+    if roll < spec.bouncing:
+        return f"bounce+{name}@{SIMULATOR_DOMAIN}"
+    if roll < spec.bouncing + spec.complaining:
+        return f"complaint+{name}@{SIMULATOR_DOMAIN}"
     return address
 
 

@@ -13,6 +13,8 @@
   was sent; not kept, send it again. Otherwise claim it uncertain (not failed) for the
   application to reconcile. `resend_ambiguous=True` prefers a possible duplicate to a possible
   loss.
+- Do not mail an address again once SES's events said it hard-bounced or complained: leave the
+  message unattempted (SES reviews accounts whose bounce or complaint rates stay high).
 - Greylisted a second time? A greylist lets a message through only once its first try is minutes
   old, so retrying within seconds only burns tries: the next wait is at least five minutes
   (postgrey's default), on a fresh connection (the old one would idle out meanwhile).
@@ -30,7 +32,7 @@ from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 from harness.runner.strategies.backoff import Exponential, Policy
 from harness.runner.strategies.paced import RATE_PER_S, Pacer
-from harness.runner.strategies.reconcile import SETTLE_S, kept_message_ids
+from harness.runner.strategies.reconcile import SETTLE_S, Suppressions, kept_message_ids
 from harness.runner.strategies.session import Attempt, Session
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -86,8 +88,12 @@ def _send_all(
     rng = random.Random(seed)
     pacer = Pacer(clock, rate_per_s)
     session = Session(endpoint, clock)
+    suppressions = Suppressions(endpoint, clock)
     try:
         for message in messages:
+            if suppressions.blocks(message.recipients):
+                yield Claim(message.id, ClaimStatus.NOT_ATTEMPTED, None, "bounced or complained")
+                continue
             greylisted = 0
             for attempt in range(1, attempts + 1):
                 pacer.wait_for(len(message.recipients))
