@@ -322,3 +322,26 @@ def test_serve_refuses_an_events_url_that_is_not_http() -> None:
     )
     assert done.returncode == 2
     assert "--events-url: an http:// or https:// URL, got 'ftp://x'" in done.stderr
+
+
+def test_the_events_feed_is_late_and_repeats_as_asked() -> None:
+    import urllib.request
+
+    from harness.base.sesevents import FeedFaults
+
+    clock = VirtualClock()
+    faults = FeedFaults(delay_s=60.0, duplicates=1.0)
+    with FakeSES(clock=clock, events_feed=faults) as ses:
+        _smtp_send(ses, f"success@{SIM}")
+        assert ses.endpoint.events_url == ses.events_feed_url
+
+        def feed() -> list[str]:
+            with urllib.request.urlopen(ses.events_feed_url) as response:
+                return [e["kind"] for e in json.load(response)["events"]]
+
+        clock.advance(59.0)
+        assert feed() == []  # published, not yet delivered
+        clock.advance(3.0)
+        assert feed() == ["Send", "Send", "Delivery", "Delivery"]
+    with FakeSES(clock=clock) as ses:
+        assert ses.endpoint.events_url is None  # no feed unless asked

@@ -26,6 +26,7 @@ from typing import Any
 
 from harness.base.records import MessageRecord
 from harness.core import simulator
+from harness.core.errors import PlanError
 from harness.core.simulator import Scenario
 
 #: Seconds from acceptance to each event, on the server's clock (inferred).
@@ -76,6 +77,44 @@ class SesEvent:
             "configuration_set": self.configuration_set,
             "event": self.body,
         }
+
+
+@dataclass(frozen=True)
+class FeedFaults:
+    """How the events reach a scenario's client late and more than once, as SNS delivers to a
+    webhook that was down: each event `delay_s` after SES published it (SNS retrying), and a
+    seeded `duplicates` share of them twice (SNS delivers at least once)."""
+
+    delay_s: float = 0.0
+    duplicates: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.delay_s <= 86_400.0 and 0.0 <= self.duplicates <= 1.0):
+            raise ValueError("delay_s must be 0..86400 and duplicates 0..1")
+
+    @classmethod
+    def from_toml(cls, value: object) -> FeedFaults | None:
+        """A scenario's ``events``: true, false, or ``{ delay_s = 300, duplicates = 0.3 }``."""
+        if isinstance(value, bool):
+            return cls() if value else None
+        allowed = "true, false, or a table of delay_s (0..86400) and duplicates (0..1)"
+        if not isinstance(value, dict) or set(value) - {"delay_s", "duplicates"}:
+            raise PlanError("events", f"{value!r} is not usable", allowed=allowed)
+        numbers = [value.get("delay_s", 0.0), value.get("duplicates", 0.0)]
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
+            raise PlanError("events", "delay_s and duplicates are numbers", allowed=allowed)
+        try:
+            return cls(float(numbers[0]), float(numbers[1]))
+        except ValueError:
+            raise PlanError("events", f"{value!r} is out of range", allowed=allowed) from None
+
+    def copies(self, event: SesEvent) -> int:
+        """1, or 2 for the seeded share of events delivered twice."""
+        if not self.duplicates:
+            return 1
+        digest = hashlib.sha256(f"{self.seed}:{event.ses_id}:{event.kind}".encode()).digest()
+        return 2 if int.from_bytes(digest[:8], "big") / 2**64 < self.duplicates else 1
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.base.ledger import Ledger, MessageRecord
+from harness.base.sesevents import FeedFaults
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scale import clock_record
 from harness.runner.scenario import Scenario, builtin_scenario
@@ -75,7 +76,12 @@ def run_case(
     if ledger is None:
         ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
-    with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger, events_feed=scenario.events) as ses:
+    with (
+        pinned,
+        FakeSES(
+            plan=plan, clock=clock, ledger=ledger, events_feed=_feed(scenario, plan.seed)
+        ) as ses,
+    ):
         hooks.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
@@ -135,6 +141,11 @@ def run_case(
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
     return case
+
+
+def _feed(scenario: Scenario, seed: int) -> FeedFaults | bool:
+    """The events the case's client may read: the scenario's, seeded by the case."""
+    return dataclasses.replace(scenario.events, seed=seed) if scenario.events else False
 
 
 def run_matrix(

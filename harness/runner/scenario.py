@@ -10,7 +10,8 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     command_time_scale = 1500        # SES seconds per wall second for a client in another
                                      # process (cmd:), unless its spec names one (default 8)
     events = true                    # publish SES's events where clients read them
-                                     # (Endpoint.events_url; docs/events.md)
+                                     # (Endpoint.events_url; docs/events.md); or
+                                     # { delay_s = 300, duplicates = 0.3 }: late, some twice
 
     [workload]                       # see harness.runner.workload.WorkloadSpec
     count = 1000
@@ -54,6 +55,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.base.sesevents import FeedFaults
 from harness.core import schema
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
@@ -145,7 +147,8 @@ class Scenario:
     timeout_s: float | None = None  # wall seconds a case may take (harness.runner.matrix's default)
     #: The time scale of a command strategy's case, unless its spec names one (runner.scale).
     command_time_scale: float | None = None
-    events: bool = False  # clients may read SES's published events (Endpoint.events_url)
+    #: Clients may read SES's published events (Endpoint.events_url), late or twice as said.
+    events: FeedFaults | None = None
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
@@ -256,9 +259,7 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
     if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     scale = data.get("command_time_scale")
-    events = data.get("events", False)
-    if not isinstance(events, bool):
-        raise PlanError("events", f"{events!r} is not true or false", allowed="true, false")
+    events = FeedFaults.from_toml(data.get("events", False))
     try:
         plan = Plan.from_dict(_table(data["plan"], "plan"))
     except PlanError as error:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.sesevents import FeedFaults
 from harness.core.plan import Plan, Rule
 from harness.server.events.delivery import DeliveryPolicy
 from harness.server.fake_ses_events import EventsSide
@@ -77,7 +78,7 @@ class FakeSES(EventsSide):
         events_url: str | None = None,
         events_signature: str | None = "1",
         events_policy: DeliveryPolicy | None = None,
-        events_feed: bool = False,
+        events_feed: bool | FeedFaults = False,
         **limits: Any,
     ) -> None:
         plan = plan or Plan(profile=profile)
@@ -95,10 +96,9 @@ class FakeSES(EventsSide):
         self._started_require_auth = self.plan.resolved_limits().require_auth
         self.ledger = ledger or Ledger(sink=sink)
         self.port = 0
-        # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, same
-        # ledger. `aws_credentials` (key id, secret) makes it verify signatures; so does
-        # `api_token` without them, as the secret key of any key id (serve --api-token). Every
-        # signature is scoped to `region`.
+        # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, ledger.
+        # `aws_credentials` (key id, secret) makes it verify signatures; so does `api_token`
+        # without them, as the secret of any key id (serve --api-token); scoped to `region`.
         self.api_enabled = api
         self.requested_api_port = api_port
         self.api_port = 0

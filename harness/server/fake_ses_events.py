@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.base.ledger import Ledger
-from harness.base.sesevents import SesEvent
+from harness.base.sesevents import FeedFaults, SesEvent
 from harness.server.events import sns
 from harness.server.events.delivery import Attempt, DeliveryPolicy
 from harness.server.events.endpoint import SnsEndpoint
@@ -23,7 +23,7 @@ class EventsSide:
 
     events_hub: EventHub
     _sns_endpoint: SnsEndpoint | None
-    _events_feed: bool
+    _events_feed: FeedFaults | None
     ledger: Ledger
     bind_host: str
     region: str
@@ -34,11 +34,11 @@ class EventsSide:
         signature_version: str | None,
         policy: DeliveryPolicy | None,
         clock: Any,
-        feed: bool,
+        feed: bool | FeedFaults,
     ) -> None:
         self.events_hub = EventHub(self.ledger, clock, region=self.region, policy=policy)
         self._sns_endpoint = None
-        self._events_feed = feed
+        self._events_feed = FeedFaults() if feed is True else feed or None
         if events_url is not None:
             self.events_hub.subscribe(
                 Subscription(events_url, self.events_hub.default_topic, signature_version)

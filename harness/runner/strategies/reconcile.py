@@ -22,8 +22,13 @@ from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 
 #: SES seconds a client waits after its last ambiguous send before reading the events: a Send
-#: event is published at acceptance, a Delivery 2 s later; SNS delivers within seconds.
+#: event is published at acceptance, a Delivery 2 s later; SNS delivers within seconds...
 SETTLE_S = 10.0
+#: ...unless the webhook was down: SNS then retries (3 times, 20 s apart by default, longer by
+#: a subscription's policy), so a message without an event is read again every POLL_S until
+#: SETTLE_MAX_S have passed; only then is it taken as not kept.
+POLL_S = 60.0
+SETTLE_MAX_S = 900.0
 KEPT = frozenset({"Send", "Delivery", "Bounce", "Complaint", "DeliveryDelay"})
 
 
@@ -35,8 +40,11 @@ def read_events(endpoint: Endpoint) -> list[dict[str, Any]]:
     """The events published so far (each ``{"kind", "event", ...}``); none without a feed."""
     if endpoint.events_url is None:
         return []
-    with urllib.request.urlopen(endpoint.events_url, timeout=30) as response:
-        return list(json.load(response)["events"])
+    try:
+        with urllib.request.urlopen(endpoint.events_url, timeout=30) as response:
+            return list(json.load(response)["events"])
+    except (OSError, ValueError):  # unreachable or garbled: no news, read again later
+        return []
 
 
 def kept_message_ids(endpoint: Endpoint) -> set[str] | None:
@@ -51,6 +59,21 @@ def kept_message_ids(endpoint: Endpoint) -> set[str] | None:
         for header in event["event"]["mail"]["headers"]:
             if header["name"].lower() == "message-id":
                 kept.add(header["value"].strip())
+    return kept
+
+
+def settle(endpoint: Endpoint, clock: Clock, ids: set[str]) -> set[str]:
+    """Which of `ids` SES kept, read from the events: after SETTLE_S, then every POLL_S until
+    each has an event or SETTLE_MAX_S have passed. An event read twice counts once."""
+    kept: set[str] = set()
+    waited = 0.0
+    while waited < SETTLE_MAX_S:
+        step = SETTLE_S if waited == 0 else POLL_S
+        clock.sleep(step)
+        waited += step
+        kept |= (kept_message_ids(endpoint) or set()) & ids
+        if kept == ids:
+            break
     return kept
 
 

@@ -32,7 +32,7 @@ from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 from harness.runner.strategies.backoff import Exponential, Policy
 from harness.runner.strategies.paced import RATE_PER_S, Pacer
-from harness.runner.strategies.reconcile import SETTLE_S, Suppressions, kept_message_ids
+from harness.runner.strategies.reconcile import Suppressions, settle
 from harness.runner.strategies.session import Attempt, Session
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -62,8 +62,7 @@ def send_batch(
     for _ in range(RECONCILE_ROUNDS):
         if not doubtful:
             return
-        clock.sleep(SETTLE_S)
-        kept = kept_message_ids(endpoint) or set()
+        kept = settle(endpoint, clock, {message.id for message, _ in doubtful})
         again = [message for message, _ in doubtful if message.id not in kept]
         yield from (Claim(m.id, ClaimStatus.SENT) for m, _ in doubtful if m.id in kept)
         doubtful = []

@@ -1,8 +1,8 @@
 """The fake's stand-in for ``sns.<region>.amazonaws.com``: an HTTPS port on loopback that serves
 the signing certificate (the messages' SigningCertURL) and answers SubscribeURL and
-UnsubscribeURL visits. With `feed`, a plain-HTTP port beside it serves the published events as
-JSON (``GET /ses-events``, the same as serve's ``/api/ses-events``): what a scenario's client
-reconciles from, as an application reads the queue its SNS topic fills.
+UnsubscribeURL visits. With `feed` (its faults: late, twice), a plain-HTTP port beside it serves
+the published events as JSON (``GET /ses-events``, like serve's ``/api/ses-events``): what a
+scenario's client reconciles from, as an application reads the queue its SNS topic fills.
 
 The HTTPS port's certificate is the run's test CA's (`harness.server.tls`), so a
 verifier that fetches the certificate trusts it with that CA file (``REQUESTS_CA_BUNDLE`` for
@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from harness.base.sesevents import FeedFaults
 from harness.server.events.hub import EventHub
 from harness.server.events.signing import signing_key
 from harness.server.events.sns import CERTIFICATE_PATH
@@ -24,7 +25,7 @@ _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
 
 class SnsEndpoint:
-    def __init__(self, hub: EventHub, host: str, *, feed: bool = False) -> None:
+    def __init__(self, hub: EventHub, host: str, *, feed: FeedFaults | None = None) -> None:
         self.hub = hub
         self.host = host
         self.port = 0
@@ -55,7 +56,7 @@ class SnsEndpoint:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
-        if self.feed:
+        if self.feed is not None:
             plain = web.TCPSite(runner, self.host, 0)
             await plain.start()
             self.feed_port = runner.addresses[1][1]
@@ -71,9 +72,16 @@ class SnsEndpoint:
         )
 
     async def _events(self, request: web.Request) -> web.Response:
-        if request.url.scheme == "https" or not self.feed:
+        faults = self.feed
+        if request.url.scheme == "https" or faults is None:
             return _error("NotFound", "The events feed is on the feed port.", 404)
-        events = [e.to_dict() for e in self.hub.events()]
+        now = self.hub.clock.now()
+        events = [
+            event.to_dict()
+            for event in self.hub.events(pending=True)
+            if event.at + faults.delay_s <= now
+            for _ in range(faults.copies(event))
+        ]
         return web.json_response({"events": events, "count": len(events)})
 
     async def _action(self, request: web.Request) -> web.Response:
