@@ -159,6 +159,7 @@ function onEvent(event) {
   refresh.stats();
   if (event.type === "message" || event.type === "deleted") {
     refresh.messages();
+    refresh.events();
     if (state.session !== null && event.message && event.message.session === state.session) refresh.session();
   } else if (event.type === "session" || event.type === "closed") {
     refresh.sessions();
@@ -208,8 +209,9 @@ const state = {
 
 function route() {
   const [, view, id] = (location.hash || "#/messages").split("/");
-  state.view = ["messages", "sessions", "faults", "plan"].includes(view) ? view : "messages";
-  for (const name of ["messages", "sessions", "faults", "plan"]) {
+  const views = ["messages", "sessions", "faults", "events", "plan"];
+  state.view = views.includes(view) ? view : "messages";
+  for (const name of views) {
     $(`view-${name}`).hidden = name !== state.view;
   }
   for (const link of document.querySelectorAll(".tabs a")) {
@@ -219,6 +221,7 @@ function route() {
   if (state.view === "messages") openMessage(number);
   if (state.view === "sessions") openSession(number);
   if (state.view === "plan") refresh.plan();
+  if (state.view === "events") refresh.events();
   document.body.classList.toggle("detail-open", number !== null);
 }
 
@@ -548,6 +551,54 @@ async function drawFaults() {
   $("faults-empty").hidden = faults.length > 0;
 }
 
+// --- SES's events ---------------------------------------------------------------------------
+
+function eventDetail(e) {
+  const body = e.event;
+  if (e.kind === "Bounce") return `${body.bounce.bounceType}/${body.bounce.bounceSubType}`;
+  if (e.kind === "Complaint") return body.complaint.complaintFeedbackType || "";
+  if (e.kind === "Delivery") return body.delivery.smtpResponse;
+  return e.configuration_set ? `configuration set ${e.configuration_set}` : "";
+}
+
+async function drawEvents() {
+  const listed = await getJson("/api/ses-events");
+  setText("count-ses-events", listed.count);
+  if (state.view !== "events") return;
+  const events = listed.events.slice(-LAST).reverse();
+  $("ses-events").tBodies[0].replaceChildren(
+    ...events.map((e) =>
+      el(
+        "tr",
+        { class: `event-${e.kind.toLowerCase()}` },
+        el("td", { class: "num", text: e.sequence }),
+        el("td", { text: clock(e.timestamp) }),
+        el("td", { text: e.kind }),
+        el("td", { class: "mono", text: e.message_id }),
+        el("td", { text: e.recipients.join(", ") }),
+        el("td", { text: eventDetail(e) }),
+      ),
+    ),
+  );
+  $("ses-events-empty").hidden = events.length > 0;
+  const posts = (await getJson("/api/ses-events/deliveries")).deliveries.slice(-LAST).reverse();
+  $("ses-deliveries").tBodies[0].replaceChildren(
+    ...posts.map((d) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: new Date(d.at * 1000).toISOString().slice(11, 23) }),
+        el("td", { class: "mono", text: d.url }),
+        el("td", { text: d.type }),
+        el("td", { text: d.kind || "" }),
+        el("td", { class: "num", text: d.attempt }),
+        el("td", { text: d.status === null ? d.error : d.status }),
+      ),
+    ),
+  );
+  $("ses-deliveries-empty").hidden = posts.length > 0;
+}
+
 // --- the plan panel ------------------------------------------------------------------------
 
 function fieldValue(text, kind) {
@@ -772,11 +823,12 @@ const refresh = {
   messages: debounced(drawMessages),
   sessions: debounced(drawSessions),
   faults: debounced(drawFaults),
+  events: debounced(drawEvents),
   session: debounced(() => openSession(state.session)),
   plan: debounced(() => (state.view === "plan" ? drawPlan(false) : null)),
   planCounts: debounced(drawPlanCounts, 250),
   all() {
-    for (const name of ["stats", "messages", "sessions", "faults", "plan"]) refresh[name]();
+    for (const name of ["stats", "messages", "sessions", "faults", "events", "plan"]) refresh[name]();
     if (state.session !== null) refresh.session();
   },
 };
@@ -816,3 +868,5 @@ window.addEventListener("hashchange", route);
 
 route();
 listen();
+// Events fall due on the server's clock, with nothing written to the ledger: look again.
+setInterval(() => refresh.events(), 2000);
