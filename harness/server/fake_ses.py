@@ -22,7 +22,9 @@ from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
 from harness.base.sesevents import FeedFaults
+from harness.core.margins import CloseCall
 from harness.core.plan import Plan, Rule
+from harness.server.boto3_client import boto3_client
 from harness.server.events.delivery import DeliveryPolicy
 from harness.server.fake_ses_events import EventsSide
 from harness.server.loop import new_event_loop
@@ -294,6 +296,13 @@ class FakeSES(EventsSide):
         if self._state is not None:
             self._state.set_plan(plan)
 
+    @property
+    def closest_call(self) -> CloseCall | None:
+        """How near the clock came to deciding something otherwise (a rate, an idle timeout,
+        a greylist window): see :mod:`harness.core.margins`. None before the server starts or
+        while the clock has decided nothing."""
+        return self._state.engine.margins.closest if self._state is not None else None
+
     def reset(self) -> None:
         """Clear the ledger and restart rule counters (limits' state restarts too).
 
@@ -386,23 +395,7 @@ class FakeSES(EventsSide):
         """
         if self.api_url is None:
             raise RuntimeError("the SES API is not running: start the server with api=True")
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as missing:
-            raise RuntimeError(
-                "boto3_client needs boto3: pip install 'ses-fault-harness[aws]'"
-            ) from missing
-        key, secret = self.signing_credentials
-        config.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
-        return boto3.client(
-            service,
-            endpoint_url=self.api_url,
-            region_name=self.region,
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            config=Config(**config),
-        )
+        return boto3_client(service, self.api_url, self.region, self.signing_credentials, **config)
 
     def mount_api(self, app: Any) -> None:
         """Answer the SES API on `app` too (an aiohttp app, e.g. ``serve``'s HTTP port), from
