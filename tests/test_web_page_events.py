@@ -8,9 +8,10 @@ import smtplib
 import pytest
 
 from tests.test_events import Receiver
-from tests.test_web_page import browser, open_page, serve  # noqa: F401 (fixtures)
 
 pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+from tests.test_web_page import browser, open_page, pytestmark, serve  # noqa: F401
 
 
 def test_the_events_view_lists_events_and_posts(serve, open_page) -> None:  # noqa: F811
