@@ -8,6 +8,7 @@ import argparse
 import smtplib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,9 @@ def test_serve_takes_profile_limits_faults_token_and_store_from_the_environment(
         client.mail("app@example.com")
         assert client.rcpt("user@example.com")[0] == 451
     assert (tmp_path / "store" / "ledger.jsonl").exists()
+
+
+def test_docs_container_md_lists_every_variable() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "container.md").read_text()
+    names = {environment.variable(a) for a in serve_parser()._actions} - {None}
+    assert sorted(name for name in names if f"`{name}`" not in doc) == []

@@ -80,11 +80,7 @@ class FakeSESContainer(DockerContainer):  # type: ignore[misc]
         else:
             self._smtp_port, self._api_port = SMTP_PORT, API_PORT
             self.with_exposed_ports(SMTP_PORT, API_PORT)
-        self.waiting_for(
-            HttpWaitStrategy(self._api_port, "/readyz")
-            .for_status_code(200)
-            .with_startup_timeout(int(startup_timeout_s))
-        )
+        self.waiting_for(wait_for_readyz(self._api_port, startup_timeout_s))
 
     # With the host's network nothing is published: the ports are the host's own.
     def get_container_host_ip(self) -> str:
@@ -125,6 +121,12 @@ class FakeSESContainer(DockerContainer):  # type: ignore[misc]
             aws_secret_access_key=self.token,
             config=Config(**config),
         )
+
+
+def wait_for_readyz(api_port: int, timeout_s: float = 60.0) -> HttpWaitStrategy:
+    """Wait until `GET /readyz` answers 200: SMTP, the HTTP API and the SES API all accept."""
+    strategy = HttpWaitStrategy(api_port, "/readyz").for_status_code(200)
+    return strategy.with_startup_timeout(int(timeout_s))
 
 
 def _toml(value: Any) -> str:
