@@ -51,7 +51,7 @@ def podman(*args: str, check: bool = True, timeout: float = EXIT_TIMEOUT_S) -> s
 def image_or_skip() -> str:
     """The image to test, or a skip that says why there is none."""
     if UNAVAILABLE.exists():
-        pytest.skip(f"podman cannot run here: {UNAVAILABLE.read_text().strip()}")
+        pytest.skip(UNAVAILABLE.read_text().strip())  # why, as container/build said it
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed (Debian: podman, runc, debootstrap; container/build)")
     image = os.environ.get("SES_HARNESS_IMAGE") or DEFAULT_IMAGE
