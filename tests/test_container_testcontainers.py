@@ -122,3 +122,29 @@ def test_it_is_stopped_and_removed_on_leaving(docker_host: str) -> None:
         ["podman", "container", "exists", container_id], env={**os.environ, **podman_env()}
     )
     assert done.returncode == 1
+
+
+def test_profile_limits_and_faults_given_to_it_are_the_containers_plan(docker_host: str) -> None:
+    from harness.console.container import FakeSESContainer
+
+    with FakeSESContainer(
+        docker_host,
+        profile="ses",
+        limits={"rate_per_s": None, "session_limit": 2, "verified": ["@example.com", "@b.co"]},
+        faults=["stage=RCPT,nth=1,action=reply,code=451,text=Later"],
+        host_network=True,
+    ) as ses:
+        plan = ses.remote.plan
+        with smtplib.SMTP(*ses.smtp_address, timeout=60) as client:
+            client.mail("shop@example.com")
+            first = client.rcpt("buyer@example.com")
+    assert plan.profile == "ses"
+    assert plan.limits == {
+        "rate_per_s": None,
+        "session_limit": 2,
+        "verified": ["@example.com", "@b.co"],
+    }
+    assert [rule.to_dict() for rule in plan.faults] == [
+        {"stage": "RCPT", "nth": 1, "action": "reply", "code": 451, "text": "Later"}
+    ]
+    assert first == (451, b"Later")
