@@ -28,7 +28,12 @@ def routes() -> list[web.AbstractRouteDef]:
 async def readyz(request: web.Request) -> web.Response:
     """200 with ``{"ready": true, "smtp": true, "http_api": true, "ses_api": true}``, else 503
     naming what does not accept yet."""
-    smtp, ses_api = request.app[SES_KEY].accepting
+    ses = request.app[SES_KEY]
+    smtp = ses.smtp_accepting
+    # The SES API answers on its own port once that is bound (`api_port`), or, mounted on this
+    # app (serve), once the server has made its service: its routes answer 503 until then.
+    own_port_or_mounted = ses.api_port != 0 or not ses.api_enabled
+    ses_api = smtp and ses.api_service is not None and own_port_or_mounted
     # This answer comes over the HTTP API's own listener, so that one accepts.
     listeners = {"smtp": smtp, "http_api": True, "ses_api": ses_api}
     if all(listeners.values()):

@@ -148,14 +148,8 @@ class FakeSES:
         key, secret = DUMMY_AWS_CREDENTIALS
         return key, self.api_token or secret
 
-    @property
-    def accepting(self) -> tuple[bool, bool]:
-        """(SMTP, SES API): whether each accepts now. The SES API answers on its own port, or on
-        the app it was mounted on (`mount_api`), whose routes answer 503 until this starts."""
-        smtp = self._server is not None and self._server.is_serving()
-        own_or_mounted = self._api_runner is not None or not self.api_enabled
-        return smtp, smtp and self.api_service is not None and own_or_mounted
-
+    #: Whether the SMTP listener accepts connections now: started and not stopped.
+    smtp_accepting = property(lambda self: self._server is not None and self._server.is_serving())
     # --- async API (inside a running loop) -------------------------------------------------
 
     async def start_async(self) -> FakeSES:
