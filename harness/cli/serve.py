@@ -39,6 +39,11 @@ from harness.server.fake_ses import FakeSES
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
 READY = "READY"
+EPILOG = """\
+Every option is also an environment variable, SES_HARNESS_<OPTION>: --api-port is
+SES_HARNESS_API_PORT; --fault, --limit and --allow-host take one value per line. The command
+line wins over a variable (docs/container.md).
+"""
 #: Where the API token comes from when --api-token is not given (it stays out of `ps`).
 TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.console import guard, inbox, sessions, steering
+from harness.console import guard, health, inbox, sessions, steering
 from harness.console.api import SES_KEY, STORE_KEY, ConsoleError, json_body, plan_from, reply, whole
 from harness.console.events import MAX_STREAMS, EventHub
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
@@ -130,6 +130,7 @@ def create_app(
             *inbox.routes(),
             *sessions.routes(),
             *steering.routes(),
+            *health.routes(),
             web.get("/api/events", events),
             web.get("/api/sessions", list_sessions),
             web.get("/api/faults", list_faults),

@@ -148,6 +148,8 @@ class FakeSES:
         key, secret = DUMMY_AWS_CREDENTIALS
         return key, self.api_token or secret
 
+    #: Whether the SMTP listener accepts connections now: started and not stopped.
+    smtp_accepting = property(lambda self: self._server is not None and self._server.is_serving())
     # --- async API (inside a running loop) -------------------------------------------------
 
     async def start_async(self) -> FakeSES:
