@@ -15,6 +15,7 @@ from typing import Any
 from harness.base.ledger import Ledger
 from harness.core.errors import PlanError
 from harness.runner.command.spec import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S
+from harness.runner.conformance import toolchains
 from harness.runner.conformance.sentence import run_failed, story
 from harness.runner.conformance.versions import nodemailer_version, version
 from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
@@ -47,7 +48,9 @@ class Client:
 
     name: str
     argv: tuple[str, ...]  # ours: the script relative to the clients folder; "python" is ours
-    needs: str  # "python", "django", "node", or "own": a user's command, run as given
+    #: "python", "django", "node", a language of harness.runner.conformance.toolchains ("php",
+    #: "ruby", "perl", "go", "java"), or "own": a user's command, run as given
+    needs: str
 
     @classmethod
     def own(cls, text: str) -> Client:
@@ -65,6 +68,9 @@ class Client:
         """The command strategy; without `time_scale`, each scenario's (harness.runner.scale)."""
         if self.needs == "own":
             argv = list(self.argv)
+        elif self.needs in toolchains.INSTALL:
+            _, script, *args = self.argv
+            argv = toolchains.command(self.needs, clients_dir, script, args)
         else:
             program, script, *args = self.argv
             argv = [program, str(clients_dir / script), *args]
@@ -86,6 +92,21 @@ CLIENTS = (
     Client("django-ses", ("python", "django_ses_batch.py"), "django"),
     Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django"),
     Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node"),
+    # Other languages, from Debian's packages (harness.runner.conformance.toolchains).
+    Client("PHPMailer", ("php", "phpmailer/send.php"), "php"),
+    Client("PHPMailer, SMTPKeepAlive", ("php", "phpmailer/send.php", "--keepalive"), "php"),
+    Client("Ruby mail", ("ruby", "ruby-mail/send.rb"), "ruby"),
+    Client("Ruby mail, smtp_connection", ("ruby", "ruby-mail/send.rb", "--connection"), "ruby"),
+    Client("Go net/smtp", ("go", "go-smtp"), "go"),
+    Client("Go net/smtp, one Client", ("go", "go-smtp", "-one-client"), "go"),
+    Client("Jakarta Mail", ("java", "jakarta-mail"), "java"),
+    Client("Jakarta Mail, one Transport", ("java", "jakarta-mail", "--transport"), "java"),
+    Client("Perl Email::Sender", ("perl", "perl-email-sender/send.pl"), "perl"),
+    Client(
+        "Perl Email::Sender, Persistent",
+        ("perl", "perl-email-sender/send.pl", "--persistent"),
+        "perl",
+    ),
 )
 
 
@@ -125,6 +146,25 @@ def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
                 f"{client.name} needs node and nodemailer",
                 allowed=f"(cd {clients_dir / 'nodemailer'} && npm ci)",
             )
+        if client.needs in toolchains.INSTALL:
+            toolchains.check(client.name, client.needs, clients_dir)
+
+
+def runnable(
+    clients: Sequence[Client], clients_dir: Path
+) -> tuple[list[Client], list[tuple[Client, str]]]:
+    """The clients that can run here, and the others with what they lack and how to install it
+    (for the default set: a machine without Java still makes the rest of the table)."""
+    ready, left_out = [], []
+    for client in clients:
+        try:
+            check_clients([client], clients_dir)
+        except PlanError as error:
+            how = f": {error.allowed}" if error.allowed else ""
+            left_out.append((client, f"{error.problem}{how}"))
+        else:
+            ready.append(client)
+    return ready, left_out
 
 
 def run_rows(
@@ -146,6 +186,8 @@ def run_rows(
     once. `on_row` hears of rows as they finish; the list is in table order.
     """
     check_clients(clients, clients_dir)
+    for needs in sorted({c.needs for c in clients} & set(toolchains.SOURCES)):
+        toolchains.build(needs, clients_dir)  # once, here, before the workers need it
     jobs = [(client, scenario) for client in clients for scenario in scenarios]
     tasks = [
         Task(
