@@ -7,6 +7,7 @@ whose toolchain is missing is skipped, saying which package to install.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,7 +131,7 @@ def test_go_net_smtp_on_one_client_fails_every_message_after_the_421(tmp_path):
     first, *rest = replies(case)
     assert first == CAP_REPLY
     # No reconnect: the closed socket, its write or its read, for each message after it.
-    assert {reply.split(":")[0] for reply in rest} <= {"write", "read"}
+    assert {reply.split(":")[0] for reply in rest} <= {"write", "read", "EOF"}
     assert case["score"]["sessions"] == 1
     assert "no more sessions opened after it" in told
 
@@ -181,6 +182,7 @@ def test_jakarta_mail_transport_send_opens_a_connection_per_message(tmp_path):
     assert case["error"] is None
     assert counts(case) == {"delivered_once": 24}
     assert case["score"]["sessions"] == 24
+    assert case["matching"]["message_id"] == 24
 
 
 @needs("perl")
@@ -233,3 +235,46 @@ def test_the_docs_page_keeps_what_is_written_outside_the_markers(tmp_path):
     text = page.read_text()
     assert f"{START}\nsecond\n{END}\n\n## Notes\n\nBy hand.\n" in text
     assert "first" not in text
+
+
+# --- a client that stops before its batch is done --------------------------------------------
+
+STOPPING = """
+import smtplib, sys, time
+from harness import client
+
+messages = list(client.batch())
+server = client.server()
+with smtplib.SMTP(server.host, server.port) as smtp:
+    for message in messages[:2]:
+        smtp.sendmail(message.sender, message.recipients, message.data)
+        client.Claims().sent(message)
+print("about to stop", file=sys.stderr)
+if sys.argv[1] == "exit":
+    print("boom: the application fell over", file=sys.stderr)
+    sys.exit(3)
+time.sleep(3600)
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "told"),
+    [
+        ("exit", "Then the client exited with status 3: `boom: the application fell over`."),
+        # Long enough for a loaded machine to start Python and send two messages first.
+        ("hang", "Then the client was still running after 15 wall seconds and was ended."),
+    ],
+)
+def test_a_client_that_stops_early_has_its_story_told_and_then_how_it_stopped(tmp_path, how, told):
+    script = tmp_path / "stopping.py"
+    script.write_text(STOPPING)
+    ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+    spec = f"cmd[timeout_s={15 if how == 'hang' else 300}]:{sys.executable} {script} {how}"
+
+    case = run_case(small_cap(tmp_path), spec, ledger=ledger)
+
+    assert case["error"] is not None
+    assert counts(case) == {"delivered_once": 2, "abandoned": 22}
+    assert story(case, ledger) == (
+        "No refusal in 1 session; of the mail not delivered exactly once, 22 never sent. " + told
+    )

@@ -51,7 +51,7 @@ func record(m message, err error) {
 		if errors.As(err, &reply) {
 			c.Code, text = &reply.Code, reply.Msg
 		} else if errors.As(err, &socket) { // without the ports, which differ every run
-			text = fmt.Sprintf("%s: %v", socket.Op, socket.Err)
+			text = socket.Err.Error()
 		}
 		c.Text = &text
 		log.Printf("could not send %s: %v", m.ID, err)

@@ -22,6 +22,11 @@ from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
 from harness.runner.scenario import Scenario
 from harness.runner.workers import Lost, Task, supervise
 
+#: Wall seconds a client may take for one row, three times a command's default: a table's rows
+#: run several at a time, and Jakarta Mail's connection a message took 150 s for session-cap's
+#: 1,000 messages alone, and over 300 s beside two other rows, on this 2-core machine at a load
+#: of 17-26 (the timing of a row is the scorer's, on the case's clock, never this).
+CLIENT_TIMEOUT_S = 3 * DEFAULT_TIMEOUT_S
 DEFAULT_SCENARIOS = ("session-cap", "throttling", "drop-after-accept", "random-4xx")
 #: Faults that fire by the clock: where one fired, the scale can move the counts.
 TIMED_FAULTS = frozenset({"rate_per_s", "idle_timeout_s", "greylist"})
@@ -64,8 +69,11 @@ class Client:
             raise PlanError("client", f"{text!r}: cannot split the command: {error}") from None
         return cls(name.strip(), argv, "own")
 
-    def spec(self, clients_dir: Path, time_scale: float | None) -> str:
-        """The command strategy; without `time_scale`, each scenario's (harness.runner.scale)."""
+    def spec(
+        self, clients_dir: Path, time_scale: float | None, timeout_s: float | None = None
+    ) -> str:
+        """The command strategy; without `time_scale`, each scenario's (harness.runner.scale);
+        without `timeout_s`, the command strategy's default."""
         if self.needs == "own":
             argv = list(self.argv)
         elif self.needs in toolchains.INSTALL:
@@ -74,8 +82,9 @@ class Client:
         else:
             program, script, *args = self.argv
             argv = [program, str(clients_dir / script), *args]
-        options = "" if time_scale is None else f"[time_scale={time_scale:g}]"
-        return f"cmd{options}:{shlex.join(argv)}"
+        options = [f"time_scale={time_scale:g}"] if time_scale is not None else []
+        options += [f"timeout_s={timeout_s:g}"] if timeout_s is not None else []
+        return f"cmd{'[' + ','.join(options) + ']' if options else ''}:{shlex.join(argv)}"
 
 
 _CLIENT_FORM = "a built-in client's name, or NAME=COMMAND for your own"
@@ -227,7 +236,7 @@ def run_row(
 ) -> Row:
     """One client on one scenario: its score, the sentence read from the ledger, its clock."""
     ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
-    spec = client.spec(clients_dir, time_scale)
+    spec = client.spec(clients_dir, time_scale, CLIENT_TIMEOUT_S)
     case = run_case(scenario, spec, seed, ledger=ledger, started=started)
     clock = case.get("command") or {}
     return Row(
@@ -262,9 +271,9 @@ def _recipients_offered(ledger: Ledger) -> int:
 
 
 def _timeout(scenario: Scenario) -> float:
-    # The client's own timeout (command.DEFAULT_TIMEOUT_S) kills it first; this is for a case
-    # whose harness side hangs.
-    return case_timeout(scenario) + DEFAULT_TIMEOUT_S
+    # The client's own timeout (CLIENT_TIMEOUT_S) kills it first; this is for a case whose
+    # harness side hangs.
+    return case_timeout(scenario) + CLIENT_TIMEOUT_S
 
 
 def _failed_row(client: Client, scenario: Scenario, reason: str) -> Row:

@@ -64,12 +64,18 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
 
 
 def _crash(case: dict[str, Any]) -> str | None:
-    """The sentence of a command client that exited non-zero on its own (not killed, not timed
-    out): its status and its stderr's last line, told after what it did before it stopped."""
+    """The sentence of a command client that stopped before its batch was done, told after what
+    it did until then: ended at its timeout, or exited non-zero on its own (its status and its
+    stderr's last line). None for any other failure (its keeper killed, a harness error)."""
     command = case.get("command") or {}
+    if command.get("timed_out"):
+        return (
+            f"Then the client was still running after {command['timeout_s']:g} wall seconds "
+            "and was ended."
+        )
     code = command.get("exit_code")
-    if command.get("timed_out") or not isinstance(code, int) or code <= 0:
-        return None  # killed at its timeout, by a signal, or ended by its keeper
+    if not isinstance(code, int) or code <= 0:
+        return None  # killed by a signal, or ended with its keeper
     lines = (command.get("stderr_tail") or "").strip().splitlines()
     said = f": `{_cut(lines[-1], REPLY_CHARS)}`" if lines else ""
     return f"Then the client exited with status {code}{said}."
