@@ -251,6 +251,11 @@ class FaultRecord:
     reply: str | None
     at: float
     rule_index: int | None = None  # for rules: its position in the plan's faults
+    # An API refusal of one message names it (its sender and first recipient), and whether it
+    # refuses for good (MessageRejected) or for now (a throttle): the scorer reads both.
+    sender: str | None = None
+    recipient: str | None = None
+    permanent: bool = False
 
     @property
     def key(self) -> str:

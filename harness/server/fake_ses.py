@@ -100,6 +100,8 @@ class FakeSES:
         self.api_token = api_token
         self.region = region
         self.templates = dict(templates or {})
+        # "": SES ids follow from the seed, the same each run; serve sets a run's own (Engine).
+        self.id_salt = ""
         self.api_service: Any = None
         self._api_runner: Any = None
         self._api_mounted = False
@@ -163,6 +165,7 @@ class FakeSES:
             credentials=self.credentials,
         )
         state = self._state
+        state.engine.id_salt = self.id_salt
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_thread = threading.get_ident()
