@@ -280,6 +280,7 @@ class MessageRecord:
     acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
     via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
+    command: int | None = None  # the end of data's command number in its session (SMTP)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -29,6 +29,7 @@ from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.printer import Printer
+from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
 from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
@@ -128,11 +129,12 @@ def main(args: argparse.Namespace) -> int:
     printer = Printer(sys.stdout)
     log = LiveLog(printer)
     store = None
-    ledger = Ledger(sink=log)
+    lines = TRANSCRIPT_LINES  # a long session whole, for the page
+    ledger = Ledger(sink=log, transcript_limit_lines=lines)
     if args.store:
         try:
             store = Store(args.store)
-            ledger = Ledger(sink=_Sinks(store, log))
+            ledger = Ledger(sink=_Sinks(store, log), transcript_limit_lines=lines)
             ledger.restore(store.load_messages())
         except (OSError, ValueError) as error:
             print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)

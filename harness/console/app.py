@@ -128,6 +128,7 @@ def create_app(
     app.add_routes(
         [
             web.get("/", index),
+            web.get("/favicon.ico", favicon),
             web.static("/web", WEB_DIR),
             *inbox.routes(),
             *sessions.routes(),
@@ -177,6 +178,11 @@ PAGE_CSP = (
 
 async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the page's icon (SVG)."""
+    return web.FileResponse(WEB_DIR / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
