@@ -52,7 +52,7 @@ def _restored(request: web.Request) -> int:
 
 def conversation(request: web.Request, session: SessionRecord) -> list[dict[str, Any]]:
     """The whole conversation, each fault with why it fired and each end of data with the
-    sequence of the message it carried (`message`)."""
+    sequence of the message it carried (`carried`)."""
     inbox = request.app[INBOX_KEY]
     steering = request.app[STEERING_KEY]
     faults = inbox.ses.ledger.faults
@@ -69,7 +69,7 @@ def conversation(request: web.Request, session: SessionRecord) -> list[dict[str,
         if isinstance(item, TranscriptLine):
             line = {"kind": "line", **line_json(item)}
             if isinstance(item, ClientLine) and item.verb == EOM and item.number in carried:
-                line["message"] = carried[item.number]
+                line["carried"] = carried[item.number]  # the message it carried
             out.append(line)
         elif isinstance(item, FaultRecord):
             index = where.get(id(item))

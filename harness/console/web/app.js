@@ -444,9 +444,9 @@ function conversationRow(item, position, start) {
   }
   const client = item.direction === ">";
   const text = el("td", { class: "mono", text: item.text });
-  if (item.message) {
+  if (item.carried) {
     // The end of data of an accepted message: to the message it carried.
-    text.append(" ", el("a", { href: `#/messages/${item.message}`, class: "carried", text: `→ message #${item.message}` }));
+    text.append(" ", el("a", { href: `#/messages/${item.carried}`, class: "carried", text: `→ message #${item.carried}` }));
   }
   return el(
     "tr",
@@ -473,6 +473,10 @@ async function openSession(number) {
     return;
   }
   if (state.session !== number) return;
+  // A closed session drawn already stays as it is (its middle loaded, where it was scrolled).
+  const drawn = `${s.number} ${s.open} ${s.conversation_total} ${s.messages.length}`;
+  if (!s.open && $("conversation").dataset.drawn === drawn) return;
+  $("conversation").dataset.drawn = drawn;
   setText("session-title", `Session ${s.number} from ${s.peer}`);
   const auth = s.conversation.filter((i) => i.kind === "line" && (i.code === 535 || i.code === 530));
   meta($("session-meta"), [

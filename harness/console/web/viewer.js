@@ -137,7 +137,8 @@ function messageRow(m) {
 
 // --- long sessions: the middle on demand, and a jump to each fault ---------------------------
 
-const MORE_PAGE = 500;
+const MORE_PAGE = 500; // lines a "Show more" adds
+const PAGE_MOST = 1000; // the most the server sends at once
 
 function moreRow(item, number, draw) {
   const row = el("tr", { class: "gap more", "data-offset": item.offset, "data-count": item.count });
@@ -155,13 +156,24 @@ function moreRow(item, number, draw) {
   return row;
 }
 
-// Load the next page of the middle (or all of it) in front of the `more` row.
-async function loadMore(row, number, draw, all) {
+// Load the next page of the middle (or all of it) in front of the `more` row; one load at a
+// time per row (a second click, or a jump, waits for the one under way).
+const loading = new WeakMap();
+
+function loadMore(row, number, draw, all, wanted = MORE_PAGE) {
+  const busy = loading.get(row);
+  if (busy) return busy;
+  const done = loadPages(row, number, draw, all, wanted).finally(() => loading.delete(row));
+  loading.set(row, done);
+  return done;
+}
+
+async function loadPages(row, number, draw, all, wanted) {
   for (;;) {
     const offset = Number(row.dataset.offset);
     const count = Number(row.dataset.count);
     if (count <= 0 || !row.isConnected) return;
-    const limit = Math.min(all ? 1000 : MORE_PAGE, count);
+    const limit = Math.min(all ? PAGE_MOST : Math.min(wanted, PAGE_MOST), count);
     const page = await getJson(`/api/sessions/${number}/conversation?offset=${offset}&limit=${limit}`);
     if (state.session !== number || !row.isConnected) return;
     const rows = page.items.map((item, n) => draw(item, offset + n));
@@ -182,9 +194,11 @@ async function loadMore(row, number, draw, all) {
 async function jumpTo(position, number, draw) {
   const find = () => document.querySelector(`#conversation tr[data-position="${position}"]`);
   let row = find();
-  const more = document.querySelector("#conversation tr.more");
-  while (!row && more && more.isConnected && Number(more.dataset.offset) <= position) {
-    await loadMore(more, number, draw, false);
+  for (let tries = 0; !row && tries < 1000 && state.session === number; tries += 1) {
+    const more = document.querySelector("#conversation tr.more"); // a redraw may replace it
+    if (!more || Number(more.dataset.offset) > position) break;
+    // Up to the fault in as few requests as the server allows.
+    await loadMore(more, number, draw, false, position - Number(more.dataset.offset) + 1);
     row = find();
   }
   if (!row) return;
