@@ -16,14 +16,11 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.test_web_page import (  # noqa: F401
-    CHROMIUM,
-    WAIT_MS,
-    browser,
-    open_page,
-    serve,
-    sync_api,
-)
+from tests import test_web_page as web
+from tests.test_web_page import CHROMIUM, WAIT_MS, sync_api
+
+# The page tests' fixtures: a browser per module, a fresh tab, a serve process.
+browser, open_page, serve = web.browser, web.open_page, web.serve
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH"),
@@ -186,7 +183,7 @@ def test_a_350_message_session_is_reachable_whole_with_a_jump_to_its_fault(
     sync_api.expect(rows).to_have_count(shown + 500)
     more.locator("button.load-all").click()
     sync_api.expect(more).to_have_count(0, timeout=WAIT_MS)
-    total = page.evaluate("() => document.querySelectorAll('#conversation tr[data-position]').length")
+    total = rows.count()
     _, session = server.api("GET", "/api/sessions/1")
     assert total == session["conversation_total"] > 2000
     assert session["transcript_dropped"] == 0
