@@ -120,11 +120,12 @@ def test_the_list_shows_date_size_attachments_snippet_and_how_it_came(serve, ope
     sync_api.expect(rows).to_have_count(2)
     api_row, smtp_row = rows.nth(0), rows.nth(1)
     assert "Read it online" in smtp_row.locator(".snippet").inner_text()
-    assert smtp_row.locator("td.clip").inner_text().strip() == "📎 1"  # the logo is inline
-    assert smtp_row.locator("td.came").inner_text() == "SMTP #1"
-    assert "KiB" in smtp_row.locator("td.size").inner_text()
-    assert smtp_row.locator("td.when").inner_text()
-    assert api_row.locator("td.came").inner_text() == "API v2"
+    assert smtp_row.locator(".clip").inner_text() == "1 file"  # the logo is inline, not counted
+    assert smtp_row.locator(".came").inner_text() == "SMTP #1"
+    assert "KiB" in smtp_row.locator(".size").inner_text()
+    assert smtp_row.locator(".date").inner_text()
+    assert smtp_row.locator(".to").inner_text() == "→ ann@example.com"
+    assert api_row.locator(".came").inner_text() == "API v2"
     api_row.click()
     sync_api.expect(page.locator("#message-meta")).to_contain_text(
         "delivered (200 sent with its MessageId)"
@@ -196,3 +197,16 @@ def test_a_350_message_session_is_reachable_whole_with_a_jump_to_its_fault(
     assert carried.inner_text() == "→ message #350"
     carried.click()
     sync_api.expect(page.locator("#message-subject")).to_have_text("m349")
+
+
+def test_the_plan_panel_lists_stored_templates(serve, open_page, tmp_path) -> None:
+    stored = tmp_path / "welcome.json"
+    stored.write_text(
+        '{"TemplateName": "welcome", "TemplateContent": {"Subject": "Hi {{name}}", "Text": "t"}}'
+    )
+    server = serve("--templates", str(stored))
+    page = open_page(server, "#/plan")
+    row = page.locator("#plan-templates tr[data-name=welcome]")
+    sync_api.expect(row).to_contain_text("Hi {{name}}")
+    assert row.locator("td").nth(2).inner_text() == "Text"
+    assert page.locator("#plan-templates-empty").is_hidden()

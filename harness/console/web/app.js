@@ -219,7 +219,10 @@ function route() {
   const number = id && /^\d+$/.test(id) ? Number(id) : null;
   if (state.view === "messages") openMessage(number);
   if (state.view === "sessions") openSession(number);
-  if (state.view === "plan") refresh.plan();
+  if (state.view === "plan") {
+    refresh.plan();
+    drawTemplates();
+  }
   document.body.classList.toggle("detail-open", number !== null);
 }
 

@@ -111,6 +111,7 @@ function cameBy(m) {
 }
 
 function messageRow(m) {
+  const files = m.attachments ? `${m.attachments} file${m.attachments === 1 ? "" : "s"}` : "";
   return el(
     "tr",
     {
@@ -119,9 +120,12 @@ function messageRow(m) {
       onclick: () => (location.hash = `#/messages/${m.sequence}`),
     },
     el("td", { class: "num", text: m.sequence }),
-    el("td", { class: "when", text: listDate(m.received) }),
-    el("td", { class: "who", text: m.mail_from }),
-    el("td", { class: "who", text: m.rcpt_tos.join(", ") }),
+    el(
+      "td",
+      { class: "who" },
+      el("div", { class: "from", text: m.mail_from }),
+      el("div", { class: "to muted", text: `→ ${m.rcpt_tos.join(", ")}` }),
+    ),
     el(
       "td",
       { class: "subject" },
@@ -129,9 +133,18 @@ function messageRow(m) {
       m.acknowledged ? null : el("span", { class: "badge bad", text: "cut before the answer" }),
       m.snippet ? el("div", { class: "snippet muted", text: m.snippet }) : null,
     ),
-    el("td", { class: "num size", text: size(m.size) }),
-    el("td", { class: "clip", title: m.attachments ? `${m.attachments} attachment(s)` : null, text: m.attachments ? `📎 ${m.attachments}` : "" }),
-    el("td", { class: "came" }, cameBy(m)),
+    el(
+      "td",
+      { class: "when" },
+      el("div", { class: "date", text: listDate(m.received) }),
+      el("div", { class: "size", text: size(m.size) }),
+    ),
+    el(
+      "td",
+      { class: "how" },
+      el("div", { class: "came" }, cameBy(m)),
+      el("div", { class: "clip", title: files ? "attachments" : null, text: files }),
+    ),
   );
 }
 
@@ -223,4 +236,23 @@ function faultLinks(faults, number, draw) {
     );
   }
   return links;
+}
+
+// --- stored templates (the plan panel) -------------------------------------------------------
+
+async function drawTemplates() {
+  const templates = await getJson("/api/templates");
+  $("plan-templates").tBodies[0].replaceChildren(
+    ...templates.map((t) =>
+      el(
+        "tr",
+        { "data-name": t.name },
+        el("td", { class: "mono", text: t.name }),
+        el("td", { text: t.Subject === undefined ? "" : t.Subject }),
+        el("td", { text: ["Text", "Html"].filter((part) => t[part] !== undefined).join(", ") || "none" }),
+        el("td", { class: "when", text: new Date(t.created * 1000).toLocaleString() }),
+      ),
+    ),
+  );
+  $("plan-templates-empty").hidden = templates.length > 0;
 }
