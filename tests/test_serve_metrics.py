@@ -131,3 +131,17 @@ def test_each_server_counts_in_a_registry_of_its_own():
     assert total(first["ses_harness_messages_total"]) == 3
     assert total(second.get("ses_harness_messages_total", {})) == 0
     assert total(second["ses_harness_sessions_total"]) == 0
+
+
+def test_after_a_reset_the_counters_start_again_and_count_what_comes(start):
+    server = start("--profile", "plain")
+    url = server.ready["api_url"]
+    with smtplib.SMTP(*server.smtp) as smtp:
+        for n in range(2):
+            smtp.sendmail("app@example.com", ["user@example.com"], message(n))
+    assert total(scrape(url)["ses_harness_messages_total"], via="smtp") == 2
+    server.api("POST", "/api/reset", {})
+    for n in range(3):  # more than before the reset, and by another door
+        sdk(url, "sesv2").send_email(Content={"Raw": {"Data": message(10 + n)}})
+    messages = scrape(url)["ses_harness_messages_total"]
+    assert (total(messages, via="smtp"), total(messages, via="api-v2")) == (0, 3)
