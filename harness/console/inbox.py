@@ -231,9 +231,12 @@ async def list_messages(request: web.Request) -> web.Response:
     page = _page(request, matches)
     out = [message_json(m, restored=m.sequence <= restored) for m in page]
     if request.query.get("summary") in ("1", "true", "yes"):
-        summaries = await inbox.summarize(page)
+        try:
+            summaries = await inbox.summarize(page)
+        except ConsoleError:  # the parser is busy (503): the list comes without its summaries
+            summaries = {}
         for item in out:
-            item.update(summaries[item["sequence"]])
+            item.update(summaries.get(item["sequence"], {"snippet": None, "attachments": None}))
     return reply(out, headers={"X-Total-Count": str(len(matches))})
 
 
