@@ -29,7 +29,9 @@ from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.printer import Printer
+from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
+from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
 from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
@@ -79,6 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
     parser.add_argument(
+        "--templates",
+        metavar="FILE_OR_DIR",
+        help="stored SES templates: a JSON file as `aws sesv2 create-email-template "
+        "--cli-input-json` takes (or a list of them), or a directory of such *.json files",
+    )
+    parser.add_argument(
         "--aws-credentials",
         type=_credentials,
         metavar="KEY:SECRET",
@@ -119,17 +127,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
+    args.templates = load_templates(args.templates) if args.templates else {}
     warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
     printer = Printer(sys.stdout)
     log = LiveLog(printer)
     store = None
-    ledger = Ledger(sink=log)
+    lines = TRANSCRIPT_LINES  # a long session whole, for the page
+    ledger = Ledger(sink=log, transcript_limit_lines=lines)
     if args.store:
         try:
             store = Store(args.store)
-            ledger = Ledger(sink=_Sinks(store, log))
+            ledger = Ledger(sink=_Sinks(store, log), transcript_limit_lines=lines)
             ledger.restore(store.load_messages())
         except (OSError, ValueError) as error:
             print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
@@ -285,7 +295,10 @@ async def _serve(
         # SDKs cannot send the token's header: the token is their secret key instead.
         api_token=token,
         region=args.aws_region,
+        templates=args.templates,
     )
+    # Ids unique to this run: a client's store or an SES log of an earlier run keeps them.
+    ses.id_salt = secrets.token_hex(8)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -338,6 +351,9 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
+    if ses.templates:
+        names = ", ".join(list(ses.templates)[:5]) + (", ..." if len(ses.templates) > 5 else "")
+        lines.append(f"  templates {len(ses.templates)} stored: {names}")
     if store is not None:
         lines.append(
             f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
