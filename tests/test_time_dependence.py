@@ -132,6 +132,10 @@ def test_a_decision_within_the_resolution_is_named_with_its_margin():
     assert "the send rate decided a command 3.1 ms from its edge (t=4.250s)" in why
     assert "resolution of 60.0 ms at 8x" in why
     assert time_dependence(_case({**NEAR, "depends_on_time": False})) is None
+    on_edge = {**NEAR, "closest_call": {**NEAR["closest_call"], "margin_s": 0.0}}
+    assert "the send rate decided a command on its very edge (t=4.250s)" in time_dependence(
+        _case(on_edge)
+    )
     assert time_dependence(_case({"kind": "virtual", "depends_on_time": False})) is None
 
 

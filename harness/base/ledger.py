@@ -139,6 +139,7 @@ class Ledger:
         headers: tuple[tuple[str, str], ...] | None = None,
         via: str = "smtp",
         configuration_set: str | None = None,
+        command: int | None = None,
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
@@ -163,6 +164,7 @@ class Ledger:
                 data=data if keep else None,
                 via=via,
                 configuration_set=configuration_set,
+                command=command,
             )
             if keep:
                 self._bytes_held += len(data)

@@ -25,11 +25,14 @@ from typing import Any
 
 from harness.base.endpoint import TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.cli.events_args import add_events_arguments, events_banner, events_options
 from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.printer import Printer
+from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
+from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
 from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
@@ -39,6 +42,11 @@ from harness.server.fake_ses import FakeSES
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
 READY = "READY"
+EPILOG = """\
+Every option is also an environment variable, SES_HARNESS_<OPTION>: --api-port is
+SES_HARNESS_API_PORT; --fault, --limit and --allow-host take one value per line. The command
+line wins over a variable (docs/container.md).
+"""
 #: Where the API token comes from when --api-token is not given (it stays out of `ps`).
 TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
@@ -74,6 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
     parser.add_argument(
+        "--templates",
+        metavar="FILE_OR_DIR",
+        help="stored SES templates: a JSON file as `aws sesv2 create-email-template "
+        "--cli-input-json` takes (or a list of them), or a directory of such *.json files",
+    )
+    parser.add_argument(
         "--aws-credentials",
         type=_credentials,
         metavar="KEY:SECRET",
@@ -92,19 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"require this token on every API request (default: ${TOKEN_ENV}, if set); the SES "
         "API then requires signatures made with it as the secret key, unless --aws-credentials",
     )
-    parser.add_argument(
-        "--events-url",
-        type=_events_url,
-        metavar="URL",
-        help="post every message's SES events (Send, Delivery, Bounce, Complaint) to URL as "
-        "Amazon SNS posts to an HTTP subscriber (docs/events.md)",
-    )
-    parser.add_argument(
-        "--events-signature",
-        choices=("1", "2", "none"),
-        default="1",
-        help="SNS SignatureVersion of those posts: 1 (SHA1, SNS's default), 2 (SHA256), none",
-    )
+    add_events_arguments(parser)
     parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
@@ -127,17 +129,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
+    args.templates = load_templates(args.templates) if args.templates else {}
     warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
     printer = Printer(sys.stdout)
     log = LiveLog(printer)
     store = None
-    ledger = Ledger(sink=log)
+    lines = TRANSCRIPT_LINES  # a long session whole, for the page
+    ledger = Ledger(sink=log, transcript_limit_lines=lines)
     if args.store:
         try:
             store = Store(args.store)
-            ledger = Ledger(sink=_Sinks(store, log))
+            ledger = Ledger(sink=_Sinks(store, log), transcript_limit_lines=lines)
             ledger.restore(store.load_messages())
         except (OSError, ValueError) as error:
             print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
@@ -217,12 +221,6 @@ def exposure_warning(host: str, api_host: str = "127.0.0.1") -> str | None:
     )
 
 
-def _events_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or value[-3:] == "://":
-        raise argparse.ArgumentTypeError(f"an http:// or https:// URL, got {value!r}")
-    return value
-
-
 def api_token(args: argparse.Namespace) -> str | None:
     """The token the API requires: --api-token, else $SES_HARNESS_API_TOKEN, else one made up
     when the server listens anywhere but loopback (other machines could reach it), else none.
@@ -299,9 +297,11 @@ async def _serve(
         # SDKs cannot send the token's header: the token is their secret key instead.
         api_token=token,
         region=args.aws_region,
-        events_url=args.events_url,
-        events_signature=None if args.events_signature == "none" else args.events_signature,
+        **events_options(args),
+        templates=args.templates,
     )
+    # Ids unique to this run: a client's store or an SES log of an earlier run keeps them.
+    ses.id_salt = secrets.token_hex(8)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -354,6 +354,9 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
+    if ses.templates:
+        names = ", ".join(list(ses.templates)[:5]) + (", ..." if len(ses.templates) > 5 else "")
+        lines.append(f"  templates {len(ses.templates)} stored: {names}")
     if store is not None:
         lines.append(
             f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
@@ -377,9 +380,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
         f"{ses.region}; {signing})"
     )
-    for sub in ses.events_hub.subscriptions:
-        lines.append(f"  events    {sub.url}  (SNS; certificate {ses.sns_url}/; docs/events.md)")
-    lines.append("Ctrl-C prints a summary and stops.")
+    lines += [*events_banner(ses), "Ctrl-C prints a summary and stops."]
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,
         "smtp_port": endpoint.port,

@@ -78,6 +78,7 @@ class Store:
                 "acknowledged": record.acknowledged,
                 "via": record.via,
                 "configuration_set": record.configuration_set,
+                "command": record.command,
             }
         )
 
@@ -117,6 +118,7 @@ class Store:
                 acknowledged=item["acknowledged"],
                 via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
                 configuration_set=item.get("configuration_set"),
+                command=item.get("command"),
             )
             for item in self.records("message")
             if item["run"] < self.run

@@ -339,7 +339,7 @@ def time_dependence(case: Mapping[str, Any]) -> str | None:
     if closest is not None and closest["margin_s"] < clock["resolution_s"]:
         return (
             f"counts depend on time: {_what_decided(closest['decided_by'])} decided a command "
-            f"{_ms(closest['margin_s'])} from its edge (t={closest['at_s']:.3f}s), within this "
+            f"{_from_edge(closest['margin_s'])} (t={closest['at_s']:.3f}s), within this "
             f"clock's resolution of {_ms(clock['resolution_s'])} at {scale:g}x: "
             "another run may decide it otherwise"
         )
@@ -378,6 +378,10 @@ def _what_decided(key: str) -> str:
             name, f"the limit {name}"
         )
     return f"the rule {name!r}"
+
+
+def _from_edge(seconds: float) -> str:
+    return "on its very edge" if seconds < 5e-5 else f"{_ms(seconds)} from its edge"
 
 
 def _ms(seconds: float) -> str:

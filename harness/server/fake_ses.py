@@ -108,6 +108,8 @@ class FakeSES(EventsSide):
         self.api_token = api_token
         self.region = region
         self.templates = dict(templates or {})
+        # "": SES ids follow from the seed, the same each run; serve sets a run's own (Engine).
+        self.id_salt = ""
         self.api_service: Any = None
         self._api_runner: Any = None
         self._api_mounted = False
@@ -158,6 +160,8 @@ class FakeSES(EventsSide):
         key, secret = DUMMY_AWS_CREDENTIALS
         return key, self.api_token or secret
 
+    #: Whether the SMTP listener accepts connections now: started and not stopped.
+    smtp_accepting = property(lambda self: self._server is not None and self._server.is_serving())
     # --- async API (inside a running loop) -------------------------------------------------
 
     async def start_async(self) -> FakeSES:
@@ -173,6 +177,7 @@ class FakeSES(EventsSide):
             credentials=self.credentials,
         )
         state = self._state
+        state.engine.id_salt = self.id_salt
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_thread = threading.get_ident()
@@ -298,9 +303,7 @@ class FakeSES(EventsSide):
 
     @property
     def closest_call(self) -> CloseCall | None:
-        """How near the clock came to deciding something otherwise (a rate, an idle timeout,
-        a greylist window): see :mod:`harness.core.margins`. None before the server starts or
-        while the clock has decided nothing."""
+        """How near the clock came to deciding otherwise (:mod:`harness.core.margins`)."""
         return self._state.engine.margins.closest if self._state is not None else None
 
     def reset(self) -> None:

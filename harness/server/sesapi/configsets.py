@@ -88,18 +88,29 @@ def delete_destination(
     return {}
 
 
-#: (method, path) -> operation.
-OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("POST", SETS): create_set,
-    ("GET", SETS): list_sets,
-    ("POST", LIST): list_sets,
-    ("GET", SET): get_set,
-    ("DELETE", SET): delete_set,
-    ("POST", DESTINATIONS): create_destination,
-    ("GET", DESTINATIONS): get_destinations,
-    ("PUT", DESTINATION): update_destination,
-    ("DELETE", DESTINATION): delete_destination,
+#: Each operation by its name (sesv2 model).
+OPERATIONS: dict[str, Operation] = {
+    "CreateConfigurationSet": create_set,
+    "ListConfigurationSets": list_sets,
+    "GetConfigurationSet": get_set,
+    "DeleteConfigurationSet": delete_set,
+    "CreateConfigurationSetEventDestination": create_destination,
+    "GetConfigurationSetEventDestinations": get_destinations,
+    "UpdateConfigurationSetEventDestination": update_destination,
+    "DeleteConfigurationSetEventDestination": delete_destination,
 }
+#: Their routes: method, path, operation (`harness.server.sesapi.mount`).
+ROUTES = (
+    ("POST", SETS, "CreateConfigurationSet"),
+    ("GET", SETS, "ListConfigurationSets"),
+    ("POST", LIST, "ListConfigurationSets"),
+    ("GET", SET, "GetConfigurationSet"),
+    ("DELETE", SET, "DeleteConfigurationSet"),
+    ("POST", DESTINATIONS, "CreateConfigurationSetEventDestination"),
+    ("GET", DESTINATIONS, "GetConfigurationSetEventDestinations"),
+    ("PUT", DESTINATION, "UpdateConfigurationSetEventDestination"),
+    ("DELETE", DESTINATION, "DeleteConfigurationSetEventDestination"),
+)
 
 
 def handler(
