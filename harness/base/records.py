@@ -272,6 +272,7 @@ class MessageRecord:
     acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
     via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
+    tenant: str | None = None  # the SES tenant it named (X-SES-TENANT header, TenantName)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

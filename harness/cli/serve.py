@@ -25,6 +25,7 @@ from typing import Any
 
 from harness.base.endpoint import TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import load_profile_file
 from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
@@ -45,6 +46,9 @@ TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
+    parser.add_argument(
+        "--profile-file", metavar="FILE", help="your own provider: a TOML profile (see --profile)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=_port, default=2525, help="SMTP port, 0 for any (2525)")
     parser.add_argument(
@@ -153,7 +157,9 @@ def build_plan(args: argparse.Namespace) -> Plan:
             raise error.within(source=f"--fault {spec!r}") from None
     try:
         return Plan(
-            profile=args.profile or base.profile,
+            profile=load_profile_file(args.profile_file)
+            if args.profile_file
+            else args.profile or base.profile,
             seed=base.seed if args.seed is None else args.seed,
             limits={**base.limits, **dict(args.limit)},
             faults=base.faults + tuple(rules),
@@ -316,7 +322,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         TlsMode.IMPLICIT: "implicit TLS (smtps)",
     }[endpoint.tls]
     lines = [
-        f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
+        f"ses-harness serve: fake Amazon SES, profile {plan.profile_name}, seed {plan.seed}",
         f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
     ]
     if endpoint.ca_file:
@@ -326,7 +332,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
     lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
     if (first := first_limit(plan.resolved_limits())) is not None:
         lines.append(f"  first     {first}")
-    if plan.profile == "ses":  # AWS publishes no default quotas but the sandbox's
+    if plan.profile_name == "ses":  # AWS publishes no default quotas but the sandbox's
         lines.append(
             "  account   the rate and daily quota are example settings: set your account's "
             "(--limit rate_per_s=N --limit daily_quota=N)"

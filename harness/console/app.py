@@ -230,7 +230,7 @@ async def stats(request: web.Request) -> web.Response:
                 "ca_file": endpoint.ca_file,
                 "auth": endpoint.username is not None,
             },
-            "profile": ses.plan.profile,
+            "profile": ses.plan.profile_name,
             "seed": ses.plan.seed,
             "behaviours": describe_limits(limits),
             "limits": {

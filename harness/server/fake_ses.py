@@ -16,11 +16,14 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import load_profile_file, looks_like_file
+from harness.core.evidence import Profile
 from harness.core.plan import Plan, Rule
 from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
@@ -42,18 +45,20 @@ T = TypeVar("T")
 class FakeSES:
     """A fake Amazon SES SMTP server on loopback.
 
-    Arguments: a `profile` name ("ses", "ses-sandbox", "plain") or a full `plan`; `seed`;
-    `faults` (rules); any limit of :class:`harness.Limits` as a keyword (`session_limit=3`,
-    `rate_per_s=None` to switch one off); `clock` (default real); `tls` ("starttls" or
-    "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
-    durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
-    verify signatures, or `api_token` (any key id, the token as the secret); `region` its
-    signatures are scoped to (us-east-1).
+    Arguments: a `profile` (a name of ``harness.PROFILES``: "ses", "microsoft365", "gmail",
+    ...; a :class:`harness.Profile`; or the path of a TOML profile file) or a full `plan`;
+    `seed`; `faults` (rules); any limit of :class:`harness.Limits` as a keyword
+    (`session_limit=3`, `rate_per_s=None` to switch one off); `clock` (default real); `tls`
+    ("starttls" or "implicit", with a certificate generated for the run); `auth=(user,
+    password)`, or a mapping of users' passwords (limits per user count each apart); `sink`
+    for a durable store. The SES API (`api=True`, the default): `aws_credentials=(key,
+    secret)` to verify signatures, or `api_token` (any key id, the token as the secret);
+    `region` its signatures are scoped to (us-east-1).
     """
 
     def __init__(
         self,
-        profile: str = "ses",
+        profile: str | Path | Profile = "ses",
         *,
         plan: Plan | None = None,
         seed: int | None = None,
@@ -62,7 +67,7 @@ class FakeSES:
         port: int = 0,
         clock: Clock | None = None,
         tls: TlsMode | str | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: tuple[str, str] | Mapping[str, str] | None = None,
         sink: LedgerSink | None = None,
         ledger: Ledger | None = None,
         api: bool = True,
@@ -73,6 +78,8 @@ class FakeSES:
         templates: Mapping[str, Mapping[str, str]] | None = None,
         **limits: Any,
     ) -> None:
+        if isinstance(profile, Path) or (isinstance(profile, str) and looks_like_file(profile)):
+            profile = load_profile_file(profile)
         plan = plan or Plan(profile=profile)
         if seed is not None:
             plan = Plan(plan.profile, seed, plan.limits, plan.faults)
@@ -83,7 +90,9 @@ class FakeSES:
         self.requested_port = port
         self.clock = clock or RealClock()
         self.tls = TlsMode(tls or TlsMode.NONE)
-        self.credentials = auth
+        self.users = dict(auth) if isinstance(auth, Mapping) else dict([auth]) if auth else None
+        # The pair a client gets in `endpoint` (the first user's).
+        self.credentials = next(iter(self.users.items())) if self.users else None
         # What `auth` switched on at start stays on through plan changes (see set_plan).
         self._started_require_auth = self.plan.resolved_limits().require_auth
         self.ledger = ledger or Ledger(sink=sink)
@@ -159,7 +168,7 @@ class FakeSES:
             self.clock,
             tls=self.tls,
             ssl_context=ssl_context,
-            credentials=self.credentials,
+            credentials=self.users,
         )
         state = self._state
         loop = asyncio.get_running_loop()
@@ -425,7 +434,7 @@ class FakeSES:
         self.api_port = runner.addresses[0][1]
 
     def __repr__(self) -> str:
-        return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"
+        return f"FakeSES(profile={self.plan.profile_name!r}, address={self.host}:{self.port})"
 
 
 def _any_closed(records: list[SessionRecord]) -> Callable[[Ledger], bool]:

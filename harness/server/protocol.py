@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
 
 from harness.base.clock import answered, arrived, sleep_on, wall_seconds
 from harness.base.endpoint import TlsMode
-from harness.base.headers import parse_headers
+from harness.base.headers import first, parse_headers
 from harness.base.records import EOM, ClientLine, ServerLine, SessionRecord
 from harness.core.decision import Decision, Outcome
 from harness.core.plan import STAGES, Stage
@@ -281,7 +281,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
             return None
         state.clock.network_delay()
         headers = parse_headers(data)
-        message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
+        message_id, tenant = (first(headers, name) for name in ("message-id", "x-ses-tenant"))
         key = message_id or hashlib.sha256(data).hexdigest()
         with state.lock:
             decision = state.engine.end_of_data(
@@ -291,6 +291,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
                 recipients=tuple(envelope.rcpt_tos),
                 key=key,
                 size=len(data),
+                tenant=tenant,
             )
             number = state.engine.commands_in(self.number)
         self._log(ClientLine(at, EOM, size=len(data), number=number))
@@ -308,6 +309,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
                 wall_at=state.wall(),
                 acknowledged=decision.outcome is Outcome.ACCEPT,
                 headers=headers,
+                tenant=tenant,
             )
             if decision.outcome is Outcome.ACCEPT:
                 assert decision.reply is not None
