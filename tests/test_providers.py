@@ -285,3 +285,56 @@ def test_serve_takes_a_profile_file(tmp_path):
     plan = build_plan(args)
     assert plan.profile_name == "acme-relay" and plan.resolved_limits().session_limit == 3
     assert plan.to_dict()["profile"]["replies"]["host"] == "smtp.acme.example"
+
+
+def test_the_fake_ses_marker_takes_a_profile_file_or_a_providers_name(tmp_path):
+    from harness import Plan
+    from harness.plugin.arrange import plan_from_marker
+
+    (tmp_path / "acme.toml").write_text(ACME)
+    plan, _ = plan_from_marker(Plan(), {"profile": str(tmp_path / "acme.toml"), "rate_per_s": 2})
+    assert plan.profile_name == "acme-relay"
+    assert (plan.resolved_limits().session_limit, plan.resolved_limits().rate_per_s) == (3, 2.0)
+    plan, _ = plan_from_marker(Plan(), {"profile": "gmail"})
+    assert plan.resolved_limits().quota_stage == "DATA"
+
+
+def test_emailit_refuses_at_mail_from_and_gmail_counts_each_user_apart():
+    with FakeSES(profile="emailit", auth=("key", "secret"), daily_quota=1) as ses:
+        client = login(ses, "key", "secret")
+        client.sendmail("app@example.com", ["a@example.com"], body(0))
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            client.sendmail("app@example.com", ["a@example.com"], body(1))
+        client.close()
+    assert (refused.value.smtp_code, refused.value.smtp_error) == (
+        452,
+        b"4.5.3 Daily message limit exceeded",
+    )
+    assert [(f.name, f.stage) for f in ses.faults] == [("daily_quota", "MAIL")]
+    users = {"a@gmail.com": "pw", "b@gmail.com": "pw"}
+    with FakeSES(profile="gmail", auth=users, daily_quota=1) as ses:
+        first = login(ses, "a@gmail.com", "pw")
+        first.sendmail("a@gmail.com", ["x@example.com"], body(0))
+        with pytest.raises(smtplib.SMTPDataError):
+            first.sendmail("a@gmail.com", ["x@example.com"], body(1))
+        second = login(ses, "b@gmail.com", "pw")
+        second.sendmail("b@gmail.com", ["x@example.com"], body(2))  # a quota of its own
+        first.close()
+        second.quit()
+    assert [m.message_id for m in ses.messages] == ["<m0@contoso.example>", "<m2@contoso.example>"]
+
+
+def test_run_plays_any_scenario_against_a_profile_file_and_says_so_in_the_reproducer(tmp_path):
+    from harness.cli.main import main
+
+    (tmp_path / "acme.toml").write_text(ACME)
+    scenario = tmp_path / "small.toml"
+    scenario.write_text('name = "small"\n[workload]\ncount = 5\n[plan]\nprofile = "plain"\n')
+    reports = tmp_path / "reports"
+    profile = str(tmp_path / "acme.toml")
+    argv = ["run", str(scenario), "--strategy", "naive", "--profile-file", profile]
+    assert main([*argv, "--report-dir", str(reports)]) == 0  # no contract broken: none given
+    (results,) = reports.glob("*/results.json")
+    (case,) = json.loads(results.read_text())["cases"]
+    assert case["reproducer"].endswith(f"--strategy naive --profile-file {profile}")
+    assert {m["reply"] for m in case["messages"] if m["reply"]} == {"421 4.7.0 Only 3 a connection"}

@@ -253,7 +253,8 @@ def with_profile(scenarios: list[Any], path: str) -> list[Any]:
 
     profile = load_profile_file(path)
     return [
-        dataclasses.replace(s, plan=dataclasses.replace(s.plan, profile=profile)) for s in scenarios
+        dataclasses.replace(s, plan=dataclasses.replace(s.plan, profile=profile), profile_file=path)
+        for s in scenarios
     ]
 
 
@@ -281,6 +282,10 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["-n", str(args.workers)]
     if args.case_timeout is not None:
         words += ["--case-timeout", f"{args.case_timeout:g}"]
+    if args.provider is not None:
+        words += ["--provider", args.provider]
+    if args.profile_file is not None:
+        words += ["--profile-file", args.profile_file]
     return shlex.join(words)
 
 

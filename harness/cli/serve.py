@@ -329,7 +329,8 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
     if endpoint.username is not None:
         lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
-    lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    described = describe_limits(plan.resolved_limits(), plan.resolved_profile().replies)
+    lines.append(f"  limits    {'; '.join(described)}")
     if (first := first_limit(plan.resolved_limits())) is not None:
         lines.append(f"  first     {first}")
     if plan.profile_name == "ses":  # AWS publishes no default quotas but the sandbox's

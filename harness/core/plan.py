@@ -328,10 +328,12 @@ class Plan:
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, Profile) and self.profile not in PROFILES:
+            name = self.profile  # cut here: the list of what is allowed is long already
+            name = name if len(name) <= 60 else f"{name[:24]}...({len(name):,} characters)"
             raise PlanError(
                 "profile",
-                f"{self.profile!r} is not a profile",
-                allowed=[*PROFILES, "a profile table", "a .toml profile file (in a scenario)"],
+                f"{name!r} is not a profile",
+                allowed=[*PROFILES, "a profile table", "a .toml profile file"],
             )
         try:
             self.resolved_limits()

@@ -212,7 +212,8 @@ SENDGRID_REPLIES = Replies(
         USER,
         "mautic/mautic#8721 (transcript: the reply to the AUTH password)",
     ),
-    too_many_connections=Line(450, "too frequent connects", USER, "kobotoolbox/kpi mailer.py"),
+    # kpi's signatures also have "450 too frequent connects": a connection rate, not this cap.
+    too_many_connections=Line(421, "4.7.0 Too many connections", INFER),
     idle_timeout=Line(421, "4.4.2 Timeout", INFER),
     too_many_recipients=Line(
         452,

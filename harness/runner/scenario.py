@@ -143,6 +143,7 @@ class Scenario:
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
+    profile_file: str | None = None  # `run --profile-file`: the profile that replaced the plan's
 
     @property
     def strategies(self) -> tuple[str, ...]:
