@@ -37,3 +37,14 @@ def load_profile_file(path: str | Path) -> Profile:
         return profile_table.from_table(data, PROFILES)
     except PlanError as error:
         raise error.within(source=str(path)) from None
+
+
+#: What `FakeSES(profile=...)` takes: a built-in's name, a profile file's path, or a Profile.
+ProfileSpec = str | Path | Profile
+
+
+def resolve_profile(spec: ProfileSpec) -> str | Profile:
+    """A built-in's name as it is, a profile file's path as the profile it holds."""
+    if isinstance(spec, Path) or (isinstance(spec, str) and looks_like_file(spec)):
+        return load_profile_file(spec)
+    return spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from harness.core.decision import Decision, Fired, Outcome
 from harness.core.limits import Limits, is_verified
+from harness.core.margins import Margins
 from harness.core.meters import Meters
 from harness.core.rules import chance
 
@@ -19,6 +20,7 @@ def content_limit(
     identities: tuple[str, ...] | None = None,
     *,
     smtp: bool = False,
+    margins: Margins | None = None,
 ) -> tuple[str, str] | None:
     """The limit a message breaks (its field name, and the identities that failed), or None
     after taking its recipients from the rate bucket and the daily quota. Over SMTP these two
@@ -36,9 +38,10 @@ def content_limit(
     count = len(recipients)
     if smtp and limits.quota_stage != "EOM":
         # At AUTH only the quota was checked: the rate is still this stage's.
-        refused = spent(meters, count, now, rate=limits.quota_stage == "AUTH", quota=False)
+        rate = limits.quota_stage == "AUTH"
+        refused = spent(meters, count, now, rate=rate, quota=False, margins=margins)
     else:
-        refused = spent(meters, count, now, rate=True)
+        refused = spent(meters, count, now, rate=True, margins=margins)
     if refused is not None:
         return refused, ""
     if meters.quota is not None:
@@ -46,13 +49,26 @@ def content_limit(
     return None
 
 
-def spent(meters: Meters, count: int, now: float, *, rate: bool, quota: bool = True) -> str | None:
+def spent(
+    meters: Meters,
+    count: int,
+    now: float,
+    *,
+    rate: bool,
+    quota: bool = True,
+    margins: Margins | None = None,
+) -> str | None:
     """The meter `count` more recipients would break ("daily_quota", "rate_per_s"), or None
-    after taking them from the rate bucket (the quota is taken when a message is accepted)."""
+    after taking them from the rate bucket (the quota is taken when a message is accepted).
+    `margins` hears how near the bucket came to deciding otherwise."""
     if quota and meters.quota is not None and not meters.quota.fits(count, now=now):
         return "daily_quota"
-    if rate and meters.bucket is not None and not meters.bucket.try_take(count, now=now):
-        return "rate_per_s"
+    if rate and meters.bucket is not None:
+        taken = meters.bucket.try_take(count, now=now)
+        if margins is not None:
+            margins.note(meters.bucket.margin_s, "limit:rate_per_s", at_s=now)
+        if not taken:
+            return "rate_per_s"
     return None
 
 

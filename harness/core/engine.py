@@ -15,6 +15,7 @@ from harness.core import api_errors, checks, wire
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, Window
+from harness.core.margins import Margins
 from harness.core.meters import MeterBook, Meters
 from harness.core.plan import Plan, Reply, Stage
 from harness.core.profiles import Line, Replies
@@ -55,6 +56,7 @@ class Engine:
         self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
         self._meters: MeterBook
         self._logins: Window | None = None
+        self.margins = Margins()  # how near the clock came to deciding otherwise
         self._apply(plan, now=now, previous=None)
 
     # --- configuration ---------------------------------------------------------------------
@@ -80,14 +82,9 @@ class Engine:
             self._logins = Window(logins) if logins else None
 
     def reset(self, plan: Plan, *, now: float) -> None:
-        """Start over with `plan`: counters, attempts and limit state; open sessions stay open.
-
-        A session still open (a client's pooled connection) starts afresh too: no messages
-        or commands counted, idle from `now`; it stays authenticated, as the connection is. A
-        new test then meets the per-session cap it arranged, not what an earlier test left.
-        Session numbers restart at 1 when no session is open, so `session=1` means the first
-        connection after the reset.
-        """
+        """Start over with `plan`: counters, attempts and limit state; open sessions stay open,
+        afresh (none counted, idle from `now`, still authenticated), so a new test meets the
+        cap it arranged. Session numbers restart at 1 when none is open."""
         self._attempts.clear()
         self._first_attempt.clear()
         self.api_requests = self._api_accepted = 0
@@ -97,6 +94,7 @@ class Engine:
         for state in self._sessions.values():
             state.commands = state.accepted = 0
             state.last_active = now
+        self.margins = Margins()
         self._apply(plan, now=now, previous=None)  # every limit starts afresh
 
     def ident(self, session: int) -> str:
@@ -113,7 +111,7 @@ class Engine:
         self._next_session += 1
         open_now = sum(1 for s in self._sessions.values() if s.open)
         state = self._sessions[number] = SessionState(number, now, awaiting_tls=starttls)
-        decision = self._from_rules(Command(Stage.CONNECT, number, 0))
+        decision = self._from_rules(Command(Stage.CONNECT, number, 0), now)
         cap = self.limits.max_connections
         if decision is None and cap is not None and open_now >= cap:
             decision = self._refuse("max_connections", self.replies.too_many_connections, True)
@@ -147,7 +145,7 @@ class Engine:
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
-        rules = self._from_rules(command) or PROCEED
+        rules = self._from_rules(command, now) or PROCEED
         if rules.outcome is not Outcome.PROCEED:
             return rules
         limit = self._limit_at(state, stage, now, recipients)
@@ -176,7 +174,7 @@ class Engine:
         command = Command(
             Stage.EOM, session, state.commands, sender, recipients, attempt, age_s, tenant
         )
-        rules = self._from_rules(command) or PROCEED
+        rules = self._from_rules(command, now) or PROCEED
         meters = self._meters.of(state.user)
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
             meters.charge(len(recipients), now)
@@ -202,17 +200,15 @@ class Engine:
         tenant: str | None = None,
     ) -> Decision:
         """A send request reached the API (before its messages): what the fault rules say.
-
-        Requests are numbered across the server like commands of one session numbered 0, so a
-        rule's `nth`, `probability` and `attempts` (by `key`, the Message-ID) work as at EOM.
-        """
+        Requests are numbered like commands of a session 0, so a rule's `nth`, `probability`
+        and `attempts` (by `key`, the Message-ID) work as at EOM."""
         self.api_requests += 1
         attempt = self._count_attempt(("api", key), now)
         age_s = self._age(("api", key), now)
         command = Command(
             Stage.API, 0, self.api_requests, sender, recipients, attempt, age_s, tenant
         )
-        return self._from_rules(command) or PROCEED
+        return self._from_rules(command, now) or PROCEED
 
     def api_message(
         self,
@@ -224,11 +220,9 @@ class Engine:
         sender: str = "",
         by_fiat: bool = False,
     ) -> Decision:
-        """One message of an API request: the account's limits, then an SES message id.
-
-        The rate bucket and the daily quota are the SMTP server's own, counted per recipient.
-        `by_fiat` (a drop_after_accept rule fired) accepts and charges without checking.
-        """
+        """One message of an API request: the account's limits (the SMTP server's own rate
+        and quota, per recipient), then an SES message id. `by_fiat` (a drop_after_accept rule
+        fired) accepts and charges without checking."""
         meters = self._meters.of(None)
         if by_fiat:
             meters.charge(len(recipients), now)
@@ -238,7 +232,14 @@ class Engine:
                 v1_cap = api_errors.V1_MAX_MESSAGE_BYTES
                 max_bytes = min(max_bytes or v1_cap, v1_cap)
             refused = checks.content_limit(
-                self.limits, meters, recipients, size, now, max_bytes, (sender, *recipients)
+                self.limits,
+                meters,
+                recipients,
+                size,
+                now,
+                max_bytes,
+                (sender, *recipients),
+                margins=self.margins,
             )
             if refused is not None:
                 name, fill = refused
@@ -282,6 +283,7 @@ class Engine:
         """Bytes arrived from the client (a message line mid-DATA too): the idle timer restarts
         from here, as SES's "Timeout waiting for data from client" says."""
         if session in self._sessions:  # a reset may have forgotten it
+            self._idle(self._sessions[session], now)  # its margin; the timer decides
             self._sessions[session].last_active = now
 
     def authenticated(self, session: int, user: str | None = None) -> None:
@@ -300,10 +302,7 @@ class Engine:
         return self._refuse("max_message_bytes", self.replies.too_large, False)
 
     def disconnected(self, session: int) -> None:
-        """The connection is gone: forget the session (so long runs hold only live ones).
-
-        A session forgotten by `reset()` is ignored.
-        """
+        """The connection is gone: forget the session (so long runs hold only live ones)."""
         self._sessions.pop(session, None)
 
     def idle_deadline(self, session: int) -> float | None:
@@ -346,6 +345,8 @@ class Engine:
         deadline = self.idle_deadline(state.number)
         if deadline is not None and now > deadline:
             return self.idle_timeout(state.number)
+        if deadline is not None:
+            self.margins.note(deadline - now, "limit:idle_timeout_s", at_s=now)
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
@@ -353,8 +354,11 @@ class Engine:
         fired = (Fired("limit", limit, "reply", str(reply)),)
         return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
-    def _from_rules(self, command: Command) -> Decision | None:
-        return decide(self.rules, command)
+    def _from_rules(self, command: Command, now: float) -> Decision | None:
+        decision = decide(self.rules, command)
+        if self.rules.greylist_margin is not None:
+            self.margins.note(*self.rules.greylist_margin, at_s=now)
+        return decision
 
     def _limit_at(
         self, state: SessionState, stage: Stage, now: float, recipients: tuple[str, ...]
@@ -371,7 +375,8 @@ class Engine:
         if stage.value == limits.quota_stage:
             count = len(recipients) if stage is Stage.DATA else 1
             meters = self._meters.of(state.user)
-            refused = checks.spent(meters, count, now, rate=stage is not Stage.AUTH)
+            rate = stage is not Stage.AUTH
+            refused = checks.spent(meters, count, now, rate=rate, margins=self.margins)
             if refused is not None:
                 return self._refuse(refused, getattr(self.replies, _LINES[refused]), False)
         return None
@@ -392,7 +397,7 @@ class Engine:
     ) -> Decision | None:
         max_bytes = self.limits.max_message_bytes
         refused = checks.content_limit(
-            self.limits, meters, recipients, size, now, max_bytes, smtp=True
+            self.limits, meters, recipients, size, now, max_bytes, smtp=True, margins=self.margins
         )
         if refused is None:
             return None

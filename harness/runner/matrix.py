@@ -91,6 +91,7 @@ def run_case(
         start = hooks.start_s(start)
         elapsed_s = clock.now() - start
         _settle(ledger)
+        closest = ses.closest_call
     claims_from = "client"
     if not claims and error is None:
         inferred = hooks.claims_when_silent(messages, ledger)
@@ -131,7 +132,7 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
-    case["clock"] = clock_record(plan, clock, ledger, case)
+    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
     return case

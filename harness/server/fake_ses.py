@@ -16,14 +16,13 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
-from harness.base.profile_file import load_profile_file, looks_like_file
-from harness.core.evidence import Profile
+from harness.base.profile_file import ProfileSpec, resolve_profile
+from harness.core.margins import CloseCall
 from harness.core.plan import Plan, Rule
 from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
@@ -58,7 +57,7 @@ class FakeSES:
 
     def __init__(
         self,
-        profile: str | Path | Profile = "ses",
+        profile: ProfileSpec = "ses",
         *,
         plan: Plan | None = None,
         seed: int | None = None,
@@ -78,9 +77,7 @@ class FakeSES:
         templates: Mapping[str, Mapping[str, str]] | None = None,
         **limits: Any,
     ) -> None:
-        if isinstance(profile, Path) or (isinstance(profile, str) and looks_like_file(profile)):
-            profile = load_profile_file(profile)
-        plan = plan or Plan(profile=profile)
+        plan = plan or Plan(profile=resolve_profile(profile))
         if seed is not None:
             plan = Plan(plan.profile, seed, plan.limits, plan.faults)
         if auth is not None and "require_auth" not in limits and "require_auth" not in plan.limits:
@@ -91,7 +88,6 @@ class FakeSES:
         self.clock = clock or RealClock()
         self.tls = TlsMode(tls or TlsMode.NONE)
         self.users = dict(auth) if isinstance(auth, Mapping) else dict([auth]) if auth else None
-        # The pair a client gets in `endpoint` (the first user's).
         self.credentials = next(iter(self.users.items())) if self.users else None
         # What `auth` switched on at start stays on through plan changes (see set_plan).
         self._started_require_auth = self.plan.resolved_limits().require_auth
@@ -291,6 +287,13 @@ class FakeSES:
         self.plan = plan
         if self._state is not None:
             self._state.set_plan(plan)
+
+    @property
+    def closest_call(self) -> CloseCall | None:
+        """How near the clock came to deciding something otherwise (a rate, an idle timeout,
+        a greylist window): see :mod:`harness.core.margins`. None before the server starts or
+        while the clock has decided nothing."""
+        return self._state.engine.margins.closest if self._state is not None else None
 
     def reset(self) -> None:
         """Clear the ledger and restart rule counters (limits' state restarts too).
