@@ -36,6 +36,9 @@ if TYPE_CHECKING:
         SessionRecord as SessionRecord,
         TranscriptLine as TranscriptLine,
     )
+    from harness.base.profile_file import (
+        load_profile_file as load_profile_file,
+    )
     from harness.console.remote import (
         RemoteFakeSES as RemoteFakeSES,
     )
@@ -61,6 +64,10 @@ if TYPE_CHECKING:
         Rule as Rule,
         Stage as Stage,
         Stall as Stall,
+    )
+    from harness.core.evidence import (
+        Cite as Cite,
+        Replies as Replies,
     )
     from harness.core.profiles import (
         PROFILES as PROFILES,

@@ -281,6 +281,7 @@ class MessageRecord:
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
     via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
     command: int | None = None  # the end of data's command number in its session (SMTP)
+    tenant: str | None = None  # the SES tenant it named (X-SES-TENANT header, TenantName)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

@@ -78,6 +78,7 @@ class Store:
                 "acknowledged": record.acknowledged,
                 "via": record.via,
                 "command": record.command,
+                "tenant": record.tenant,
             }
         )
 
@@ -117,6 +118,7 @@ class Store:
                 acknowledged=item["acknowledged"],
                 via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
                 command=item.get("command"),
+                tenant=item.get("tenant"),
             )
             for item in self.records("message")
             if item["run"] < self.run

@@ -267,6 +267,8 @@ def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:
         else display_path(scenario.path)
     )
     line = f"ses-harness run {shlex.quote(where)} --strategy {shlex.quote(name)}"
+    if scenario.profile_file is not None:
+        line += f" --profile-file {shlex.quote(scenario.profile_file)}"
     return line if seed is None else f"{line} --seed {seed}"
 
 

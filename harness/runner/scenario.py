@@ -52,6 +52,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.base.profile_file import load_profile_file, looks_like_file
 from harness.core import schema
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
@@ -142,6 +143,7 @@ class Scenario:
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
+    profile_file: str | None = None  # `run --profile-file`: the profile that replaced the plan's
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -178,10 +180,19 @@ def builtin_scenarios() -> list[Path]:
     return sorted(folder.glob("*.toml"))
 
 
+def provider_scenarios(provider: str | None = None) -> list[Path]:
+    """The scenarios of providers beyond SES (``scenarios/providers/``), not in the default run;
+    with `provider`, only those whose file name starts with it (``gmail``: gmail-*)."""
+    folder = Path(str(resources.files("harness") / "scenarios" / "providers"))
+    found = sorted(folder.glob("*.toml"))
+    return [p for p in found if provider is None or p.stem.startswith(f"{provider}-")]
+
+
 def builtin_scenario(name: str) -> Path | None:
-    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``)."""
+    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``), a
+    provider's too (``gmail-daily-limit``)."""
     stem = name.removesuffix(".toml")
-    return next((p for p in builtin_scenarios() if p.stem == stem), None)
+    return next((p for p in builtin_scenarios() + provider_scenarios() if p.stem == stem), None)
 
 
 def scenario_paths(targets: list[str | Path]) -> list[Path]:
@@ -249,8 +260,15 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
     if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     scale = data.get("command_time_scale")
+    plan_table = dict(_table(data["plan"], "plan"))
+    profile = plan_table.get("profile")
+    if isinstance(profile, str) and looks_like_file(profile):  # the user's own provider
+        try:
+            plan_table["profile"] = load_profile_file(path.parent / profile)
+        except PlanError as error:  # the profile file's own error, in the scenario's
+            raise PlanError("plan.profile", str(error)) from None
     try:
-        plan = Plan.from_dict(_table(data["plan"], "plan"))
+        plan = Plan.from_dict(plan_table)
     except PlanError as error:
         raise error.within(prefix="plan") from None
     return Scenario(

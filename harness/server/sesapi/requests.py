@@ -40,6 +40,7 @@ class Send:
     #: About how much `build` writes, to tell a small job from a large one; None when it cannot
     #: be told before (a template may repeat a value).
     work_bytes: int | None
+    tenant: str | None = None  # the SES tenant it names (v2's TenantName)
 
 
 class BadRequest(Exception):
