@@ -20,8 +20,8 @@ EXIT_TIMEOUT_S = 30.0
 class ServeProcess:
     """Start `python -m harness serve --port 0 --api-port 0 ARGS...` and read its READY line."""
 
-    def __init__(self, *args: str) -> None:
-        command = [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0"]
+    def __init__(self, *args: str, subcommand: str = "serve") -> None:
+        command = [sys.executable, "-m", "harness", subcommand, "--port", "0", "--api-port", "0"]
         self.process = subprocess.Popen(
             [*command, *args],
             stdout=subprocess.PIPE,

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("run", "scenarios", "init", "serve", "hunt", "conformance", "claim")
+SUBCOMMANDS = ("run", "scenarios", "init", "serve", "proxy", "profile-check", "hunt")
+SUBCOMMANDS += ("conformance", "claim")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"harness.cli.{name}")
+        module = importlib.import_module(f"harness.cli.{name.replace('-', '_')}")
         sub = commands.add_parser(
             module.NAME,
             help=module.HELP,

@@ -35,6 +35,7 @@ from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
+from harness.server.relay.proxy import SesProxy
 
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
@@ -110,6 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name the API and page answer to, besides IP addresses and localhost "
         "(repeatable); requests naming any other host are refused (DNS rebinding)",
     )
+    parser.set_defaults(server_factory=FakeSES)  # `proxy` gives its own
 
 
 def main(args: argparse.Namespace) -> int:
@@ -268,7 +270,7 @@ async def _serve(
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     token = api_token(args)
-    ses = FakeSES(
+    ses = args.server_factory(
         plan=plan,
         host=args.host,
         port=args.port,
@@ -319,6 +321,9 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
         f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
     ]
+    if isinstance(ses, SesProxy):
+        lines[0] = f"ses-harness proxy: profile {plan.profile}'s plan, seed {plan.seed}"
+        lines.extend(f"  {line}" for line in ses.describe())
     if endpoint.ca_file:
         lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
     if endpoint.username is not None:

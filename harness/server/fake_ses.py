@@ -166,7 +166,7 @@ class FakeSES:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
-            lambda: SesSMTP(state),
+            lambda: self._connection(state),
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
@@ -176,6 +176,10 @@ class FakeSES:
         if self.api_enabled or self._api_mounted:
             await self._start_api()
         return self
+
+    def _connection(self, state: ServerState) -> SesSMTP:
+        """The protocol of one client connection (the proxy's relays)."""
+        return SesSMTP(state)
 
     async def stop_async(self) -> None:
         if self._server is None:
