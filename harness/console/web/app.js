@@ -502,11 +502,15 @@ async function openSession(number) {
       );
     }
     const client = item.direction === ">";
+    // A proxy's lines to its upstream: » what it relayed, « what the upstream answered.
+    const upstream = item.direction === "»" || item.direction === "«";
+    const kind = client ? "client" : item.direction === "»" ? "upstream" : `server ${replyClass(item.code)}`;
+    const label = { ">": "C:", "<": "S:", "»": "→U:", "«": "U:" }[item.direction] || "";
     return el(
       "tr",
-      { class: client ? "client" : `server ${replyClass(item.code)}` },
+      { class: upstream ? `upstream ${kind}` : kind },
       el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
-      el("td", { class: "dir", text: client ? "C:" : "S:" }),
+      el("td", { class: "dir", text: label }),
       el("td", { class: "mono", text: item.text }),
     );
   });
