@@ -185,6 +185,32 @@ def test_delay_holds_the_client_then_relays() -> None:
         assert len(upstream.messages()) == 1
 
 
+@needs_sink
+def test_the_upstreams_421_goes_back_and_ends_the_session() -> None:
+    with smtp_sink("-Q", "RCPT") as upstream, SesProxy(("127.0.0.1", upstream.port)) as proxy:
+        client = smtplib.SMTP(proxy.host, proxy.port)
+        with client, pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+            send(client, 1)
+        proxy.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
+        [(code, _)] = refused.value.recipients.values()
+        assert code == 421
+        assert proxy.sessions[0].close_reason.startswith("upstream: 421")
+
+
+@needs_sink
+def test_a_client_waiting_for_a_slow_upstream_is_not_idle() -> None:
+    # The upstream takes 2 s to answer MAIL FROM; the plan's idle timeout is 1 s. Without the
+    # proxy's care the client, waiting for that reply, got SES's unprompted 451.
+    with (
+        smtp_sink("-W", "MAIL:2") as upstream,
+        SesProxy(("127.0.0.1", upstream.port), idle_timeout_s=1.0) as proxy,
+    ):
+        with smtplib.SMTP(proxy.host, proxy.port) as client:
+            send(client, 1)
+        assert len(proxy.messages) == 1
+        assert [f.name for f in proxy.faults] == []
+
+
 def test_starttls_to_the_upstream_verified_and_the_clients_auth_relayed() -> None:
     ca = shared_certificates().ca_file
     upstream = FakeSES(profile="plain", tls="starttls", auth=("alice", "s3cret"))

@@ -139,6 +139,14 @@ class RelaySMTP(SesSMTP):
     async def _quit_upstream(self, upstream: Upstream) -> None:
         await upstream.close(quit=True)
 
+    def _timeout_cb(self) -> None:
+        # The idle timer is the client's silence: a client waiting for the upstream's reply
+        # is not idle (SES's 451 is a "Timeout waiting for data from client").
+        if self._upstream is not None and self._upstream.waiting and not self._ended:
+            self._reset_timeout()
+            return
+        super()._timeout_cb()
+
     def connection_lost(self, error: Exception | None) -> None:
         self._close_upstream()
         super().connection_lost(error)

@@ -115,12 +115,14 @@ class Upstream:
     _reader: asyncio.StreamReader | None = None
     _writer: asyncio.StreamWriter | None = None
     closed: bool = True
+    waiting: bool = False  # for a reply (or the connection): the client is not idle meanwhile
 
     async def open(self, helo: str) -> Reply:
         """Connect, read the greeting, EHLO (STARTTLS and EHLO again), AUTH with the proxy's
         credentials; the last reply. Raises UpstreamError when any step is refused."""
         config = self.config
         implicit = config.ssl_context() if config.tls is TlsMode.IMPLICIT else None
+        self.waiting = True
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -133,6 +135,7 @@ class Upstream:
                 config.timeout_s,
             )
         except (OSError, TimeoutError) as error:
+            self.waiting = False
             reason = f"cannot reach {config.address}: {_words(error)}"
             self.on_line("CONNECT", False, f"[{reason}]", None, True)
             raise UpstreamError(reason) from None
@@ -215,6 +218,7 @@ class Upstream:
             lines.append(text[4:])
             self.on_line(stage, False, text[4:], code, last)
             if last:
+                self.waiting = False
                 return Reply(code, tuple(lines))
             if len(lines) >= REPLY_LINES_LIMIT:
                 await self._fail(stage, f"sent a reply of more than {REPLY_LINES_LIMIT} lines")
@@ -222,6 +226,7 @@ class Upstream:
     async def close(self, *, quit: bool = False) -> Reply | None:
         """QUIT (when asked and still open), then close; the reply to QUIT, if one came."""
         reply = None
+        self.waiting = False
         if quit and not self.closed:
             with contextlib.suppress(UpstreamError):  # gone: nothing more to say to it
                 reply = await self.command("QUIT", "QUIT")
@@ -236,6 +241,7 @@ class Upstream:
     def abort(self) -> None:
         """Close at once (the proxy's session ended under it)."""
         self.closed = True
+        self.waiting = False
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.transport.abort()
@@ -275,6 +281,7 @@ class Upstream:
         if self._writer is None or self.closed:
             raise UpstreamError(f"{self.config.address}: the connection is closed")
         self.on_line(stage, True, shown, None, True)
+        self.waiting = True
         self._writer.write(data)
         try:
             await asyncio.wait_for(self._writer.drain(), self.config.timeout_s)
