@@ -305,3 +305,18 @@ def test_proxy_refuses_a_bad_upstream_with_exit_2() -> None:
     assert done.stderr.strip() == (
         "ses-harness proxy: --upstream: expected HOST:PORT (e.g. 127.0.0.1:25), got 'example.com'"
     )
+
+
+@needs_sink
+@pytest.mark.slow
+def test_the_proxy_benchmark_runs_and_prints_its_ratios() -> None:
+    bench = Path(__file__).resolve().parent.parent / "bench" / "proxy_overhead.py"
+    tiny = ["--messages", "20", "--sessions", "1", "--commands", "5", "--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(bench), *tiny],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the proxy adds" in done.stdout and "proxy / direct" in done.stdout

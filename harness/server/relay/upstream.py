@@ -198,7 +198,8 @@ class Upstream:
         lines: list[str] = []
         while True:
             try:
-                raw = await asyncio.wait_for(self._reader.readline(), self.config.timeout_s)
+                async with asyncio.timeout(self.config.timeout_s):  # no task per line
+                    raw = await self._reader.readline()
             except TimeoutError:
                 await self._fail(stage, f"no reply within {self.config.timeout_s:g} s")
             except (OSError, ValueError) as error:  # reset; a line past the limit
@@ -284,7 +285,8 @@ class Upstream:
         self.waiting = True
         self._writer.write(data)
         try:
-            await asyncio.wait_for(self._writer.drain(), self.config.timeout_s)
+            async with asyncio.timeout(self.config.timeout_s):
+                await self._writer.drain()
         except TimeoutError:
             await self._fail(stage, f"read nothing within {self.config.timeout_s:g} s")
         except OSError as error:
