@@ -42,10 +42,17 @@ class MailDev:
     port: int
     web_port: int
 
-    def emails(self) -> list[dict[str, Any]]:
+    def emails(self, at_least: int = 0) -> list[dict[str, Any]]:
+        """What maildev holds; waits (within a bound) until it lists `at_least` messages: it
+        stores a message once parsed, after its 250."""
         url = f"http://127.0.0.1:{self.web_port}/email"
-        with urllib.request.urlopen(url, timeout=START_TIMEOUT_S) as response:
-            return json.loads(response.read())
+        until = time.monotonic() + START_TIMEOUT_S
+        while True:
+            with urllib.request.urlopen(url, timeout=START_TIMEOUT_S) as response:
+                emails = json.loads(response.read())
+            if len(emails) >= at_least or time.monotonic() > until:
+                return emails
+            time.sleep(0.05)
 
 
 @dataclass
