@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import FakeSES
+from harness import FakeSES, SesProxy
 from harness.core.errors import PlanError
 from harness.core.profiles import PROFILES
 from harness.core.transcript import check_profile, parse_transcript
-from harness.server.relay.proxy import SesProxy
 from tests.helpers import send
 
 HEAD = '{"transcript": "ses-harness", "version": 1, "upstream": "mx:25", "tls": "none"}\n'

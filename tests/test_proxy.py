@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import FakeSES, Rule
+from harness import FakeSES, Rule, SesProxy
 from harness.base.records import ClientLine, ServerLine, UpstreamCommand, UpstreamReply
-from harness.server.relay.proxy import SesProxy
 from harness.server.tls import shared_certificates
 from tests.helpers import message, send
 from tests.serve_process import ServeProcess
