@@ -4,11 +4,15 @@ the point. Each test asserts on the upstream's own side where it lets us read it
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
+import socket
 import ssl
 import subprocess
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -271,6 +275,55 @@ def test_an_upstream_that_is_gone_is_a_421_not_a_hang() -> None:
             send(client, 1)
         assert refused.value.smtp_code == 421
         assert b"cannot reach" in refused.value.smtp_error
+
+
+@contextlib.contextmanager
+def scripted_upstream(*replies: bytes) -> Iterator[tuple[str, int]]:
+    """A server that sends `replies` one per line it reads (the first before reading), then
+    goes silent until the other side closes: a misbehaving upstream."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                reader = connection.makefile("rb")
+                for reply in replies:
+                    connection.sendall(reply)
+                    if not reader.readline():
+                        return
+                while reader.readline():  # silent, until the proxy gives up
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()
+    finally:
+        listener.close()
+        thread.join(30)
+
+
+@pytest.mark.parametrize(
+    ("replies", "reason"),
+    [
+        ((b"HTTP/1.1 400 Bad Request\r\n",), b"answered with a line that is not SMTP"),
+        ((b"220 ok\r\n", b"250-a\r\n" + b"x" * 20000 + b"\r\n"), b"a line longer than 8,192"),
+        ((b"220 ok\r\n",), b"no reply within 0.5 s"),
+        ((b"554 go away\r\n",), b"answered CONNECT with 554 go away"),
+    ],
+)
+def test_a_misbehaving_upstream_is_a_421_naming_it(
+    replies: tuple[bytes, ...], reason: bytes
+) -> None:
+    with scripted_upstream(*replies) as address, SesProxy(address, upstream_timeout_s=0.5) as proxy:
+        client = smtplib.SMTP(proxy.host, proxy.port)
+        with client, pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            send(client, 1)
+        assert refused.value.smtp_code == 421
+        assert reason in refused.value.smtp_error
+        proxy.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
+        assert proxy.sessions[0].close_reason.startswith("upstream: ")
 
 
 def test_the_cli_proxy_shows_both_sides_over_its_api(tmp_path: Path) -> None:

@@ -202,7 +202,9 @@ class Upstream:
                     raw = await self._reader.readline()
             except TimeoutError:
                 await self._fail(stage, f"no reply within {self.config.timeout_s:g} s")
-            except (OSError, ValueError) as error:  # reset; a line past the limit
+            except ValueError:  # asyncio's "chunk exceed the limit"
+                await self._fail(stage, f"sent a line longer than {REPLY_LINE_LIMIT:,} bytes")
+            except OSError as error:  # reset
                 await self._fail(stage, _words(error))
             if not raw:
                 await self._fail(stage, "closed the connection")
