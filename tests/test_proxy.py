@@ -22,10 +22,18 @@ from harness.base.records import ClientLine, ServerLine, UpstreamCommand, Upstre
 from harness.server.tls import shared_certificates
 from tests.helpers import message, send
 from tests.serve_process import ServeProcess
-from tests.upstreams import maildev, maildev_missing, smtp_sink, smtp_sink_missing
+from tests.upstreams import (
+    maildev,
+    maildev_missing,
+    postfix,
+    postfix_missing,
+    smtp_sink,
+    smtp_sink_missing,
+)
 
 needs_maildev = pytest.mark.skipif(bool(maildev_missing()), reason=str(maildev_missing()))
 needs_sink = pytest.mark.skipif(bool(smtp_sink_missing()), reason=str(smtp_sink_missing()))
+needs_postfix = pytest.mark.skipif(bool(postfix_missing()), reason=str(postfix_missing()))
 UNLIMITED = {"rate_per_s": None, "daily_quota": None}
 
 
@@ -102,6 +110,48 @@ def test_400_messages_on_one_connection_meet_the_421_at_351_and_maildev_holds_35
     assert "EOM      text       recorded: 250 Message queued as" in out
     assert "and 349 more like it" in out  # one difference, not 350
     assert "Traceback" not in checked.stderr
+
+
+@needs_postfix
+def test_postfixs_own_limits_come_back_through_the_proxy_and_profile_check_names_them(
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "postfix.jsonl"
+    limits = {"smtpd_recipient_limit": "3", "smtpd_client_message_rate_limit": "4"}
+    with (
+        postfix(**limits, anvil_rate_time_unit="3600s") as upstream,
+        SesProxy(("127.0.0.1", upstream.port), record=record, **UNLIMITED) as proxy,
+    ):
+        with smtplib.SMTP(proxy.host, proxy.port) as client:
+            refused = send(client, 1, [f"user{n}@example.com" for n in range(5)])
+            for n in (2, 3, 4):
+                send(client, n)
+            with pytest.raises(smtplib.SMTPSenderRefused) as throttled:
+                send(client, 5)
+        held = upstream.message_ids(at_least=4)
+        assert [m.message_id for m in proxy.messages] == [
+            f"<msg-{n}@test.example>" for n in range(1, 5)
+        ]
+    # Postfix's replies, as it said them, at the stage it said them.
+    assert refused == {
+        "user3@example.com": (452, b"4.5.3 Error: too many recipients"),
+        "user4@example.com": (452, b"4.5.3 Error: too many recipients"),
+    }
+    assert (throttled.value.smtp_code, throttled.value.smtp_error) == (
+        450,
+        b"4.7.1 Error: too much mail from 127.0.0.1",
+    )
+    assert held == [f"<msg-{n}@test.example>" for n in range(1, 5)]  # each once, upstream
+    checked = subprocess.run(
+        [sys.executable, "-m", "harness", "profile-check", str(record)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = checked.stdout
+    assert "RCPT     behaviour  recorded: refused recipient 4 (452 4.5.3" in out
+    assert "refuses recipient 51: 554 Transaction failed: Recipient count exceeds 50." in out
+    assert "MAIL     code       recorded: 450 4.7.1 Error: too much mail from 127.0.0.1" in out
 
 
 @needs_sink

@@ -1,5 +1,6 @@
 """Real SMTP servers nobody here wrote, started on loopback ports for the proxy's tests:
-maildev (npm, bench/peers) and Postfix's smtp-sink (Debian's postfix package)."""
+maildev (npm, bench/peers), Postfix's smtp-sink and Postfix itself (Debian's postfix package;
+a private instance with its own configuration, queue and log, discarding what it accepts)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Any
 
 MAILDEV = Path(__file__).resolve().parent.parent / "bench/peers/node_modules/maildev/bin/maildev"
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+POSTFIX_MASTER_CF = Path("/etc/postfix/master.cf")
 # A bound on starting, never reached when the server works.
 START_TIMEOUT_S = 30.0
 
@@ -87,6 +90,92 @@ def smtp_sink(*options: str) -> Iterator[SmtpSink]:
         command = [SMTP_SINK, *user, "-d", f"{folder}/%H%M%S.", *options, f"127.0.0.1:{port}"]
         with _running([*command, "100"], port):
             yield SmtpSink(port, Path(folder))
+
+
+def postfix_missing() -> str | None:
+    if not os.path.exists(POSTFIX) or not POSTFIX_MASTER_CF.exists():
+        return "Postfix is not installed (apt-get install postfix)"
+    if os.geteuid() != 0:
+        return "a private Postfix instance needs root to start"
+    return None
+
+
+@dataclass
+class Postfix:
+    port: int
+    maillog: Path
+
+    def message_ids(self, at_least: int = 0) -> list[str]:
+        """The Message-ID of every message Postfix accepted (its cleanup log lines); waits
+        (within a bound) until there are `at_least`: the log is written after the 250."""
+        until = time.monotonic() + START_TIMEOUT_S
+        while True:
+            text = self.maillog.read_text() if self.maillog.exists() else ""
+            found = [
+                line.rpartition("message-id=")[2].strip()
+                for line in text.splitlines()
+                if "postfix/cleanup" in line and "message-id=" in line
+            ]
+            if len(found) >= at_least or time.monotonic() > until:
+                return found
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def postfix(**settings: str) -> Iterator[Postfix]:
+    """A private Postfix on a loopback port: `settings` go to its main.cf (e.g.
+    smtpd_recipient_limit="3"); what it accepts is discarded, and logged."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        os.chmod(root, 0o755)
+        etc, spool, data = root / "etc", root / "spool", root / "data"
+        for path in (etc, spool, data):
+            path.mkdir()
+        shutil.chown(data, "postfix")
+        master = POSTFIX_MASTER_CF.read_text().splitlines()
+        master = [
+            f"127.0.0.1:{port} inet n - n - - smtpd"
+            if line.split()[:2] == ["smtp", "inet"]
+            else line
+            for line in master
+        ]
+        (etc / "master.cf").write_text("\n".join(master) + "\n")
+        main = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(spool),
+            "data_directory": str(data),
+            "maillog_file": str(root / "maillog"),
+            "maillog_file_prefixes": str(root),
+            "inet_interfaces": "127.0.0.1",
+            "inet_protocols": "ipv4",
+            "myhostname": "postfix.test",
+            "mydestination": "",
+            "mynetworks": "127.0.0.0/8",
+            "default_transport": "discard",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject",
+            "smtpd_client_event_limit_exceptions": "",  # loopback's limits apply too
+            "alias_maps": "",
+            "alias_database": "",
+            **settings,
+        }
+        (etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
+        command = [POSTFIX, "-c", str(etc)]
+        started = subprocess.run([*command, "start"], capture_output=True, text=True)
+        try:
+            if started.returncode != 0:
+                log = (root / "maillog").read_text() if (root / "maillog").exists() else ""
+                raise RuntimeError(f"postfix did not start: {started.stderr}{log[-2000:]}")
+            until = time.monotonic() + START_TIMEOUT_S
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                    break
+                if time.monotonic() > until:
+                    raise TimeoutError(f"postfix did not listen on {port} in {START_TIMEOUT_S}s")
+                time.sleep(0.05)
+            yield Postfix(port, root / "maillog")
+        finally:
+            subprocess.run([*command, "stop"], capture_output=True, timeout=START_TIMEOUT_S)
 
 
 def free_port() -> int:

@@ -184,6 +184,19 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
                         f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
                         where,
                     )
+            elif exchange.stage == "RCPT" and exchange.lines[-1][1:6] == ".5.3 ":
+                # RFC 3463's X.5.3, "too many recipients": the server's recipient cap.
+                cap = profile.limits.max_recipients
+                if cap != recipients:
+                    differ(
+                        "RCPT",
+                        "behaviour",
+                        f"refused recipient {recipients + 1} ({exchange.text})",
+                        "has no recipient cap"
+                        if cap is None
+                        else f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
+                        where,
+                    )
             elif exchange.stage == "EOM" and 200 <= exchange.code < 300:
                 accepted += 1
                 cap = profile.limits.session_limit
