@@ -387,9 +387,12 @@ def test_the_cli_proxy_shows_both_sides_over_its_api(tmp_path: Path) -> None:
             with smtplib.SMTP(*proxy.smtp) as client:
                 client.sendmail("app@example.com", ["user@example.com"], message(1))
             status, session = proxy.api("GET", "/api/sessions/1")
+            ses_api, _ = proxy.api("POST", "/v2/email/outbound-emails", {"Content": {}})
         finally:
             proxy.stop()
         assert status == 200
+        assert ses_api == 404  # SMTP only: an API message would never reach the upstream
+        assert not any(line.startswith("  SES API") for line in proxy.lines)
         directions = Counter(item.get("direction") for item in session["conversation"])
         assert directions["»"] and directions["«"] and directions[">"] and directions["<"]
         assert len(upstream.messages) == 1

@@ -357,10 +357,11 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         signing = "sign with the API token as the secret key, any key id"
     else:
         signing = "any well-formed signature"
-    lines.append(
-        f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
-        f"{ses.region}; {signing})"
-    )
+    if not isinstance(ses, SesProxy):  # the proxy relays SMTP only
+        lines.append(
+            f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
+            f"{ses.region}; {signing})"
+        )
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,

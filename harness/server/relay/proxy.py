@@ -50,6 +50,7 @@ class SesProxy(FakeSES):
         record: str | Path | None = None,
         **options: Any,
     ) -> None:
+        options.setdefault("api", False)  # see mount_api
         super().__init__(**options)
         if isinstance(upstream, UpstreamConfig):
             config = upstream.checked()
@@ -67,6 +68,10 @@ class SesProxy(FakeSES):
         self.record_path = Path(record) if record is not None else None
         self._recorder: Recorder | None = None
         self._relay = Relay(config)
+
+    def mount_api(self, app: Any) -> None:
+        """The proxy relays SMTP only: it does not answer the SES API (a message sent there
+        would be recorded and never reach the upstream)."""
 
     def _connection(self, state: ServerState) -> RelaySMTP:
         return RelaySMTP(state, self._relay)
@@ -95,7 +100,7 @@ class SesProxy(FakeSES):
         login = "the client's AUTH relayed"
         if config.credentials is not None:
             login = f"logs in as {config.credentials[0]!r}"
-        lines = [f"upstream  {config.address}  {tls}; {login}"]
+        lines = [f"upstream  {config.address}  {tls}; {login}; SMTP only (no SES API)"]
         if self.record_path is not None:
             lines.append(f"record    {self.record_path}  (ses-harness profile-check FILE)")
         return lines
