@@ -264,6 +264,22 @@ def test_a_client_waiting_for_a_slow_upstream_is_not_idle() -> None:
         assert [f.name for f in proxy.faults] == []
 
 
+@needs_sink
+def test_a_client_that_leaves_mid_command_cuts_the_upstream_and_nothing_breaks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with smtp_sink("-W", "MAIL:1") as upstream, SesProxy(("127.0.0.1", upstream.port)) as proxy:
+        with socket.create_connection(proxy.address) as raw:
+            raw.recv(1024)  # the greeting
+            raw.sendall(b"EHLO me\r\nMAIL FROM:<a@example.com>\r\n")
+            raw.recv(1024)  # the EHLO reply; MAIL FROM's is 1 s away at the upstream
+        proxy.ledger.wait_for(lambda ledger: not ledger.sessions[0].open)
+        with smtplib.SMTP(proxy.host, proxy.port) as client:
+            send(client, 1)
+        assert len(upstream.messages()) == 1
+    assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")] == []
+
+
 def test_starttls_to_the_upstream_verified_and_the_clients_auth_relayed() -> None:
     ca = shared_certificates().ca_file
     upstream = FakeSES(profile="plain", tls="starttls", auth=("alice", "s3cret"))

@@ -120,7 +120,7 @@ class RelaySMTP(SesSMTP):
         for line in lines[:-1] if but_last else lines:
             await self._send(line)
         if reply.code == 421 and not but_last:
-            self._close_upstream()
+            self._close_upstream(quit=False)  # it is closing
             self._hang_up("server", f"{UPSTREAM}: {reply}")
         return lines[-1]
 
@@ -128,13 +128,19 @@ class RelaySMTP(SesSMTP):
         """The upstream cannot go on: the client gets a 421 naming why, and the session ends."""
         at = self.state.clock.now()
         await self._send(ServerLine(at, 421, f"4.4.0 Upstream {error.reason}", decided_by=UPSTREAM))
-        self._close_upstream()
+        self._close_upstream(quit=False)
         self._hang_up("server", f"{UPSTREAM}: {error.reason}")
 
-    def _close_upstream(self) -> None:
+    def _close_upstream(self, *, quit: bool = True) -> None:
+        """QUIT the upstream (in the background), or cut it when it is closing or a reply is
+        still due (the client left mid-command)."""
         upstream = self._upstream
-        if upstream is not None and not upstream.closed:
+        if upstream is None or upstream.closed:
+            return
+        if quit and not upstream.waiting:
             self.loop.create_task(self._quit_upstream(upstream))
+        else:
+            upstream.abort()
 
     async def _quit_upstream(self, upstream: Upstream) -> None:
         await upstream.close(quit=True)
@@ -300,7 +306,7 @@ class RelaySMTP(SesSMTP):
         last = await self._pass_back(reply, but_last=True)
         if reply.code == 421:
             await self._send(last)
-            self._close_upstream()
+            self._close_upstream(quit=False)
             self._hang_up("server", f"{UPSTREAM}: {reply}")
             return None
         return last
