@@ -207,6 +207,9 @@ class SessionRecord:
     user: str | None = None
     accepted: int = 0
     commands_after_421: int = 0
+    # When a reply found the client gone already (server clock): it hung up waiting for it, as
+    # a client whose own timeout fired does.
+    hung_up_waiting_at: float | None = None
     # True when the session was already open at the last `Ledger.clear()` (a pytest test's
     # start): it began in an earlier test, and only what it did since is recorded here.
     carried_over: bool = False

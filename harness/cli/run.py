@@ -168,9 +168,9 @@ def main(args: argparse.Namespace) -> int:
         report = case_report(case, best_possible.get(case["scenario"], "")).splitlines()
         out.print(f"[red]FAIL[/] {escape(report[0])}", highlight=False)
         out.print("\n".join(report[1:]), highlight=False, markup=False, soft_wrap=True)
-    from harness.reports.digest import matching_notes
+    from harness.reports.digest import matching_notes, time_notes
 
-    for note in matching_notes(results):
+    for note in matching_notes(results) + time_notes(results):
         out.print(note, markup=False, highlight=False)
     run = results["run"]
     run_dir = reports / run["id"]

@@ -15,6 +15,7 @@ from harness.core import api_errors, wire
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, RollingQuota, TokenBucket, is_verified
+from harness.core.margins import Margins
 from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
 from harness.core.profiles import PROFILES, Line, Replies
 from harness.core.rules import Command, RuleBook
@@ -53,6 +54,7 @@ class Engine:
         self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
         self._bucket: TokenBucket | None = None
         self._quota: RollingQuota | None = None
+        self.margins = Margins()  # how near the clock came to deciding otherwise
         self._apply(plan, now=now, previous=None)
 
     # --- configuration ---------------------------------------------------------------------
@@ -82,14 +84,9 @@ class Engine:
             self._quota = RollingQuota(self.limits.daily_quota) if self.limits.daily_quota else None
 
     def reset(self, plan: Plan, *, now: float) -> None:
-        """Start over with `plan`: counters, attempts and limit state; open sessions stay open.
-
-        A session still open (a client's pooled connection) starts afresh too: no messages
-        or commands counted, idle from `now`; it stays authenticated, as the connection is. A
-        new test then meets the per-session cap it arranged, not what an earlier test left.
-        Session numbers restart at 1 when no session is open, so `session=1` means the first
-        connection after the reset.
-        """
+        """Start over with `plan`: counters, attempts and limit state; open sessions stay open,
+        afresh (none counted, idle from `now`, still authenticated), so a new test meets the
+        cap it arranged. Session numbers restart at 1 when none is open."""
         self._attempts.clear()
         self._first_attempt.clear()
         self.api_requests = self._api_accepted = 0
@@ -100,6 +97,7 @@ class Engine:
             state.commands = state.accepted = 0
             state.last_active = now
         self._bucket = self._quota = None
+        self.margins = Margins()
         self._apply(plan, now=now, previous=None)  # every limit starts afresh
 
     def ident(self, session: int) -> str:
@@ -116,7 +114,7 @@ class Engine:
         self._next_session += 1
         open_now = sum(1 for s in self._sessions.values() if s.open)
         state = self._sessions[number] = SessionState(number, now, awaiting_tls=starttls)
-        decision = self._from_rules(Command(Stage.CONNECT, number, 0))
+        decision = self._from_rules(Command(Stage.CONNECT, number, 0), now)
         cap = self.limits.max_connections
         if decision is None and cap is not None and open_now >= cap:
             decision = self._refuse("max_connections", self.replies.too_many_connections, True)
@@ -150,7 +148,7 @@ class Engine:
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
-        rules = self._from_rules(command) or PROCEED
+        rules = self._from_rules(command, now) or PROCEED
         if rules.outcome is not Outcome.PROCEED:
             return rules
         limit = self._limit_at(state, stage)
@@ -175,7 +173,7 @@ class Engine:
         attempt = self._count_attempt(("eom", key), now)
         age_s = self._age(("eom", key), now)
         command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt, age_s)
-        rules = self._from_rules(command) or PROCEED
+        rules = self._from_rules(command, now) or PROCEED
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
             self._charge(len(recipients), now)
             return self._accept(state, now, rules)
@@ -192,15 +190,13 @@ class Engine:
         self, *, now: float, sender: str, recipients: tuple[str, ...], key: str
     ) -> Decision:
         """A send request reached the API (before its messages): what the fault rules say.
-
-        Requests are numbered across the server like commands of one session numbered 0, so a
-        rule's `nth`, `probability` and `attempts` (by `key`, the Message-ID) work as at EOM.
-        """
+        Requests are numbered like commands of a session 0, so a rule's `nth`, `probability`
+        and `attempts` (by `key`, the Message-ID) work as at EOM."""
         self.api_requests += 1
         attempt = self._count_attempt(("api", key), now)
         age_s = self._age(("api", key), now)
         command = Command(Stage.API, 0, self.api_requests, sender, recipients, attempt, age_s)
-        return self._from_rules(command) or PROCEED
+        return self._from_rules(command, now) or PROCEED
 
     def api_message(
         self,
@@ -212,11 +208,9 @@ class Engine:
         sender: str = "",
         by_fiat: bool = False,
     ) -> Decision:
-        """One message of an API request: the account's limits, then an SES message id.
-
-        The rate bucket and the daily quota are the SMTP server's own, counted per recipient.
-        `by_fiat` (a drop_after_accept rule fired) accepts and charges without checking.
-        """
+        """One message of an API request: the account's limits (the SMTP server's own rate
+        and quota, per recipient), then an SES message id. `by_fiat` (a drop_after_accept rule
+        fired) accepts and charges without checking."""
         if by_fiat:
             self._charge(len(recipients), now)
         else:
@@ -268,6 +262,7 @@ class Engine:
         """Bytes arrived from the client (a message line mid-DATA too): the idle timer restarts
         from here, as SES's "Timeout waiting for data from client" says."""
         if session in self._sessions:  # a reset may have forgotten it
+            self._idle(self._sessions[session], now)  # its margin; the timer decides
             self._sessions[session].last_active = now
 
     def authenticated(self, session: int) -> None:
@@ -283,10 +278,7 @@ class Engine:
         return self._refuse("max_message_bytes", self.replies.too_large, False)
 
     def disconnected(self, session: int) -> None:
-        """The connection is gone: forget the session (so long runs hold only live ones).
-
-        A session forgotten by `reset()` is ignored.
-        """
+        """The connection is gone: forget the session (so long runs hold only live ones)."""
         self._sessions.pop(session, None)
 
     def idle_deadline(self, session: int) -> float | None:
@@ -323,6 +315,8 @@ class Engine:
         deadline = self.idle_deadline(state.number)
         if deadline is not None and now > deadline:
             return self.idle_timeout(state.number)
+        if deadline is not None:
+            self.margins.note(deadline - now, "limit:idle_timeout_s", at_s=now)
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
@@ -330,9 +324,11 @@ class Engine:
         fired = (Fired("limit", limit, "reply", str(reply)),)
         return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
-    def _from_rules(self, command: Command) -> Decision | None:
+    def _from_rules(self, command: Command, now: float) -> Decision | None:
         """Delays from every firing rule add up; the first other firing rule decides."""
         indexes = self.rules.firing(command)
+        if self.rules.greylist_margin is not None:
+            self.margins.note(*self.rules.greylist_margin, at_s=now)
         if not indexes:
             return None
         delay_s = 0.0
@@ -404,8 +400,11 @@ class Engine:
         count = len(recipients)
         if self._quota is not None and not self._quota.fits(count, now=now):
             return "daily_quota", ""
-        if self._bucket is not None and not self._bucket.try_take(count, now=now):
-            return "rate_per_s", ""
+        if self._bucket is not None:
+            taken = self._bucket.try_take(count, now=now)
+            self.margins.note(self._bucket.margin_s, "limit:rate_per_s", at_s=now)
+            if not taken:
+                return "rate_per_s", ""
         if self._quota is not None:
             self._quota.try_take(count, now=now)
         return None

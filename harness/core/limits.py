@@ -109,6 +109,8 @@ class TokenBucket:
         self.burst = burst if burst is not None else rate_per_s
         self._tokens = self.burst
         self._at = now
+        #: Seconds the last check's time would have had to move to be decided the other way.
+        self.margin_s = float("inf")
 
     def _refill(self, now: float) -> None:
         if now > self._at:
@@ -117,6 +119,7 @@ class TokenBucket:
 
     def try_take(self, count: int, *, now: float) -> bool:
         self._refill(now)
+        self.margin_s = abs(self._tokens - 1.0) / self.rate_per_s
         # A little slack absorbs float error in refills (0.1 + 0.2 style), never a whole token.
         if self._tokens < 1.0 - 1e-9:
             return False

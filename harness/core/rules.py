@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import random
 from collections.abc import Sequence
@@ -72,12 +73,18 @@ class RuleBook:
         self.rules = tuple(rules)
         self.seed = seed
         self._seen = [0] * len(self.rules)
+        #: The last command's closest greylist check: (seconds from its window's end, what
+        #: decided), None when no greylist rule looked at it (see :mod:`harness.core.margins`).
+        self.greylist_margin: tuple[float, str] | None = None
 
     def firing(self, command: Command) -> list[int]:
         """Indexes of the rules that fire for `command`, in plan order."""
         fired = []
+        self.greylist_margin = None
         for index, rule in enumerate(self.rules):
             match = rule.match
+            if match.greylist_s is not None and command.age_s is not None:
+                self._note_greylist(index, match, command)
             if not _filters_pass(match, command):
                 continue
             self._seen[index] += 1
@@ -90,6 +97,14 @@ class RuleBook:
                 continue
             fired.append(index)
         return fired
+
+    def _note_greylist(self, index: int, match: Matcher, command: Command) -> None:
+        assert match.greylist_s is not None and command.age_s is not None
+        if not _filters_pass(dataclasses.replace(match, greylist_s=None), command):
+            return  # the window does not decide this command
+        margin_s = abs(command.age_s - match.greylist_s)
+        if self.greylist_margin is None or margin_s < self.greylist_margin[0]:
+            self.greylist_margin = (margin_s, f"rule:{self.rules[index].label}")
 
     def seen(self, index: int) -> int:
         """How many commands rule `index` has matched (before occurrence and chance)."""

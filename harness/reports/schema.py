@@ -216,6 +216,9 @@ CLOCK = Obj(
         "kept_up": OPT_BOOL,
         "stretch": OPT_NUM,
         "suggested_time_scale": OPT_INT,
+        "closest_call": Obj({"margin_s": NUM, "decided_by": STR, "at_s": NUM}, nullable=True),
+        "resolution_s": NUM,
+        "hung_up_waiting": ListOf(Obj({"session": INT, "at_s": NUM})),
         "depends_on_time": BOOL,
     }
 )

@@ -98,6 +98,7 @@ def run_case(
         start = hooks.start_s(start)
         elapsed_s = clock.now() - start
         _settle(ledger)
+        closest = ses.closest_call
         copies = upstream.copies_of(ledger.messages) if upstream is not None else []
     claims_from = "client"
     if not claims and error is None:
@@ -139,7 +140,7 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
-    case["clock"] = clock_record(plan, clock, ledger, case)
+    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
     return case

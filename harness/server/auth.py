@@ -9,13 +9,26 @@ import binascii
 from base64 import b64decode, b64encode
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword, Session
 
 from harness.server.replies import AUTH_LINE_TOO_LONG
 
 if TYPE_CHECKING:
     from harness.base.records import SessionRecord
     from harness.server.state import ServerState
+
+
+class QuietSession(Session):
+    """aiosmtpd's Session without the warning its own AUTH code logs on every login (it sets
+    the deprecated `login_data` itself; nothing here reads it)."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
 
 
 class AuthMixin:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.core.margins import CloseCall
 from harness.core.plan import Plan, Rule
 from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
@@ -177,8 +178,7 @@ class FakeSES:
             await self._start_api()
         return self
 
-    def _connection(self, state: ServerState) -> SesSMTP:
-        """The protocol of one client connection (the proxy's relays)."""
+    def _connection(self, state: ServerState) -> SesSMTP:  # a client's; the proxy's relays
         return SesSMTP(state)
 
     async def stop_async(self) -> None:
@@ -286,6 +286,13 @@ class FakeSES:
         self.plan = plan
         if self._state is not None:
             self._state.set_plan(plan)
+
+    @property
+    def closest_call(self) -> CloseCall | None:
+        """How near the clock came to deciding something otherwise (a rate, an idle timeout,
+        a greylist window): see :mod:`harness.core.margins`. None before the server starts or
+        while the clock has decided nothing."""
+        return self._state.engine.margins.closest if self._state is not None else None
 
     def reset(self) -> None:
         """Clear the ledger and restart rule counters (limits' state restarts too).

@@ -195,28 +195,14 @@ def run_row(
         story(case, ledger),
         clock.get("time_scale", 1.0),
         clock.get("note"),
-        stretched=_clock_decided(scenario, case, ledger),
+        stretched=_depends_on_time(case),
     )
 
 
-def _clock_decided(scenario: Scenario, case: dict[str, Any], ledger: Ledger) -> bool:
-    """Whether the client fell behind its scale in a run where the clock decides counts: a
-    fault that fires by the clock fired (a throttle, an idle timeout, greylisting), or the
-    recipients it tried, at the pace the run would have had in real time, come to more than
-    the send rate allows (a stretched client may simply never have met the throttle)."""
-    pace = (case.get("command") or {}).get("pace") or {}
-    if pace.get("kept_up") is not False:
-        return False
-    if any(fault.name in TIMED_FAULTS for fault in ledger.faults):
-        return True
-    rate = scenario.plan.resolved_limits().rate_per_s
-    return rate is not None and _recipients_offered(ledger) / max(pace["scale_1_s"], 1e-9) > rate
-
-
-def _recipients_offered(ledger: Ledger) -> int:
-    """Every recipient the client tried: each RCPT TO, and each SES API send's recipients."""
-    smtp = sum(session.commands.get("RCPT", 0) for session in ledger.sessions)
-    return smtp + sum(len(m.rcpt_tos) for m in ledger.messages if m.via != "smtp")
+def _depends_on_time(case: dict[str, Any]) -> bool:
+    """Whether the case's counts depend on time (``case["clock"]``, see
+    :mod:`harness.runner.scale`): another run may count otherwise."""
+    return bool((case.get("clock") or {}).get("depends_on_time"))
 
 
 def _timeout(scenario: Scenario) -> float:

@@ -66,12 +66,11 @@ def render(
         slowest = max(row.time_scale for row in stretched)
         lines += [
             "",
-            f"† The clock decides part of these counts (the send rate, the idle timeout or "
-            f"greylisting), and at {slowest:g}x the client and the server did not keep up with "
-            "it: their own CPU, which the scale does not shrink, made the client slower in SES "
-            "seconds than it is in real time, so these counts may differ from the real-time "
-            "ones (usually: fewer throttles). `--time-scale 1` gives those; "
-            "docs/performance.md has both side by side.",
+            f"† These counts depend on time: a decision of the clock (the send rate, the idle "
+            f"timeout, greylisting) came within the clock's resolution of going the other way, "
+            f"the client hung up waiting for a reply, or it did not keep up with its scale "
+            f"(at most {slowest:g}x here); another run may count otherwise. results.json's "
+            "`clock` says which; `--time-scale 1` gives real-time counts.",
         ]
     return "\n".join(lines)
 

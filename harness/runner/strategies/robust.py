@@ -12,14 +12,17 @@
   application to reconcile (SES event notifications know). `resend_ambiguous=True` prefers a
   possible duplicate to a possible loss.
 - Greylisted a second time? A greylist lets a message through only once its first try is minutes
-  old, so retrying within seconds only burns tries: the next wait is at least five minutes
-  (postgrey's default), on a fresh connection (the old one would idle out meanwhile).
+  old, so retrying within seconds only burns tries: the message waits five and a half minutes
+  (postgrey's five, and a margin: the greylist's clock is not ours) in a queue, as an MTA's
+  deferred mail does, while the rest of the batch goes on; it is tried again on a fresh
+  connection (the old one would idle out meanwhile).
 - Stop the batch when SES says the daily quota is spent: every further send is refused until
   the rolling 24-hour window frees room. The rest is left unattempted for a later run.
 """
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterator, Sequence
 
@@ -36,7 +39,7 @@ ATTEMPTS = 6
 BACKOFF = Exponential(base_s=1.0, cap_s=30.0)  # 1, 2, 4, 8, 16 s, jittered
 QUOTA_SPENT = "daily message quota exceeded"
 GREYLISTED = "greylist"  # in the text of a greylisting 4xx ("4.7.1 Greylisted, ...")
-GREYLIST_WAIT_S = 300.0
+GREYLIST_WAIT_S = 330.0  # five minutes (postgrey's default) and a tenth more for the clocks
 
 
 def send_batch(
@@ -55,30 +58,49 @@ def send_batch(
     rng = random.Random(seed)
     pacer = Pacer(clock, rate_per_s)
     session = Session(endpoint, clock)
+    # Greylisted messages wait their five minutes in a queue, as an MTA's deferred mail does,
+    # while the rest of the batch goes on: (when it may go again, its place, it, next attempt).
+    deferred: list[tuple[float, int, OutgoingMessage, int]] = []
+
+    def send(message: OutgoingMessage, order: int, first: int) -> Iterator[Claim]:
+        greylisted = 1 if first > 1 else 0  # it comes back from the queue after two refusals
+        for attempt in range(first, attempts + 1):
+            pacer.wait_for(len(message.recipients))
+            if session.is_open and (session.sent >= per_session or session.idle_s > max_idle_s):
+                session.close()
+            result = session.send(message)
+            if result.ambiguous and not resend_ambiguous:
+                yield _ambiguous(message, result)
+                return
+            if QUOTA_SPENT in result.text.lower():
+                yield result.claim(message)
+                raise _QuotaSpent
+            if result.accepted or result.permanent or attempt == attempts:
+                yield result.claim(message)
+                return
+            greylisted = greylisted + 1 if GREYLISTED in result.text.lower() else 0
+            if greylisted >= 2:  # not a fluke: a greylist, which only time satisfies
+                heapq.heappush(
+                    deferred, (clock.now() + GREYLIST_WAIT_S, order, message, attempt + 1)
+                )
+                return
+            clock.sleep(policy.wait_s(attempt, rng))
+
     try:
-        for message in messages:
-            greylisted = 0
-            for attempt in range(1, attempts + 1):
-                pacer.wait_for(len(message.recipients))
-                if session.is_open and (session.sent >= per_session or session.idle_s > max_idle_s):
-                    session.close()
-                result = session.send(message)
-                if result.ambiguous and not resend_ambiguous:
-                    yield _ambiguous(message, result)
-                    break
-                if QUOTA_SPENT in result.text.lower():
-                    yield result.claim(message)
-                    return
-                if result.accepted or result.permanent or attempt == attempts:
-                    yield result.claim(message)
-                    break
-                wait_s = policy.wait_s(attempt, rng)
-                greylisted = greylisted + 1 if GREYLISTED in result.text.lower() else 0
-                if greylisted >= 2:  # not a fluke: a greylist, which only time satisfies
-                    wait_s = max(wait_s, GREYLIST_WAIT_S)
-                clock.sleep(wait_s)
+        for order, message in enumerate(messages):
+            yield from send(message, order, 1)
+        while deferred:
+            ready_s, order, message, attempt = heapq.heappop(deferred)
+            clock.sleep(max(0.0, ready_s - clock.now()))  # send() lets an idle connection go
+            yield from send(message, order, attempt)
+    except _QuotaSpent:
+        return
     finally:
         session.close()
+
+
+class _QuotaSpent(Exception):
+    """SES said the daily quota is spent: the rest of the batch waits for a later run."""
 
 
 def _ambiguous(message: OutgoingMessage, result: Attempt) -> Claim:
