@@ -86,10 +86,13 @@ class RelaySMTP(SesSMTP):
         self, stage: str, sent: bool, text: str, code: int | None, last: bool
     ) -> None:
         at = self.state.clock.now()
+        line: UpstreamCommand | UpstreamReply
         if sent:
-            self._log(UpstreamCommand(at, text, stage=stage))
+            line = UpstreamCommand(at, text, stage=stage)
         else:
-            self._log(UpstreamReply(at, code, text, stage=stage, last=last))
+            line = UpstreamReply(at, code, text, stage=stage, last=last)
+        if self.record is not None:  # the ledger's; not the client's side (self._log)
+            self.state.ledger.log(self.record, line)
         if self.relay.recorder is not None:
             self.relay.recorder.line(self.number, stage, sent, text, code, last)
 
