@@ -138,6 +138,7 @@ class Ledger:
         acknowledged: bool,
         headers: tuple[tuple[str, str], ...] | None = None,
         via: str = "smtp",
+        command: int | None = None,
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
@@ -161,6 +162,7 @@ class Ledger:
                 acknowledged=acknowledged,
                 data=data if keep else None,
                 via=via,
+                command=command,
             )
             if keep:
                 self._bytes_held += len(data)

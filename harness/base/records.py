@@ -306,6 +306,11 @@ class FaultRecord:
     reply: str | None
     at: float
     rule_index: int | None = None  # for rules: its position in the plan's faults
+    # An API refusal of one message names it (its sender and first recipient), and whether it
+    # refuses for good (MessageRejected) or for now (a throttle): the scorer reads both.
+    sender: str | None = None
+    recipient: str | None = None
+    permanent: bool = False
 
     @property
     def key(self) -> str:
@@ -330,6 +335,7 @@ class MessageRecord:
     acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
     via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
+    command: int | None = None  # the end of data's command number in its session (SMTP)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

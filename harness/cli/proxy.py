@@ -9,6 +9,7 @@ import argparse
 import functools
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness.base.endpoint import TlsMode
 from harness.cli import serve
@@ -82,4 +83,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"ses-harness proxy: --record {args.record}: {error.strerror}", file=sys.stderr)
             return 2
     args.server_factory = functools.partial(SesProxy, config, record=args.record)
+    args.banner = banner
     return serve.main(args)
+
+
+def banner(proxy: SesProxy, api_url: str, store: Any, token: str | None = None) -> list[str]:
+    """`serve`'s banner, for a proxy: its title, where it relays, and no SES API (it relays
+    SMTP only)."""
+    lines = serve.banner(proxy, api_url, store, token)
+    plan = proxy.plan
+    title = f"ses-harness proxy: profile {plan.profile}'s plan, seed {plan.seed}"
+    kept = [line for line in lines[2:] if not line.startswith("  SES API ")]
+    return [title, lines[1], *(f"  {line}" for line in proxy.describe()), *kept]

@@ -29,17 +29,23 @@ from harness.console.app import create_app
 from harness.console.http import ApiServer
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
 from harness.console.printer import Printer
+from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
+from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
 from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
-from harness.server.relay.proxy import SesProxy
 
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
 READY = "READY"
+EPILOG = """\
+Every option is also an environment variable, SES_HARNESS_<OPTION>: --api-port is
+SES_HARNESS_API_PORT; --fault, --limit and --allow-host take one value per line. The command
+line wins over a variable (docs/container.md).
+"""
 #: Where the API token comes from when --api-token is not given (it stays out of `ps`).
 TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
@@ -74,6 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--auth", type=_credentials, metavar="USER:PASS", help="require AUTH PLAIN/LOGIN"
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
+    parser.add_argument(
+        "--templates",
+        metavar="FILE_OR_DIR",
+        help="stored SES templates: a JSON file as `aws sesv2 create-email-template "
+        "--cli-input-json` takes (or a list of them), or a directory of such *.json files",
+    )
     parser.add_argument(
         "--aws-credentials",
         type=_credentials,
@@ -111,22 +123,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name the API and page answer to, besides IP addresses and localhost "
         "(repeatable); requests naming any other host are refused (DNS rebinding)",
     )
-    parser.set_defaults(server_factory=FakeSES)  # `proxy` gives its own
+    parser.set_defaults(server_factory=FakeSES, banner=banner)  # `proxy` gives its own
 
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
+    args.templates = load_templates(args.templates) if args.templates else {}
     warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
     printer = Printer(sys.stdout)
     log = LiveLog(printer)
     store = None
-    ledger = Ledger(sink=log)
+    lines = TRANSCRIPT_LINES  # a long session whole, for the page
+    ledger = Ledger(sink=log, transcript_limit_lines=lines)
     if args.store:
         try:
             store = Store(args.store)
-            ledger = Ledger(sink=_Sinks(store, log))
+            ledger = Ledger(sink=_Sinks(store, log), transcript_limit_lines=lines)
             ledger.restore(store.load_messages())
         except (OSError, ValueError) as error:
             print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
@@ -282,7 +296,10 @@ async def _serve(
         # SDKs cannot send the token's header: the token is their secret key instead.
         api_token=token,
         region=args.aws_region,
+        templates=args.templates,
     )
+    # Ids unique to this run: a client's store or an SES log of an earlier run keeps them.
+    ses.id_salt = secrets.token_hex(8)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -290,7 +307,7 @@ async def _serve(
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
-        for line in banner(ses, api.url, store, token):
+        for line in args.banner(ses, api.url, store, token):
             log.say(line)
         await stop.wait()
     restored = store.restored if store is not None else 0
@@ -321,9 +338,6 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
         f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
     ]
-    if isinstance(ses, SesProxy):
-        lines[0] = f"ses-harness proxy: profile {plan.profile}'s plan, seed {plan.seed}"
-        lines.extend(f"  {line}" for line in ses.describe())
     if endpoint.ca_file:
         lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
     if endpoint.username is not None:
@@ -338,6 +352,9 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
+    if ses.templates:
+        names = ", ".join(list(ses.templates)[:5]) + (", ..." if len(ses.templates) > 5 else "")
+        lines.append(f"  templates {len(ses.templates)} stored: {names}")
     if store is not None:
         lines.append(
             f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
@@ -357,11 +374,10 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         signing = "sign with the API token as the secret key, any key id"
     else:
         signing = "any well-formed signature"
-    if not isinstance(ses, SesProxy):  # the proxy relays SMTP only
-        lines.append(
-            f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
-            f"{ses.region}; {signing})"
-        )
+    lines.append(
+        f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
+        f"{ses.region}; {signing})"
+    )
     lines.append("Ctrl-C prints a summary and stops.")
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,

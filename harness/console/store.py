@@ -77,6 +77,7 @@ class Store:
                 "wall_at": record.wall_at,
                 "acknowledged": record.acknowledged,
                 "via": record.via,
+                "command": record.command,
             }
         )
 
@@ -115,6 +116,7 @@ class Store:
                 wall_at=item["wall_at"],
                 acknowledged=item["acknowledged"],
                 via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
+                command=item.get("command"),
             )
             for item in self.records("message")
             if item["run"] < self.run

@@ -34,6 +34,7 @@ def message_json(record: MessageRecord, *, restored: bool, headers: bool = False
         "acknowledged": record.acknowledged,
         "via": getattr(record, "via", "smtp"),  # how it came: SMTP or the SES HTTP API
         "restored": restored,
+        "command": record.command,  # its end of data's number in the session's conversation
         "raw_url": f"/api/messages/{record.sequence}/raw",
     }
     if headers:

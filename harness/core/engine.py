@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.core import api_errors, wire
+from harness.core import account, api_errors, wire
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, RollingQuota, TokenBucket, is_verified
@@ -55,6 +55,10 @@ class Engine:
         self._bucket: TokenBucket | None = None
         self._quota: RollingQuota | None = None
         self.margins = Margins()  # how near the clock came to deciding otherwise
+        # "": SES ids follow from the seed alone, as a scenario's runs need; a run's own random
+        # text (serve's): ids unique to that run and to each reset in it.
+        self.id_salt = ""
+        self._resets = 0
         self._apply(plan, now=now, previous=None)
 
     # --- configuration ---------------------------------------------------------------------
@@ -89,6 +93,7 @@ class Engine:
         cap it arranged. Session numbers restart at 1 when none is open."""
         self._attempts.clear()
         self._first_attempt.clear()
+        self._resets += 1
         self.api_requests = self._api_accepted = 0
         if not any(s.open for s in self._sessions.values()):
             self._sessions.clear()
@@ -231,7 +236,7 @@ class Engine:
                 return Decision(Outcome.REPLY, reply=answer, fired=fired, error=error)
         self._api_accepted += 1
         # Session 0: no SMTP session has it.
-        ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now)
+        ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now, self.salt)
         return Decision(Outcome.ACCEPT, ses_id=ses_id)
 
     def api_error(self, decision: Decision, version: str) -> SesApiError:
@@ -242,15 +247,14 @@ class Engine:
         assert isinstance(action, Reply)
         return api_errors.for_rule(action.code, action.error, action.text, version)
 
+    @property
+    def salt(self) -> str:
+        return f"{self.id_salt}:{self._resets}" if self.id_salt else ""
+
     def send_quota(self, *, now: float) -> tuple[float, float, float]:
-        """(max 24-hour send, max send rate, sent in the last 24 hours); -1 means unlimited."""
-        quota = self.limits.daily_quota
+        """(max 24-hour send, max send rate, sent in the last 24 hours): see core.account."""
         used = self._quota.used(now=now) if self._quota is not None else 0
-        return (
-            float(quota) if quota is not None else -1.0,
-            float(self.limits.rate_per_s) if self.limits.rate_per_s is not None else -1.0,
-            float(used),
-        )
+        return account.send_quota(self.limits, PROFILES[self.plan.profile].limits, used)
 
     # --- session bookkeeping ---------------------------------------------------------------
 
@@ -418,7 +422,7 @@ class Engine:
 
     def _accept(self, state: SessionState, now: float, decision: Decision) -> Decision:
         state.accepted += 1
-        ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now)
+        ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now, self.salt)
         reply = Answer(self.replies.accepted.code, self.replies.accepted.text.format(ses_id))
         return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
 

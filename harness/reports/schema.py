@@ -178,6 +178,7 @@ COMMAND = Obj(
         "timeout_s": NUM,
         "claims": OneOf(("client", "server")),
         "exit_code": OPT_INT,
+        "timed_out": BOOL,
         "stdout_tail": STR,
         "stderr_tail": STR,
     }

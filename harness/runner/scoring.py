@@ -26,7 +26,9 @@ delivered once either, as the application still has to find out.
 message (tied to it by sender and first recipient) ended in a 5xx at RCPT, DATA or end of data.
 So a 503 a client earns by breaking the protocol (smtplib leaves a transaction open when DATA is
 refused) is not a verdict on the message, and a refusal at MAIL FROM, which names no message,
-is not attributed: both leave the message `given_up`.
+is not attributed: both leave the message `given_up`. Through the SES API, a message refused for
+good (``MessageRejected``, a bad parameter: not a throttle) is named by its fault record, and a
+client that reports it failed is `rejected_reported` too.
 
 The ledger also gives the cost of getting there: `sessions` opened, `commands` sent, `retries`
 (MAIL FROM commands beyond one per attempted message; a message is attempted when the client
@@ -173,6 +175,7 @@ def score_case(
     keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
     seen = {keys[t.key] for t in transactions if t.key in keys}
     refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
+    refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
 
     verdicts = []
     for message in messages:
@@ -367,6 +370,12 @@ def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
         if transaction.refused_permanently:
             refused.add(key)
     return count
+
+
+def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
+    """The messages an API request refused for good (MessageRejected...): by sender and first
+    recipient, as the ledger's fault names them."""
+    return {_key(f.sender or "", f.recipient) for f in faults if f.permanent and f.recipient}
 
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:

@@ -48,9 +48,10 @@ class FakeSES:
     `rate_per_s=None` to switch one off); `clock` (default real); `tls` ("starttls" or
     "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
     durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
-    verify signatures, or `api_token` (any key id, the token as the secret); `region` its
-    signatures are scoped to (us-east-1).
+    verify signatures, or `api_token` (any key id, the token as the secret); `region` (us-east-1).
     """
+
+    protocol: Callable[[ServerState], SesSMTP] = SesSMTP  # a connection's (SesProxy's relays)
 
     def __init__(
         self,
@@ -100,6 +101,8 @@ class FakeSES:
         self.api_token = api_token
         self.region = region
         self.templates = dict(templates or {})
+        # "": SES ids follow from the seed, the same each run; serve sets a run's own (Engine).
+        self.id_salt = ""
         self.api_service: Any = None
         self._api_runner: Any = None
         self._api_mounted = False
@@ -148,6 +151,8 @@ class FakeSES:
         key, secret = DUMMY_AWS_CREDENTIALS
         return key, self.api_token or secret
 
+    #: Whether the SMTP listener accepts connections now: started and not stopped.
+    smtp_accepting = property(lambda self: self._server is not None and self._server.is_serving())
     # --- async API (inside a running loop) -------------------------------------------------
 
     async def start_async(self) -> FakeSES:
@@ -163,11 +168,12 @@ class FakeSES:
             credentials=self.credentials,
         )
         state = self._state
+        state.engine.id_salt = self.id_salt
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
-            lambda: self._connection(state),
+            lambda: self.protocol(state),
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
@@ -177,9 +183,6 @@ class FakeSES:
         if self.api_enabled or self._api_mounted:
             await self._start_api()
         return self
-
-    def _connection(self, state: ServerState) -> SesSMTP:  # a client's; the proxy's relays
-        return SesSMTP(state)
 
     async def stop_async(self) -> None:
         if self._server is None:
@@ -289,9 +292,7 @@ class FakeSES:
 
     @property
     def closest_call(self) -> CloseCall | None:
-        """How near the clock came to deciding something otherwise (a rate, an idle timeout,
-        a greylist window): see :mod:`harness.core.margins`. None before the server starts or
-        while the clock has decided nothing."""
+        """How near the clock came to deciding otherwise (:mod:`harness.core.margins`)."""
         return self._state.engine.margins.closest if self._state is not None else None
 
     def reset(self) -> None:

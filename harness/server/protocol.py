@@ -297,6 +297,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
                 wall_at=state.wall(),
                 acknowledged=decision.outcome is Outcome.ACCEPT,
                 headers=headers,
+                command=number,
             )
             if decision.outcome is Outcome.ACCEPT:
                 assert decision.reply is not None

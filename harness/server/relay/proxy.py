@@ -73,7 +73,7 @@ class SesProxy(FakeSES):
         """The proxy relays SMTP only: it does not answer the SES API (a message sent there
         would be recorded and never reach the upstream)."""
 
-    def _connection(self, state: ServerState) -> RelaySMTP:
+    def protocol(self, state: ServerState) -> RelaySMTP:  # type: ignore[override]
         return RelaySMTP(state, self._relay)
 
     async def start_async(self) -> SesProxy:
