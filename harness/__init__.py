@@ -102,6 +102,12 @@ if TYPE_CHECKING:
     from harness.server.fake_ses import (
         FakeSES as FakeSES,
     )
+    from harness.server.relay.proxy import (
+        SesProxy as SesProxy,
+    )
+    from harness.server.relay.upstream import (
+        UpstreamConfig as UpstreamConfig,
+    )
     from harness.server.view import (
         FakeSESView as FakeSESView,
     )

@@ -126,6 +126,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name the API and page answer to, besides IP addresses and localhost "
         "(repeatable); requests naming any other host are refused (DNS rebinding)",
     )
+    parser.set_defaults(server_factory=FakeSES, banner=banner)  # `proxy` gives its own
 
 
 def main(args: argparse.Namespace) -> int:
@@ -288,7 +289,7 @@ async def _serve(
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     token = api_token(args)
-    ses = FakeSES(
+    ses = args.server_factory(
         plan=plan,
         host=args.host,
         port=args.port,
@@ -311,7 +312,7 @@ async def _serve(
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
-        for line in banner(ses, api.url, store, token):
+        for line in args.banner(ses, api.url, store, token):
             log.say(line)
         await stop.wait()
     restored = store.restored if store is not None else 0

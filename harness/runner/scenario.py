@@ -58,6 +58,7 @@ from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.runner.resolve import known_strategy
 from harness.runner.scoring import METRICS
+from harness.runner.upstream import UpstreamSpec
 from harness.runner.workload import WorkloadSpec
 
 DEFAULT_LATENCY_S = 0.02
@@ -84,6 +85,7 @@ _TOP_KEYS = (
     "plan",
     "contract",
     "expect",
+    "upstream",
 )
 # Upper bounds keep a typo from building a batch that does not fit in memory.
 MAX_MESSAGES = 100_000
@@ -144,6 +146,8 @@ class Scenario:
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
     profile_file: str | None = None  # `run --profile-file`: the profile that replaced the plan's
+    #: A real SMTP server the cases run through the proxy to (harness.runner.upstream).
+    upstream: UpstreamSpec | None = None
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -284,6 +288,9 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         if scale is None
         else _number(scale, "command_time_scale", minimum=1.0),
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
+        upstream=None
+        if "upstream" not in data
+        else UpstreamSpec.from_dict(_table(data["upstream"], "upstream"), base=path.parent),
         contract=tuple(
             _expectation(metric, value, f"contract.{metric}")
             for metric, value in _table(data.get("contract", DEFAULT_CONTRACT), "contract").items()

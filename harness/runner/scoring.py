@@ -347,7 +347,8 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
                 if current is not None and line.code is not None:
                     current.reply(line.code)
                 continue
-            assert isinstance(line, ClientLine)
+            if not isinstance(line, ClientLine):  # a proxy's lines to its upstream
+                continue
             commands += 1
             if current is not None and (line.verb == "MAIL" or not current.command(line)):
                 current.finish()

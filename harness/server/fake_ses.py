@@ -55,6 +55,8 @@ class FakeSES:
     `region` its signatures are scoped to (us-east-1).
     """
 
+    protocol: Callable[[ServerState], SesSMTP] = SesSMTP  # a connection's (SesProxy's relays)
+
     def __init__(
         self,
         profile: ProfileSpec = "ses",
@@ -176,7 +178,7 @@ class FakeSES:
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
-            lambda: SesSMTP(state),
+            lambda: self.protocol(state),
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
