@@ -21,8 +21,10 @@ EXIT_TIMEOUT_S = 30.0
 class ServeProcess:
     """Start `python -m harness serve --port 0 --api-port 0 ARGS...` and read its READY line."""
 
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        command = [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0"]
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, subcommand: str = "serve"
+    ) -> None:
+        command = [sys.executable, "-m", "harness", subcommand, "--port", "0", "--api-port", "0"]
         self.process = subprocess.Popen(
             [*command, *args],
             env=None if env is None else {**os.environ, **env},

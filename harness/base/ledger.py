@@ -140,6 +140,7 @@ class Ledger:
         via: str = "smtp",
         configuration_set: str | None = None,
         command: int | None = None,
+        tenant: str | None = None,
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
@@ -165,6 +166,7 @@ class Ledger:
                 via=via,
                 configuration_set=configuration_set,
                 command=command,
+                tenant=tenant,
             )
             if keep:
                 self._bytes_held += len(data)

@@ -17,7 +17,8 @@ from collections.abc import Iterator, Sequence
 from harness.cli import environment
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("run", "scenarios", "init", "serve", "hunt", "conformance", "claim")
+SUBCOMMANDS = ("run", "scenarios", "init", "serve", "proxy", "profile-check", "hunt")
+SUBCOMMANDS += ("conformance", "claim")
 #: Subcommands whose options SES_HARNESS_<OPTION> variables set too (harness.cli.environment):
 #: `serve`, which a container or a CI service starts with a fixed command line.
 ENVIRONMENT = ("serve",)
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"harness.cli.{name}")
+        module = importlib.import_module(f"harness.cli.{name.replace('-', '_')}")
         sub = commands.add_parser(
             module.NAME,
             help=module.HELP,

@@ -25,16 +25,16 @@ from typing import Any
 
 from harness.base.endpoint import TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import load_profile_file
 from harness.cli.events_args import add_events_arguments, events_banner, events_options
 from harness.console.app import create_app
 from harness.console.http import ApiServer
-from harness.console.livelog import LiveLog, describe_limits, describe_rule
+from harness.console.livelog import LiveLog, describe_limits, describe_rule, first_limit
 from harness.console.printer import Printer
 from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
 from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
-from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
@@ -53,6 +53,9 @@ TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
+    parser.add_argument(
+        "--profile-file", metavar="FILE", help="your own provider: a TOML profile (see --profile)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=_port, default=2525, help="SMTP port, 0 for any (2525)")
     parser.add_argument(
@@ -125,6 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name the API and page answer to, besides IP addresses and localhost "
         "(repeatable); requests naming any other host are refused (DNS rebinding)",
     )
+    parser.set_defaults(server_factory=FakeSES, banner=banner)  # `proxy` gives its own
 
 
 def main(args: argparse.Namespace) -> int:
@@ -170,7 +174,9 @@ def build_plan(args: argparse.Namespace) -> Plan:
             raise error.within(source=f"--fault {spec!r}") from None
     try:
         return Plan(
-            profile=args.profile or base.profile,
+            profile=load_profile_file(args.profile_file)
+            if args.profile_file
+            else args.profile or base.profile,
             seed=base.seed if args.seed is None else args.seed,
             limits={**base.limits, **dict(args.limit)},
             faults=base.faults + tuple(rules),
@@ -285,7 +291,7 @@ async def _serve(
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     token = api_token(args)
-    ses = FakeSES(
+    ses = args.server_factory(
         plan=plan,
         host=args.host,
         port=args.port,
@@ -309,7 +315,7 @@ async def _serve(
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
-        for line in banner(ses, api.url, store, token):
+        for line in args.banner(ses, api.url, store, token):
             log.say(line)
         await stop.wait()
     restored = store.restored if store is not None else 0
@@ -337,17 +343,18 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         TlsMode.IMPLICIT: "implicit TLS (smtps)",
     }[endpoint.tls]
     lines = [
-        f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
+        f"ses-harness serve: fake Amazon SES, profile {plan.profile_name}, seed {plan.seed}",
         f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
     ]
     if endpoint.ca_file:
         lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
     if endpoint.username is not None:
         lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
-    lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    described = describe_limits(plan.resolved_limits(), plan.resolved_profile().replies)
+    lines.append(f"  limits    {'; '.join(described)}")
     if (first := first_limit(plan.resolved_limits())) is not None:
         lines.append(f"  first     {first}")
-    if plan.profile == "ses":  # AWS publishes no default quotas but the sandbox's
+    if plan.profile_name == "ses":  # AWS publishes no default quotas but the sandbox's
         lines.append(
             "  account   the rate and daily quota are example settings: set your account's "
             "(--limit rate_per_s=N --limit daily_quota=N)"
@@ -393,25 +400,6 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
 
 
 #: How a fast sender meets each limit (`Limits.first_met`), for the banner.
-_MEETS = {
-    "rate_per_s": ("the send rate", "within a second gets 454"),
-    "session_limit": ("the session cap", "on one connection gets 421"),
-    "daily_quota": ("the daily quota", "within 24 h gets 454"),
-}
-
-
-def first_limit(limits: Limits) -> str | None:
-    """Which limit a sender that sends as fast as it can meets first, and how to switch it off:
-    with the ses profile's settings, the rate (the 15th message in a second), not the cap."""
-    met = limits.first_met()
-    if met is None:
-        return None
-    name, message = met
-    limit, how = _MEETS[name]
-    return (
-        f"a fast sender meets {limit} first: message {message:,} {how} "
-        f"(--limit {name}=none switches it off)"
-    )
 
 
 def _limit(text: str) -> tuple[str, Any]:

@@ -248,9 +248,9 @@ async def stats(request: web.Request) -> web.Response:
                 "ca_file": endpoint.ca_file,
                 "auth": endpoint.username is not None,
             },
-            "profile": ses.plan.profile,
+            "profile": ses.plan.profile_name,
             "seed": ses.plan.seed,
-            "behaviours": describe_limits(limits),
+            "behaviours": describe_limits(limits, ses.plan.resolved_profile().replies),
             "limits": {
                 k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(limits).items()

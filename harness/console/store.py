@@ -79,6 +79,7 @@ class Store:
                 "via": record.via,
                 "configuration_set": record.configuration_set,
                 "command": record.command,
+                "tenant": record.tenant,
             }
         )
 
@@ -119,6 +120,7 @@ class Store:
                 via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
                 configuration_set=item.get("configuration_set"),
                 command=item.get("command"),
+                tenant=item.get("tenant"),
             )
             for item in self.records("message")
             if item["run"] < self.run

@@ -29,6 +29,7 @@ from harness.runner.strategy import Claim, OutgoingMessage, Strategy, hooks_of
 from harness.runner.workers import Lost, Task, on_own_core, supervise
 from harness.runner.workload import Workload, WorkloadSpec, build_messages
 from harness.server.fake_ses import FakeSES
+from harness.server.relay.proxy import SesProxy
 
 SCHEMA = "ses-fault-harness/results"
 VERSION = 1
@@ -76,12 +77,15 @@ def run_case(
     if ledger is None:
         ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
-    with (
-        pinned,
-        FakeSES(
-            plan=plan, clock=clock, ledger=ledger, events_feed=_feed(scenario, plan.seed)
-        ) as ses,
-    ):
+    upstream = scenario.upstream
+    if upstream is None:
+        feed = _feed(scenario, plan.seed)
+        server = FakeSES(plan=plan, clock=clock, ledger=ledger, events_feed=feed)
+        around = contextlib.nullcontext()
+    else:  # through the proxy to a real server, copies counted where it lets us read them
+        server = SesProxy(plan=plan, clock=clock, ledger=ledger, **upstream.proxy_options())
+        around = upstream.case()
+    with pinned, around, server as ses:
         hooks.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
@@ -98,6 +102,7 @@ def run_case(
         elapsed_s = clock.now() - start
         _settle(ledger)
         closest = ses.closest_call
+        copies = upstream.copies_of(ledger.messages) if upstream is not None else []
     claims_from = "client"
     if not claims and error is None:
         inferred = hooks.claims_when_silent(messages, ledger)
@@ -107,7 +112,7 @@ def run_case(
         messages,
         claims,
         sessions=ledger.sessions,
-        accepted=ledger.messages,
+        accepted=ledger.messages if upstream is None else copies,
         faults=ledger.faults,
         limits=plan.resolved_limits(),
         latency_s=latency_s,
@@ -278,6 +283,8 @@ def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:
         else display_path(scenario.path)
     )
     line = f"ses-harness run {shlex.quote(where)} --strategy {shlex.quote(name)}"
+    if scenario.profile_file is not None:
+        line += f" --profile-file {shlex.quote(scenario.profile_file)}"
     return line if seed is None else f"{line} --seed {seed}"
 
 

@@ -55,12 +55,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.base.profile_file import load_profile_file, looks_like_file
 from harness.base.sesevents import FeedFaults
-from harness.core import schema
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.runner.resolve import known_strategy
+from harness.runner.scenario_workload import (
+    _number,
+    _string,
+    _workload,
+)
 from harness.runner.scoring import METRICS
+from harness.runner.upstream import UpstreamSpec
 from harness.runner.workload import WorkloadSpec
 
 DEFAULT_LATENCY_S = 0.02
@@ -88,26 +94,7 @@ _TOP_KEYS = (
     "plan",
     "contract",
     "expect",
-)
-# Upper bounds keep a typo from building a batch that does not fit in memory.
-MAX_MESSAGES = 100_000
-MAX_RECIPIENTS = 1_000  # SES takes 50; more lets a scenario test that cap
-MAX_BYTES = 64 * 1024 * 1024  # SES takes 40 MB; more lets a scenario test that cap
-_WORKLOAD_KEYS = (
-    "count",
-    "seed",
-    "recipients",
-    "body_bytes",
-    "attachments",
-    "attachment_bytes",
-    "unicode",
-    "sender",
-    "domains",
-    "burst_size",
-    "pause_s",
-    "mailings",
-    "bouncing",
-    "complaining",
+    "upstream",
 )
 
 
@@ -152,6 +139,9 @@ class Scenario:
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
+    profile_file: str | None = None  # `run --profile-file`: the profile that replaced the plan's
+    #: A real SMTP server the cases run through the proxy to (harness.runner.upstream).
+    upstream: UpstreamSpec | None = None
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -188,10 +178,19 @@ def builtin_scenarios() -> list[Path]:
     return sorted(folder.glob("*.toml"))
 
 
+def provider_scenarios(provider: str | None = None) -> list[Path]:
+    """The scenarios of providers beyond SES (``scenarios/providers/``), not in the default run;
+    with `provider`, only those whose file name starts with it (``gmail``: gmail-*)."""
+    folder = Path(str(resources.files("harness") / "scenarios" / "providers"))
+    found = sorted(folder.glob("*.toml"))
+    return [p for p in found if provider is None or p.stem.startswith(f"{provider}-")]
+
+
 def builtin_scenario(name: str) -> Path | None:
-    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``)."""
+    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``), a
+    provider's too (``gmail-daily-limit``)."""
     stem = name.removesuffix(".toml")
-    return next((p for p in builtin_scenarios() if p.stem == stem), None)
+    return next((p for p in builtin_scenarios() + provider_scenarios() if p.stem == stem), None)
 
 
 def scenario_paths(targets: list[str | Path]) -> list[Path]:
@@ -260,8 +259,15 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     scale = data.get("command_time_scale")
     events = FeedFaults.from_toml(data.get("events", False))
+    plan_table = dict(_table(data["plan"], "plan"))
+    profile = plan_table.get("profile")
+    if isinstance(profile, str) and looks_like_file(profile):  # the user's own provider
+        try:
+            plan_table["profile"] = load_profile_file(path.parent / profile)
+        except PlanError as error:  # the profile file's own error, in the scenario's
+            raise PlanError("plan.profile", str(error)) from None
     try:
-        plan = Plan.from_dict(_table(data["plan"], "plan"))
+        plan = Plan.from_dict(plan_table)
     except PlanError as error:
         raise error.within(prefix="plan") from None
     return Scenario(
@@ -278,47 +284,13 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         else _number(scale, "command_time_scale", minimum=1.0),
         events=events,
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
+        upstream=None
+        if "upstream" not in data
+        else UpstreamSpec.from_dict(_table(data["upstream"], "upstream"), base=path.parent),
         contract=tuple(
             _expectation(metric, value, f"contract.{metric}")
             for metric, value in _table(data.get("contract", DEFAULT_CONTRACT), "contract").items()
         ),
-    )
-
-
-def _workload(data: Mapping[str, Any]) -> WorkloadSpec:
-    unknown = sorted(set(data) - set(_WORKLOAD_KEYS))
-    if unknown:
-        raise PlanError(f"workload.{unknown[0]}", "unknown key", allowed=_WORKLOAD_KEYS)
-    if "count" not in data:
-        raise PlanError("workload.count", "is required", allowed="an integer >= 1")
-    defaults = WorkloadSpec(count=1)
-    burst = data.get("burst_size")
-    return WorkloadSpec(
-        count=_integer(data["count"], "workload.count", minimum=1, maximum=MAX_MESSAGES),
-        seed=_integer(data.get("seed", defaults.seed), "workload.seed", minimum=0),
-        recipients=_range(
-            data.get("recipients", defaults.recipients), "workload.recipients", 1, MAX_RECIPIENTS
-        ),
-        body_bytes=_range(
-            data.get("body_bytes", defaults.body_bytes), "workload.body_bytes", 1, MAX_BYTES
-        ),
-        attachments=_share(data.get("attachments", defaults.attachments), "workload.attachments"),
-        attachment_bytes=_range(
-            data.get("attachment_bytes", defaults.attachment_bytes),
-            "workload.attachment_bytes",
-            1,
-            MAX_BYTES,
-        ),
-        unicode=_share(data.get("unicode", defaults.unicode), "workload.unicode"),
-        sender=_address(data.get("sender", defaults.sender), "workload.sender"),
-        domains=_domains(data.get("domains", dict(defaults.domains))),
-        burst_size=None
-        if burst is None
-        else _integer(burst, "workload.burst_size", minimum=1, maximum=MAX_MESSAGES),
-        pause_s=_number(data.get("pause_s", 0.0), "workload.pause_s", minimum=0.0),
-        mailings=_integer(data.get("mailings", 1), "workload.mailings", minimum=1, maximum=100),
-        bouncing=_share(data.get("bouncing", 0.0), "workload.bouncing"),
-        complaining=_share(data.get("complaining", 0.0), "workload.complaining"),
     )
 
 
@@ -363,81 +335,3 @@ def _table(value: Any, key: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise PlanError(key, f"{value!r} is not a table")
     return value
-
-
-def _string(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise PlanError(key, f"{value!r} is not a string")
-    return value
-
-
-def _integer(value: Any, key: str, *, minimum: int, maximum: int | None = None) -> int:
-    allowed = f">= {minimum}" if maximum is None else f">= {minimum} and <= {maximum:,}"
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise PlanError(key, f"{value!r} is not an integer", allowed=allowed)
-    if value < minimum:
-        raise PlanError(key, f"{value} is too small", allowed=allowed)
-    if maximum is not None and value > maximum:
-        raise PlanError(key, f"{value:,} is too large", allowed=allowed)
-    return value
-
-
-def _number(value: Any, key: str, *, minimum: float) -> float:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        raise PlanError(key, f"{value!r} is not a number", allowed=f">= {minimum}")
-    schema.check_number(value, key)  # finite, and within the key's range (schema.RANGES)
-    if value < minimum:
-        raise PlanError(key, f"{value} is too small", allowed=f">= {minimum}")
-    return float(value)
-
-
-def _share(value: Any, key: str) -> float:
-    share = _number(value, key, minimum=0.0)
-    if share > 1.0:
-        raise PlanError(key, f"{value} is more than 1", allowed="a share from 0.0 to 1.0")
-    return share
-
-
-def _range(value: Any, key: str, minimum: int, maximum: int) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = [value, value]
-    if (
-        not isinstance(value, list | tuple)
-        or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-    ):
-        raise PlanError(key, f"{value!r} is not a range", allowed="an integer or [min, max]")
-    low, high = value
-    if low < minimum or high < low or high > maximum:
-        raise PlanError(
-            key, f"{value!r} is out of range", allowed=f"{minimum} <= min <= max <= {maximum:,}"
-        )
-    return (low, high)
-
-
-def _address(value: Any, key: str) -> str:
-    address = _string(value, key)
-    if address.count("@") != 1 or not all(address.split("@")):
-        raise PlanError(key, f"{address!r} is not an email address", allowed="local@domain")
-    return address
-
-
-def _domains(value: Any) -> tuple[tuple[str, float], ...]:
-    key = "workload.domains"
-    if isinstance(value, list) and value:
-        for domain in value:  # before they become keys: a table or a list is not hashable
-            if not isinstance(domain, str):
-                raise PlanError(key, f"{domain!r} is not a domain", allowed="e.g. example.com")
-        value = dict.fromkeys(value, 1.0)
-    if not isinstance(value, Mapping) or not value:
-        raise PlanError(
-            key, f"{value!r} is not a list of domains", allowed='["a.com", ...] or {"a.com" = 9}'
-        )
-    pairs = []
-    for domain, weight in value.items():
-        if not isinstance(domain, str) or "@" in domain or "." not in domain:
-            raise PlanError(key, f"{domain!r} is not a domain", allowed="e.g. example.com")
-        pairs.append((domain, _number(weight, f"{key}.{domain}", minimum=0.0)))
-    if not any(weight for _, weight in pairs):
-        raise PlanError(key, "all weights are 0", allowed="at least one weight > 0")
-    return tuple(pairs)

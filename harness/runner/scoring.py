@@ -282,7 +282,9 @@ def fastest_possible_s(
       recipients) starts once ``R - r_max + 1 - burst`` tokens have refilled:
       ``(R - r_max + 1 - burst) / rate_per_s``;
     - daily quota Q: recipients beyond each multiple of Q wait for the rolling window:
-      ``86400 * floor((R - 1) / Q)``.
+      ``86400 * floor((R - 1) / Q)``;
+    - tarpit T messages a minute (Microsoft 365's delay): the last of the n messages accepted
+      waits for its minute: ``60 * floor((n - 1) / T)``.
 
     It leaves out the faults: a greylisting server or a flaky network makes any client slower,
     and efficiency says how much time a strategy spent beyond what the limits impose.
@@ -301,6 +303,8 @@ def fastest_possible_s(
         bounds.append(max(0.0, total - max(sent) + 1 - burst) / limits.rate_per_s)
     if sent and limits.daily_quota:
         bounds.append(DAY_S * ((total - 1) // limits.daily_quota))
+    if sent and limits.tarpit_per_minute:
+        bounds.append(60.0 * ((len(sent) - 1) // limits.tarpit_per_minute))
     return max(bounds)
 
 
@@ -372,7 +376,8 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
                 if current is not None and line.code is not None:
                     current.reply(line.code)
                 continue
-            assert isinstance(line, ClientLine)
+            if not isinstance(line, ClientLine):  # a proxy's lines to its upstream
+                continue
             commands += 1
             if current is not None and (line.verb == "MAIL" or not current.command(line)):
                 current.finish()

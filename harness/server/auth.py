@@ -85,11 +85,11 @@ class AuthMixin:
         if isinstance(auth_data, LoginPassword):
             user = auth_data.login.decode("utf-8", "replace")
             password = auth_data.password.decode("utf-8", "replace")
-            expected = self.state.credentials
-            if expected is None or (user, password) == expected:
+            users = self.state.credentials  # each user's password (None: any)
+            if users is None or users.get(user) == password:
                 if self.record is not None:
                     self.record.user = user
                 with self.state.lock:
-                    self.state.engine.authenticated(self.number)
+                    self.state.engine.authenticated(self.number, user)
                 return AuthResult(success=True, auth_data=auth_data, message=str(replies.auth_ok))
         return AuthResult(success=False, handled=False, message=str(replies.auth_invalid))

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import ProfileSpec, resolve_profile
 from harness.base.sesevents import FeedFaults
 from harness.core.margins import CloseCall
 from harness.core.plan import Plan, Rule
@@ -47,19 +48,23 @@ T = TypeVar("T")
 class FakeSES(EventsSide):
     """A fake Amazon SES SMTP server on loopback.
 
-    Arguments: a `profile` name ("ses", "ses-sandbox", "plain") or a full `plan`; `seed`;
-    `faults` (rules); any limit of :class:`harness.Limits` as a keyword (`session_limit=3`,
-    `rate_per_s=None` to switch one off); `clock` (default real); `tls` ("starttls" or
-    "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
-    durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
-    verify signatures, or `api_token` (any key id, the token as the secret); `region` its
-    signatures are scoped to (us-east-1). SES's events (docs/events.md): `events_url` gets
-    every message's events as SNS posts them, signed (`events_signature` "1", "2", None).
+    Arguments: a `profile` (a name of ``harness.PROFILES``: "ses", "microsoft365", "gmail",
+    ...; a :class:`harness.Profile`; or the path of a TOML profile file) or a full `plan`;
+    `seed`; `faults` (rules); any limit of :class:`harness.Limits` as a keyword
+    (`session_limit=3`, `rate_per_s=None` to switch one off); `clock` (default real); `tls`
+    ("starttls" or "implicit", with a certificate generated for the run); `auth=(user,
+    password)`, or a mapping of users' passwords (limits per user count each apart); `sink`
+    for a durable store. The SES API (`api=True`, the default): `aws_credentials=(key,
+    secret)` to verify signatures, or `api_token` (any key id, the token as the secret);
+    `region` its signatures are scoped to (us-east-1). SES's events (docs/events.md):
+    `events_url` gets every message's events as SNS posts them (`events_signature` 1, 2, None).
     """
+
+    protocol: Callable[[ServerState], SesSMTP] = SesSMTP  # a connection's (SesProxy's relays)
 
     def __init__(
         self,
-        profile: str = "ses",
+        profile: ProfileSpec = "ses",
         *,
         plan: Plan | None = None,
         seed: int | None = None,
@@ -68,7 +73,7 @@ class FakeSES(EventsSide):
         port: int = 0,
         clock: Clock | None = None,
         tls: TlsMode | str | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: tuple[str, str] | Mapping[str, str] | None = None,
         sink: LedgerSink | None = None,
         ledger: Ledger | None = None,
         api: bool = True,
@@ -83,7 +88,7 @@ class FakeSES(EventsSide):
         events_feed: bool | FeedFaults = False,
         **limits: Any,
     ) -> None:
-        plan = plan or Plan(profile=profile)
+        plan = plan or Plan(profile=resolve_profile(profile))
         if seed is not None:
             plan = Plan(plan.profile, seed, plan.limits, plan.faults)
         if auth is not None and "require_auth" not in limits and "require_auth" not in plan.limits:
@@ -93,7 +98,8 @@ class FakeSES(EventsSide):
         self.requested_port = port
         self.clock = clock or RealClock()
         self.tls = TlsMode(tls or TlsMode.NONE)
-        self.credentials = auth
+        self.users = dict(auth) if isinstance(auth, Mapping) else dict([auth]) if auth else None
+        self.credentials = next(iter(self.users.items())) if self.users else None
         # What `auth` switched on at start stays on through plan changes (see set_plan).
         self._started_require_auth = self.plan.resolved_limits().require_auth
         self.ledger = ledger or Ledger(sink=sink)
@@ -174,7 +180,7 @@ class FakeSES(EventsSide):
             self.clock,
             tls=self.tls,
             ssl_context=ssl_context,
-            credentials=self.credentials,
+            credentials=self.users,
         )
         state = self._state
         state.engine.id_salt = self.id_salt
@@ -182,7 +188,7 @@ class FakeSES(EventsSide):
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
-            lambda: SesSMTP(state),
+            lambda: self.protocol(state),
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
@@ -307,11 +313,8 @@ class FakeSES(EventsSide):
         return self._state.engine.margins.closest if self._state is not None else None
 
     def reset(self) -> None:
-        """Clear the ledger and restart rule counters (limits' state restarts too).
-
-        A connection still open goes on working, counted afresh: its session's message count,
-        command numbers and idle timer start from zero, and its record says `carried_over`.
-        """
+        """Clear the ledger and restart rule counters and limits' state. An open connection goes
+        on, counted afresh (messages, commands, idle timer); its record says `carried_over`."""
         self.ledger.clear()
         if self._state is not None:
             state = self._state
@@ -322,12 +325,10 @@ class FakeSES(EventsSide):
 
     def settle(self, timeout_s: float) -> list[int]:
         """Wait until every open session is quiet: its client neither talking nor hanging up.
-
-        A client that closed its socket is seen at once (its end of file is waiting in the
-        kernel), and waited for until the server has recorded the close. A pooled connection
-        left open is quiet from the start and costs no wait: it carries into the next reset.
-        Returns the sessions still busy after `timeout_s` (a client still sending).
-        """
+        A client that closed its socket is seen at once (its end of file waits in the kernel)
+        and waited for until the server has recorded the close; a pooled connection left open
+        is quiet from the start (it carries into the next reset). Returns the sessions still
+        busy after `timeout_s` (a client still sending)."""
         deadline = time.monotonic() + timeout_s
         while True:
             busy = self._busy_sessions()
@@ -433,7 +434,7 @@ class FakeSES(EventsSide):
         self.api_port = runner.addresses[0][1]
 
     def __repr__(self) -> str:
-        return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"
+        return f"FakeSES(profile={self.plan.profile_name!r}, address={self.host}:{self.port})"
 
 
 def _any_closed(records: list[SessionRecord]) -> Callable[[Ledger], bool]:

@@ -20,7 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 
 from harness.base.clock import answered, arrived, sleep_on, wall_seconds
 from harness.base.endpoint import TlsMode
-from harness.base.headers import parse_headers
+from harness.base.headers import first, parse_headers
 from harness.base.records import EOM, ClientLine, ServerLine, SessionRecord
 from harness.core.decision import Decision, Outcome
 from harness.core.plan import STAGES, Stage
@@ -270,7 +270,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
             return None
         state.clock.network_delay()
         headers = parse_headers(data)
-        message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
+        message_id, tenant = (first(headers, name) for name in ("message-id", "x-ses-tenant"))
         key = message_id or hashlib.sha256(data).hexdigest()
         with state.lock:
             decision = state.engine.end_of_data(
@@ -280,6 +280,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
                 recipients=tuple(envelope.rcpt_tos),
                 key=key,
                 size=len(data),
+                tenant=tenant,
             )
             number = state.engine.commands_in(self.number)
         self._log(ClientLine(at, EOM, size=len(data), number=number))
@@ -298,6 +299,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
                 acknowledged=decision.outcome is Outcome.ACCEPT,
                 headers=headers,
                 command=number,
+                tenant=tenant,
             )
             if decision.outcome is Outcome.ACCEPT:
                 assert decision.reply is not None

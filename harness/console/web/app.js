@@ -449,6 +449,10 @@ function conversationRow(item, position, start) {
     );
   }
   const client = item.direction === ">";
+  // A proxy's lines to its upstream: » what it relayed, « what the upstream answered.
+  const upstream = item.direction === "»" || item.direction === "«";
+  const kind = client ? "client" : item.direction === "»" ? "upstream" : `server ${replyClass(item.code)}`;
+  const label = { ">": "C:", "<": "S:", "»": "→U:", "«": "U:" }[item.direction] || "";
   const text = el("td", { class: "mono", text: item.text });
   if (item.carried) {
     // The end of data of an accepted message: to the message it carried.
@@ -456,9 +460,9 @@ function conversationRow(item, position, start) {
   }
   return el(
     "tr",
-    { class: client ? "client" : `server ${replyClass(item.code)}`, "data-position": position },
+    { class: upstream ? `upstream ${kind}` : kind, "data-position": position },
     when,
-    el("td", { class: "dir", text: client ? "C:" : "S:" }),
+    el("td", { class: "dir", text: label }),
     text,
   );
 }

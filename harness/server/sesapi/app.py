@@ -251,7 +251,11 @@ class ApiService:
         key = content_key(*(s.key for s in sends)) if bulk else sends[0].key
         with state.lock:
             decision = state.engine.api_request(
-                now=state.clock.now(), sender=sends[0].sender, recipients=recipients, key=key
+                now=state.clock.now(),
+                sender=sends[0].sender,
+                recipients=recipients,
+                key=key,
+                tenant=sends[0].tenant,
             )
             number = state.engine.api_requests
             error = (
@@ -308,6 +312,7 @@ class ApiService:
                 acknowledged=not by_fiat,
                 via=via,
                 configuration_set=send.configuration_set,
+                tenant=send.tenant,
             )
             results.append((verdict.ses_id, None, None))
         if by_fiat:
@@ -423,8 +428,8 @@ def _v1_sends(action: str, params: dict[str, str], book: Templates, now: float) 
 
 
 def _v2_send_email(body: bytes, templates: Templates, now: float) -> Send:
-    return v2.send_email(v2.loads(body), templates, now)
+    return v2.with_tenant([v2.send_email(data := v2.loads(body), templates, now)], data)[0]
 
 
 def _v2_send_bulk_email(body: bytes, templates: Templates, now: float) -> list[Send]:
-    return v2.send_bulk_email(v2.loads(body), templates, now)
+    return v2.with_tenant(v2.send_bulk_email(data := v2.loads(body), templates, now), data)

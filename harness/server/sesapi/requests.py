@@ -42,6 +42,7 @@ class Send:
     #: be told before (a template may repeat a value).
     work_bytes: int | None
     configuration_set: str | None = None  # ConfigurationSetName: where its events go
+    tenant: str | None = None  # the SES tenant it names (v2's TenantName)
 
 
 def in_configuration_set(send: Send, name: object) -> Send:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -279,6 +280,12 @@ def _send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Se
     if work is not None:
         work += 40 * len(recipients) + sum(len(name) + len(value) for name, value in headers)
     return Send(sender, recipients, key, compose, work)
+
+
+def with_tenant(sends: list[Send], body: Mapping[str, Any]) -> list[Send]:
+    """The sends of a request that names its SES tenant (TenantName, 2025), named so."""
+    tenant = _string(body, "TenantName")
+    return [dataclasses.replace(send, tenant=tenant) for send in sends] if tenant else sends
 
 
 def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -> list[Send]:
