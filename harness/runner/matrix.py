@@ -143,9 +143,9 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
-    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
+    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)  # reads the pace
     return case
 
 
