@@ -44,7 +44,8 @@ class Engine:
     '421 Connection closed by server. Maximum message count per session reached.'
     """
 
-    def __init__(self, plan: Plan, now: float) -> None:
+    def __init__(self, plan: Plan, now: float, region: str = "us-east-1") -> None:
+        self.region = region  # the account's region: SES names it in some refusals
         self._sessions: dict[int, SessionState] = {}
         self._next_session = 1
         self._attempts: dict[object, int] = {}
@@ -231,7 +232,9 @@ class Engine:
                 name, fill = refused
                 if name == "max_message_bytes":
                     fill = str(max_bytes)
-                error = api_errors.error_for(name, version, fill, self.limits.api_throttle)
+                error = api_errors.error_for(
+                    name, version, fill, self.limits.api_throttle, self.region
+                )
                 fired = (Fired("limit", name, "reply", error.line),)
                 answer = Answer(error.status, f"{error.code}: {error.message}")
                 return Decision(Outcome.REPLY, reply=answer, fired=fired, error=error)
@@ -326,7 +329,7 @@ class Engine:
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
-        reply = _answer(line, fill)
+        reply = _answer(line, fill, self.region)
         fired = (Fired("limit", limit, "reply", str(reply)),)
         return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
@@ -434,9 +437,10 @@ _LINES = {
 }
 
 
-def _answer(line: Line, fill: str = "") -> Answer:
-    """A profile's reply line, `{}` in its text filled with `fill` when one is given."""
-    return Answer(line.code, line.text.format(fill) if fill else line.text)
+def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
+    """A profile's reply line, `{}` in its text filled with `fill` when one is given (and
+    `{region}` with `region`, upper case as SES writes it)."""
+    return Answer(line.code, line.text.format(fill, region=region.upper()) if fill else line.text)
 
 
 def _after(rules: Decision, then: Decision) -> Decision:

@@ -36,7 +36,8 @@ DOC, USER, INFER = Evidence.DOCUMENTED, Evidence.USER_REPORTED, Evidence.INFERRE
 
 @dataclass(frozen=True)
 class Replies:
-    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids."""
+    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids,
+    and `{region}` the server's region as SES writes it (``US-WEST-2``)."""
 
     host: str  # greeting host and first EHLO line
     ident: str  # after the host in the 220; `{instance}` and `{token}` are seeded
@@ -90,7 +91,7 @@ SES_REPLIES = Replies(
     not_verified=Line(
         554,
         "Message rejected: Email address is not verified. The following identities failed "
-        "the check in region US-EAST-1: {}",
+        "the check in region {region}: {}",
         DOC,
         "DG-SMTP; stage inferred",
     ),

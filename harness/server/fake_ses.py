@@ -160,6 +160,7 @@ class FakeSES:
             tls=self.tls,
             ssl_context=ssl_context,
             credentials=self.credentials,
+            region=self.region,
         )
         state = self._state
         loop = asyncio.get_running_loop()

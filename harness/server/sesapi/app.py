@@ -413,6 +413,8 @@ _ROUTES = (
     ("GET", v2.GET_ACCOUNT),
     ("POST", "/"),
 )
+#: The paths the SES API answers on (``serve`` mounts them beside its page and /api/).
+PATHS = frozenset(path for _, path in _ROUTES)
 
 
 async def _read(request: web.Request) -> bytes:
