@@ -24,9 +24,10 @@ from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scale import clock_record
 from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
-from harness.runner.strategy import Claim, OutgoingMessage, Strategy, hooks_of
+from harness.runner.strategy import Claim, Strategy, hooks_of
+from harness.runner.stream import StreamedBatch
 from harness.runner.workers import Lost, Task, on_own_core, supervise
-from harness.runner.workload import Workload, WorkloadSpec, build_messages
+from harness.runner.workload import Workload, WorkloadSpec
 from harness.server.fake_ses import FakeSES
 
 SCHEMA = "ses-fault-harness/results"
@@ -73,7 +74,8 @@ def run_case(
     claims: list[Claim] = []
     error = None
     if ledger is None:
-        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+        # Scoring reads records and transcripts, never bodies: none is held (32 MiB otherwise).
+        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
     with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
         hooks.watch(ledger)
@@ -289,9 +291,10 @@ def display_path(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _messages(spec: WorkloadSpec, seed: int | None) -> tuple[OutgoingMessage, ...]:
-    # Every strategy of a scenario gets the same batch; building it is the slow part of a case.
-    return tuple(build_messages(spec, seed))
+def _messages(spec: WorkloadSpec, seed: int | None) -> StreamedBatch:
+    # Every strategy of a scenario gets the same batch; writing it is the slow part of a case.
+    # It holds the envelopes and a chunk or two of bytes, never the whole batch (issue 28).
+    return StreamedBatch(spec, seed)
 
 
 def _settle(ledger: Ledger) -> None:
