@@ -147,7 +147,8 @@ class Engine:
             return idle
         attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            key = ("rcpt", (sender or "").lower(), recipients[0].lower())
+            # One string, not a tuple of three: a run of 100,000 recipients keeps them all.
+            key = f"rcpt\n{sender or ''}\n{recipients[0]}".lower()
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
@@ -173,8 +174,10 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        attempt = self._count_attempt(("eom", key), now)
-        age_s = self._age(("eom", key), now)
+        # The Message-ID alone, kept for every message (a RCPT key is a str with line breaks,
+        # which an unfolded header value never has; an API key a tuple).
+        attempt = self._count_attempt(key, now)
+        age_s = self._age(key, now)
         command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt, age_s)
         rules = self._from_rules(command) or PROCEED
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
