@@ -147,7 +147,6 @@ class Engine:
             return idle
         attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            # One string, not a tuple of three: a run of 100,000 recipients keeps them all.
             key = f"rcpt\n{sender or ''}\n{recipients[0]}".lower()
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
@@ -174,8 +173,7 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        # The Message-ID alone, kept for every message (a RCPT key is a str with line breaks,
-        # which an unfolded header value never has; an API key a tuple).
+        # The Message-ID alone (RCPT keys hold line breaks, which no unfolded value has).
         attempt = self._count_attempt(key, now)
         age_s = self._age(key, now)
         command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt, age_s)
@@ -441,8 +439,7 @@ _LINES = {
 
 
 def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
-    """A profile's reply line, `{}` in its text filled with `fill` when one is given (and
-    `{region}` with `region`, upper case as SES writes it)."""
+    """A profile's reply line, `{}` filled with `fill` when given, `{region}` with `region`."""
     return Answer(line.code, line.text.format(fill, region=region.upper()) if fill else line.text)
 
 
