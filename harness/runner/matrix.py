@@ -74,8 +74,11 @@ def run_case(
     claims: list[Claim] = []
     error = None
     if ledger is None:
-        # Scoring reads records and transcripts, never bodies: none is held (32 MiB otherwise).
-        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0)
+        # Scoring reads records and transcripts, never bodies nor headers but the Message-ID:
+        # none is held (32 MiB of bodies, and 600 bytes of fields a message, otherwise).
+        ledger = Ledger(
+            transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0, headers=False
+        )
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
     with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
         hooks.watch(ledger)
@@ -129,6 +132,11 @@ def run_case(
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
         "messages": [m.to_dict() for m in card.messages],
         "matching": card.matching.to_dict(_stray),
+    }
+    # The scorecard and the claims are in the case now: let them go before the timeline is
+    # written (a case of 100,000 messages holds one of each per message).
+    del card, claims
+    case |= {
         "timeline": _timeline(ledger, start),
         "error": error,
         "reproducer": reproducer(scenario, name, seed),

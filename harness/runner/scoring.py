@@ -100,7 +100,7 @@ class MessageClass(enum.StrEnum):
     DUPLICATED = "duplicated"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per message of a case
 class MessageScore:
     """The verdict on one message, with what it rests on."""
 
