@@ -166,6 +166,13 @@ def test_memory_run_reports_exact_counts() -> None:
     assert "counts and ids exact: yes" in out
 
 
+def test_case_memory_prints_the_case_peak_and_checks_the_score(tmp_path: Path) -> None:
+    out = run_bench("case_memory.py", "--messages", "300", "--json", str(tmp_path / "c.json"))
+    assert "300 messages in" in out and "case process peak" in out
+    assert "delivered once 300, duplicated 0, silently lost 0" in out
+    assert json.loads((tmp_path / "c.json").read_text())["exact"] is True
+
+
 def test_long_line_run_refuses_the_line_and_takes_the_next_message() -> None:
     out = run_bench("long_line.py", "--line-mib", "8")
     assert "reply to the line     500" in out or "reply to the line     552" in out
