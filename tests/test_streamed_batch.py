@@ -12,6 +12,7 @@ import pytest
 from harness.runner import stream
 from harness.runner.matrix import run_case
 from harness.runner.scenario import builtin_scenario, load_scenario
+from harness.runner.strategy import OutgoingMessage
 from harness.runner.stream import StreamedBatch
 from harness.runner.workload import WorkloadSpec, build_messages
 
@@ -94,3 +95,14 @@ def test_a_case_never_holds_its_whole_batch(monkeypatch: pytest.MonkeyPatch) -> 
     assert seen["bytes"] > 60_000_000
     # Two chunks of 50 messages of 40 KB are 4 MB; the server, the envelopes and faker a few.
     assert seen["held"] < seen["bytes"] / 4, f"{seen['held']:,} bytes held"
+
+
+def test_a_strategy_may_replace_a_field_of_a_streamed_message() -> None:
+    """A framework that restamps its messages (tests/test_identity.py) replaces `data` or an
+    envelope field: it gets a plain OutgoingMessage with the bytes it gave or the batch's."""
+    message = StreamedBatch(VARIED, chunk=4)[5]
+    moved = dataclasses.replace(message, recipients=("nobody@elsewhere.example",))
+    assert (type(moved), moved.data) == (OutgoingMessage, build_messages(VARIED)[5].data)
+    assert dataclasses.replace(message, data=b"x") == OutgoingMessage(
+        message.id, message.sender, message.recipients, b"x"
+    )

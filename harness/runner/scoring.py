@@ -282,7 +282,7 @@ def efficiency(fastest_s: float, elapsed_s: float) -> float:
 # --- transactions from the transcript ---------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # one per transaction: 100,000 in a large case
 class _Transaction:
     order: tuple[float, int, int]  # time, session, position: the order they happened in
     sender: str

@@ -70,7 +70,11 @@ class StreamedBatch(Sequence[OutgoingMessage]):
             while len(self._ids) <= index:
                 self._write_next_chunk()
             return StreamedMessage(
-                self._ids[index], self._spec.sender, self._recipients[index], self, index
+                self._ids[index],
+                self._spec.sender,
+                self._recipients[index],
+                batch=self,
+                index=index,
             )
 
     def __iter__(self) -> Iterator[OutgoingMessage]:
@@ -117,15 +121,32 @@ class StreamedBatch(Sequence[OutgoingMessage]):
 
 class StreamedMessage(OutgoingMessage):
     """A message of a :class:`StreamedBatch`: its envelope is held, its `data` read from the
-    batch (the same bytes each time)."""
+    batch (the same bytes each time). `dataclasses.replace` on one gives a plain
+    :class:`OutgoingMessage` (a strategy that restamps its messages does that)."""
+
+    def __new__(
+        cls,
+        id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        data: bytes | None = None,
+        *,
+        batch: StreamedBatch | None = None,
+        index: int = 0,
+    ) -> OutgoingMessage:
+        if data is not None:  # dataclasses.replace passes every field, the bytes among them
+            return OutgoingMessage(id, sender, recipients, data)
+        return super().__new__(cls)
 
     def __init__(
         self,
         id: str,
         sender: str,
         recipients: tuple[str, ...],
-        batch: StreamedBatch,
-        index: int,
+        data: bytes | None = None,
+        *,
+        batch: StreamedBatch | None = None,
+        index: int = 0,
     ) -> None:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "sender", sender)

@@ -240,9 +240,29 @@ class _Recipe:
 
 class LazyMessage(OutgoingMessage):
     """An OutgoingMessage whose `data` is written each time it is read, the same bytes each
-    time: a batch of large messages then holds only the ones being sent."""
+    time: a batch of large messages then holds only the ones being sent. `dataclasses.replace`
+    on one gives a plain OutgoingMessage."""
 
-    def __init__(self, id: str, sender: str, recipients: tuple[str, ...], recipe: _Recipe) -> None:
+    def __new__(
+        cls,
+        id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        recipe: _Recipe | None = None,
+        data: bytes | None = None,
+    ) -> OutgoingMessage:
+        if data is not None:  # dataclasses.replace passes every field, the bytes among them
+            return OutgoingMessage(id, sender, recipients, data)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        recipe: _Recipe | None = None,
+        data: bytes | None = None,
+    ) -> None:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "sender", sender)
         object.__setattr__(self, "recipients", recipients)
