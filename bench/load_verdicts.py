@@ -12,7 +12,8 @@ what the condition says. Each scenario plays at its own scale for command client
 ``command_time_scale``, else the default) unless `--time-scale` is given.
 
 Prints, per scenario, client and condition, the counts of every class a message can end in,
-marking with ``*`` each count that is not the same in every run of both conditions, and the
+marking with ``*`` each count that is not the same in every run of both conditions, in how
+many runs the case said its counts depend on time (``case["clock"]``), and the
 wall seconds (median, and the slowest). Then the verdict: identical everywhere, or the rows
 that differ and whether their case said its counts depend on time (``case["clock"]``).
 Run from the repository root; keep to one run at a time on a shared machine (the quiet
@@ -89,6 +90,8 @@ def run_one(scenario_path: Path, spec: str) -> dict:
         "error": case["error"],
         "depends_on_time": clock.get("depends_on_time"),
         "decided_by_clock": clock.get("decided_by_clock"),
+        "closest_call": clock.get("closest_call"),
+        "hung_up_waiting": len(clock.get("hung_up_waiting") or []),
         "time_scale": clock.get("time_scale"),
         "left_out_s": clock.get("left_out_s"),
         "stretch": clock.get("stretch"),
@@ -148,7 +151,14 @@ def report(
     clients: list[str],
 ) -> list[str]:
     """Print the table; the rows whose counts differ between runs or conditions."""
-    header = ["scenario", "client", "condition", *(label for _, label in COUNTS), "wall s"]
+    header = [
+        "scenario",
+        "client",
+        "condition",
+        *(label for _, label in COUNTS),
+        "said: depends on time",
+        "wall s",
+    ]
     lines = [header]
     differs = []
     for scenario in scenarios:
@@ -168,7 +178,8 @@ def report(
                     cells.append(text + ("*" if key in varies else ""))
                 walls = [r["wall_s"] for r in mine]
                 wall = f"{statistics.median(walls):.1f} (max {max(walls):.1f})"
-                lines.append([scenario, client, condition, *cells, wall])
+                said = f"{sum(bool(r['depends_on_time']) for r in mine)}/{len(mine)}"
+                lines.append([scenario, client, condition, *cells, said, wall])
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(header))]
     for row in lines:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))

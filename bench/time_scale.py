@@ -33,6 +33,7 @@ from harness.runner.conformance import (
     TIMED_FAULTS,
     check_clients,
     default_workers,
+    runnable,
 )
 from harness.runner.scenario import load_scenario, scenario_paths
 from harness.runner.workers import Lost, Task, supervise
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     scales = [float(k) for k in args.scales.split(",")]
     clients = [c for c in CLIENTS if not args.client or c.name in args.client]
     clients_dir = args.clients_dir.resolve()
-    check_clients(clients, clients_dir)
+    if args.client:
+        check_clients(clients, clients_dir)
+    else:  # every client this machine can run
+        clients, left_out = runnable(clients, clients_dir)
+        for _, reason in left_out:
+            print(f"left out: {reason}", file=sys.stderr)
     scenarios = [load_scenario(p) for p in scenario_paths(args.scenario or list(DEFAULT_SCENARIOS))]
     if args.count:
         scenarios = [

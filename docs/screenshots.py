@@ -15,8 +15,11 @@ import contextlib
 import json
 import shutil
 import smtplib
+import struct
 import subprocess
 import sys
+import tempfile
+import zlib
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -24,6 +27,21 @@ from playwright.sync_api import sync_playwright
 
 HERE = Path(__file__).resolve().parent
 USER, PASSWORD = "app", "s3cret"
+#: Stored templates the plan panel lists (the AWS CLI's create-email-template input).
+TEMPLATES = [
+    {
+        "TemplateName": "order-shipped",
+        "TemplateContent": {
+            "Subject": "Your order #{{order}} has shipped",
+            "Text": "Hello {{name}}",
+            "Html": "<p>Hello {{name}}</p>",
+        },
+    },
+    {
+        "TemplateName": "password-reset",
+        "TemplateContent": {"Subject": "Reset your password", "Text": "Follow {{link}}"},
+    },
+]
 GREYLIST = "name=greylist,stage=RCPT,nth=1,action=reply,code=451,text=4.7.1 Greylisted, try later"
 
 
@@ -31,6 +49,9 @@ def start_server() -> tuple[subprocess.Popen[str], dict]:
     command = [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0"]
     command += ["--profile", "ses", "--limit", "session_limit=3", "--auth", f"{USER}:{PASSWORD}"]
     command += ["--fault", GREYLIST]
+    templates = Path(tempfile.mkdtemp(prefix="screenshots-")) / "templates.json"
+    templates.write_text(json.dumps(TEMPLATES))
+    command += ["--templates", str(templates)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     for line in process.stdout:
@@ -51,6 +72,7 @@ def newsletter(number: int) -> bytes:
     )
     mail.add_alternative(
         f"""<html><body style="font-family: sans-serif; color: #222">
+<img src="cid:logo@shop.example" alt="Shop logo">
 <h2 style="color: #c45500">Your order #{1040 + number} has shipped</h2>
 <p>Hello customer {number},</p>
 <p>your order left our warehouse today. <b>Track it</b> with the number in the receipt.</p>
@@ -59,6 +81,7 @@ def newsletter(number: int) -> bytes:
 <p style="color: #777">The Shop team</p></body></html>""",
         subtype="html",
     )
+    mail.get_payload()[1].add_related(logo(), "image", "png", cid="<logo@shop.example>")
     mail.add_attachment(
         b"%PDF-1.4\n% a receipt\n" * 40,
         maintype="application",
@@ -66,6 +89,22 @@ def newsletter(number: int) -> bytes:
         filename=f"receipt-{1040 + number}.pdf",
     )
     return mail.as_bytes().replace(b"\n", b"\r\n")
+
+
+def logo(width: int = 160, height: int = 36) -> bytes:
+    """An orange bar as a PNG, the newsletter's inline (cid:) image."""
+    row = b"\x00" + b"\xff\x99\x00" * width
+    data = zlib.compress(row * height)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
 
 
 def send_mail(host: str, port: int) -> None:
@@ -103,6 +142,7 @@ def shoot(api_url: str, out: Path, chromium: str | None) -> list[Path]:
             page.wait_for_selector("#status.ok")
             page.click("#message-tabs button[data-tab=html]")
             page.frame_locator("#message-html").locator("h2").wait_for()
+            page.locator("#messages tbody tr").first.wait_for()
             made.append(out / f"message-view{suffix}.png")
             page.screenshot(path=str(made[-1]))
             page.set_viewport_size({"width": 1400, "height": 1720})  # the whole conversation

@@ -36,6 +36,12 @@ if TYPE_CHECKING:
         SessionRecord as SessionRecord,
         TranscriptLine as TranscriptLine,
     )
+    from harness.base.profile_file import (
+        load_profile_file as load_profile_file,
+    )
+    from harness.base.sesevents import (
+        SesEvent as SesEvent,
+    )
     from harness.console.remote import (
         RemoteFakeSES as RemoteFakeSES,
     )
@@ -61,6 +67,10 @@ if TYPE_CHECKING:
         Rule as Rule,
         Stage as Stage,
         Stall as Stall,
+    )
+    from harness.core.evidence import (
+        Cite as Cite,
+        Replies as Replies,
     )
     from harness.core.profiles import (
         PROFILES as PROFILES,
@@ -92,8 +102,20 @@ if TYPE_CHECKING:
         OutgoingMessage as OutgoingMessage,
         Strategy as Strategy,
     )
+    from harness.server.events.delivery import (
+        DeliveryPolicy as DeliveryPolicy,
+    )
+    from harness.server.events.signing import (
+        verify_sns_message as verify_sns_message,
+    )
     from harness.server.fake_ses import (
         FakeSES as FakeSES,
+    )
+    from harness.server.relay.proxy import (
+        SesProxy as SesProxy,
+    )
+    from harness.server.relay.upstream import (
+        UpstreamConfig as UpstreamConfig,
     )
     from harness.server.view import (
         FakeSESView as FakeSESView,

@@ -27,8 +27,8 @@ def start() -> Iterator[Callable[..., ServeProcess]]:
     """Start `ses-harness serve` with the given flags; killed at teardown if still running."""
     started: list[ServeProcess] = []
 
-    def make(*args: str) -> ServeProcess:
-        server = ServeProcess(*args)
+    def make(*args: str, env: dict[str, str] | None = None) -> ServeProcess:
+        server = ServeProcess(*args, env=env)
         started.append(server)
         return server
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -20,10 +21,13 @@ EXIT_TIMEOUT_S = 30.0
 class ServeProcess:
     """Start `python -m harness serve --port 0 --api-port 0 ARGS...` and read its READY line."""
 
-    def __init__(self, *args: str) -> None:
-        command = [sys.executable, "-m", "harness", "serve", "--port", "0", "--api-port", "0"]
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, subcommand: str = "serve"
+    ) -> None:
+        command = [sys.executable, "-m", "harness", subcommand, "--port", "0", "--api-port", "0"]
         self.process = subprocess.Popen(
             [*command, *args],
+            env=None if env is None else {**os.environ, **env},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

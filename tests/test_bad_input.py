@@ -27,7 +27,7 @@ GOOD_RULE: dict[str, Any] = {"stage": "RCPT", "action": "reply", "code": 451, "t
 # (plan, key, a phrase the error must hold): the same mistakes in every place a plan comes in.
 BAD_PLANS = [
     ({"colour": "red"}, "colour", "allowed: profile, seed, limits, faults"),
-    ({"profile": "aws"}, "profile", "allowed: ses, ses-sandbox, plain"),
+    ({"profile": "aws"}, "profile", "allowed: ses, ses-sandbox, ses-observed-idle, plain"),
     ({"profile": 3}, "profile", "3 is not a string"),
     ({"seed": "x"}, "seed", "'x' is not an integer"),
     ({"limits": {"session_limit": 0}}, "limits.session_limit", "allowed: >= 1"),
@@ -323,7 +323,7 @@ def test_a_bad_fault_flag_is_named_with_its_key(capsys, spec, key, phrase):
         ("session_limit=0", "limits.session_limit", "0 is too small (allowed: >= 1"),
         ("session_limit=abc", "limits.session_limit", "'abc' is not an integer"),
         ("rate_per_s=-1", "limits.rate_per_s", "allowed: > 0, or leave unset"),
-        ("colour=1", "limits.colour", "unknown key (allowed: api_throttle, burst, daily_quota"),
+        ("colour=1", "limits.colour", "unknown key (allowed: api_throttle, auth_per_minute, burst"),
         ("verified=x", "limits.verified", "'x' is not a list"),
     ],
     ids=["zero", "word", "negative", "unknown", "not-a-list"],

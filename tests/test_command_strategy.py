@@ -112,6 +112,7 @@ def test_a_client_process_is_scored_on_its_claims_by_message_id(tmp_path, scenar
         "timeout_s": 300.0,
         "claims": "client",
         "exit_code": 0,
+        "timed_out": False,
         "stdout_tail": "",
         "stderr_tail": "",
     }

@@ -61,6 +61,10 @@ def test_the_sdist_and_wheel_carry_the_scenarios_and_the_page_and_pass_twine(tmp
     in_wheel = set(zipfile.ZipFile(wheel).namelist())
     carried = {
         *(f"harness/scenarios/{p.name}" for p in (REPO / "harness/scenarios").glob("*.toml")),
+        *(
+            f"harness/scenarios/providers/{p.name}"
+            for p in (REPO / "harness/scenarios/providers").glob("*.toml")
+        ),
         *(f"harness/console/web/{p.name}" for p in (REPO / "harness/console/web").iterdir()),
         *(f"harness/reports/assets/{p.name}" for p in (REPO / "harness/reports/assets").iterdir()),
         "harness/reports/SCHEMA.md",

@@ -134,11 +134,15 @@ os.execv(sys.executable, [sys.executable, *sys.argv[1:]])  # the client's script
 
 @needs_progress
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
-def test_a_real_client_starved_of_cpu_gets_the_counts_it_gets_with_a_core_of_its_own(tmp_path):
-    # smtplib sends as fast as it can and stops at the first throttle: how many it sends
-    # before that is decided by the clock. On a ScaledClock the starved client was ten times
-    # slower in SES seconds too, met no throttle and sent all 60.
-    scenario = scenario_of("throttling", 60)
+@pytest.mark.parametrize(("name", "count"), [("throttling", 60), ("session-cap", 400)])
+def test_a_real_client_starved_of_cpu_gets_the_counts_it_gets_with_a_core_of_its_own(
+    tmp_path, name, count
+):
+    # smtplib sends as fast as it can. On throttling it stops at the first throttle, so how
+    # many it sends is decided by the clock: on a ScaledClock the starved client was ten times
+    # slower in SES seconds too, met no throttle and sent all 60. On session-cap it meets the
+    # 421 at 351, which no clock decides, unless its slowness idles its session out.
+    scenario = scenario_of(name, count)
     client = shlex.quote(str(CLIENTS / "smtplib_batch.py"))
     cpu = min(os.sched_getaffinity(0))
     starve = tmp_path / "starve.py"
@@ -151,26 +155,31 @@ def test_a_real_client_starved_of_cpu_gets_the_counts_it_gets_with_a_core_of_its
     assert alone["error"] is None and starved["error"] is None
     assert alone["clock"]["kind"] == starved["clock"]["kind"] == "progress"
     counts = [Counter(m["class"] for m in case["messages"]) for case in (alone, starved)]
-    assert counts[0] == counts[1]
-    assert counts[0]["given_up"] == 1  # it did meet the throttle, and stopped there
+    assert counts[0]["given_up"] == 1  # it met the throttle or the cap, and stopped there
+    # The same counts, unless both runs said a decision came within the clock's resolution of
+    # going the other way (the throttle's edge can be that near: see test_time_dependence).
+    said = alone["clock"]["depends_on_time"] and starved["clock"]["depends_on_time"]
+    assert counts[0] == counts[1] or said, (counts, alone["clock"], starved["clock"])
+    if name == "session-cap":
+        assert counts[0]["delivered_once"] == 350
+        assert not alone["clock"]["depends_on_time"] and not starved["clock"]["depends_on_time"]
 
 
 @needs_progress
 @pytest.mark.slow
-def test_greylisting_plays_a_correct_command_client_to_its_verdict_within_two_minutes():
-    # The built-in robust logic as a process: five minutes' wait per greylisted message, 25
-    # SES hours for the batch, at the scenario's own scale for command clients.
+def test_greylisting_plays_a_correct_command_client_to_its_verdict_and_says_what_time_decided():
+    # The built-in robust logic as a process: each greylisted message waits its five minutes in
+    # a queue while the batch goes on, about ten SES minutes in all, at the scenario's own scale
+    # for command clients (30x: about 20 s here; bench/load_verdicts.py prints the wall time,
+    # held to issue 26's two minutes).
     scenario = scenario_of("greylisting")
-    started = time.monotonic()
     case = run_case(scenario, "cmd:python -m harness.runner.strategies robust")
-    wall_s = time.monotonic() - started
 
     assert case["error"] is None
     assert case["command"]["time_scale_from"] == "scenario"
-    assert wall_s < 120.0
     score = case["score"]
     assert (score["duplicated"], score["silently_lost"], score["misreported"]) == (0, 0, 0)
-    # Every message waited out its greylisting; at 1,200x a busy machine's delays are seconds
-    # of SES time, so a message now and then is greylisted once more (see progress.py).
-    assert score["delivered_once"] >= 295
-    assert score["virtual_elapsed_s"] > 300 * 300
+    assert score["virtual_elapsed_s"] > 300
+    # Every message waited out its greylisting. A message it gave up when its own timeouts
+    # (30x shorter in wall time) fired is the machine's doing, and the case must say so.
+    assert score["delivered_once"] == 300 or case["clock"]["depends_on_time"], case["clock"]

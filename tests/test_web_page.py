@@ -231,8 +231,8 @@ def test_a_new_message_appears_without_a_reload(serve, open_page) -> None:
     assert page.locator("#messages-empty").is_visible()
 
     send(server, mail(1, SUBJECT))
-    page.wait_for_selector("#messages tbody tr td.subject", timeout=PUSH_MS)
-    assert page.inner_text("#messages tbody tr td.subject") == SUBJECT
+    page.wait_for_selector("#messages tbody tr td.subject .title", timeout=PUSH_MS)
+    assert page.inner_text("#messages tbody tr td.subject .title") == SUBJECT
     sync_api.expect(page.locator("#count-messages")).to_have_text("1")
     send(server, mail(2, "the second"))
     sync_api.expect(page.locator("#messages tbody tr")).to_have_count(2, timeout=PUSH_MS)
@@ -251,7 +251,8 @@ def test_the_page_says_it_lost_the_server_and_reconnects(serve, open_page) -> No
     again = serve("--api-port", port)
     send(again, mail(1, "after the restart"))
     sync_api.expect(page.locator("#status")).to_have_text(re.compile("^live"))
-    sync_api.expect(page.locator("#messages tbody td.subject")).to_have_text("after the restart")
+    subject = page.locator("#messages tbody td.subject .title")
+    sync_api.expect(subject).to_have_text("after the restart")
 
 
 def test_search_filters_on_the_server_and_pages(serve, open_page) -> None:
@@ -269,7 +270,7 @@ def test_search_filters_on_the_server_and_pages(serve, open_page) -> None:
     page.fill("#search", '"password reset"')
     page.press("#search", "Enter")
     sync_api.expect(page.locator("#messages tbody tr")).to_have_count(1)
-    assert page.inner_text("#messages tbody td.subject") == "Password reset"
+    assert page.inner_text("#messages tbody td.subject .title") == "Password reset"
     page.fill("#search", "text:nothing-like-this")
     page.press("#search", "Enter")
     sync_api.expect(page.locator("#messages-empty")).to_have_text("Nothing matches.")
@@ -302,7 +303,7 @@ def test_a_rule_switched_off_in_the_panel_lets_the_next_message_through(serve, o
     assert server.api("GET", "/api/plan")[1].get("faults") is None
     send(server, mail(2, "through now"))
     page.click(".tabs a[data-view=messages]")
-    sync_api.expect(page.locator("#messages tbody td.subject")).to_have_text("through now")
+    sync_api.expect(page.locator("#messages tbody td.subject .title")).to_have_text("through now")
     # Back on, and the count of its firings is still there.
     page.click(".tabs a[data-view=plan]")
     rule.locator("input.rule-on").check()
@@ -370,7 +371,7 @@ def test_the_keyboard_moves_between_messages(serve, open_page) -> None:
     sync_api.expect(page.locator("#message-subject")).to_have_text("first")
     page.keyboard.press("k")
     sync_api.expect(page.locator("#message-subject")).to_have_text("second")
-    assert page.locator("#messages tr.selected td.subject").inner_text() == "second"
+    assert page.locator("#messages tr.selected td.subject .title").inner_text() == "second"
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "search"
 

@@ -39,6 +39,8 @@ class Endpoint:
     aws_access_key_id: str | None = None
     aws_secret_access_key: str | None = None
     region: str = "us-east-1"
+    # Where the client reads the events SES published (JSON), when the scenario publishes them.
+    events_url: str | None = None
 
     @property
     def url(self) -> str:

@@ -61,3 +61,8 @@ def decoded(value: str | None) -> str | None:
         )
     except (ValueError, LookupError):  # a malformed encoded word: keep the raw text
         return value
+
+
+def first(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The value of the first header called `name` (any case), stripped; None without one."""
+    return next((value.strip() for key, value in headers if key.lower() == name.lower()), None)

@@ -58,9 +58,6 @@ class Ledger:
     `memory_budget_bytes` caps the message bodies held in memory; later bodies are kept only in
     the store (if any), while every record, count and id stays exact.
 
-    `headers=False` keeps none of a message's header fields but the two its record names apart
-    (`message_id`, `subject`): the runner's ledger, whose scoring reads no others.
-
     `transcript_limit_lines` caps each session's transcript, so a client that sends NOOP forever
     costs bounded memory: the first half of the limit and the newest lines are kept, and
     `SessionRecord.transcript_dropped` counts the lines left out between them.
@@ -71,14 +68,12 @@ class Ledger:
         sink: LedgerSink | None = None,
         memory_budget_bytes: int = 32 * 1024 * 1024,
         transcript_limit_lines: int = 2000,
-        headers: bool = True,
     ) -> None:
         if transcript_limit_lines < 2:
             raise ValueError("transcript_limit_lines must be at least 2 (a first and a last line)")
         self.sink = sink
         self.memory_budget_bytes = memory_budget_bytes
         self.transcript_limit_lines = transcript_limit_lines
-        self.headers = headers
         self._mutex = threading.RLock()
         self._lock = threading.Condition(self._mutex)  # readers wait on it for new records
         # One copy of each text that repeats (a batch's MAIL FROM, its From: header...), so a
@@ -153,14 +148,15 @@ class Ledger:
         acknowledged: bool,
         headers: tuple[tuple[str, str], ...] | None = None,
         via: str = "smtp",
+        configuration_set: str | None = None,
+        command: int | None = None,
+        tenant: str | None = None,
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
         with self._lock:
             headers = tuple(self._share(field) for field in headers)
             message_id, subject = _first(headers, "message-id"), _first(headers, "subject")
-            if not self.headers:
-                headers = ()
             mail_from, rcpt_tos = self._share(mail_from), self._share(rcpt_tos)
             keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
@@ -179,6 +175,9 @@ class Ledger:
                 acknowledged=acknowledged,
                 data=data if keep else None,
                 via=via,
+                configuration_set=configuration_set,
+                command=command,
+                tenant=tenant,
             )
             if keep:
                 self._bytes_held += len(data)

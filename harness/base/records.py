@@ -3,9 +3,11 @@
 A conversation is kept as structured lines: a :class:`ClientLine` for each command the client
 sent (its verb, the address of a MAIL FROM or RCPT TO, the size of a message's data, and the
 engine's number for it) and a :class:`ServerLine` for each reply (its code, enhanced code, and
-the key of the rule or limit that shaped it). The server fills the fields as it acts; the text
-of a line is rendered from them. Readers (the scorer, hunting's story, the command runner,
-conformance) read fields, never SMTP text.
+the key of the rule or limit that shaped it). A proxy's session also holds what it said to its
+upstream server and what that answered (:class:`UpstreamCommand`, :class:`UpstreamReply`),
+between the client's command and the reply the client got. The server fills the fields as it
+acts; the text of a line is rendered from them. Readers (the scorer, hunting's story, the
+command runner, conformance) read fields, never SMTP text.
 """
 
 from __future__ import annotations
@@ -93,6 +95,45 @@ class ServerLine(TranscriptLine):
         return f"{self.code}{separator}{self.message}".rstrip()
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamCommand(TranscriptLine):
+    """What a proxy sent its upstream server for the client (AUTH's secrets masked), at `stage`.
+
+    >>> UpstreamCommand(0.0, "MAIL FROM:<a@x>", stage="MAIL").text
+    'MAIL FROM:<a@x>'
+    """
+
+    line: str = ""
+    stage: str = ""
+    direction: ClassVar[str] = "»"
+
+    @property
+    def text(self) -> str:
+        return self.line
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply(TranscriptLine):
+    """A reply line from a proxy's upstream server, or a note in its place (`code` None: it
+    could not be reached, closed, or did not answer).
+
+    >>> UpstreamReply(0.0, 250, "2.0.0 Ok: queued", stage="EOM").text
+    '250 2.0.0 Ok: queued'
+    """
+
+    code: int | None = None
+    message: str = ""
+    stage: str = ""
+    last: bool = True
+    direction: ClassVar[str] = "«"
+
+    @property
+    def text(self) -> str:
+        if self.code is None:
+            return self.message
+        return f"{self.code}{' ' if self.last else '-'}{self.message}".rstrip()
+
+
 def _enhanced(code: int | None, message: str) -> str | None:
     """The enhanced status code that opens `message`, when its class matches `code`'s."""
     head = message.partition(" ")[0]
@@ -130,6 +171,10 @@ def line_json(line: TranscriptLine) -> dict[str, Any]:
     elif isinstance(line, ServerLine):
         out.update(code=line.code, message=line.message, enhanced=line.enhanced)
         out.update(decided_by=line.decided_by, last=line.last)
+    elif isinstance(line, UpstreamCommand):
+        out.update(stage=line.stage)
+    elif isinstance(line, UpstreamReply):
+        out.update(code=line.code, message=line.message, stage=line.stage, last=line.last)
     return out
 
 
@@ -143,6 +188,16 @@ def line_from_json(item: dict[str, Any]) -> TranscriptLine:
             address=item.get("address"),
             size=item.get("size"),
             number=item.get("number"),
+        )
+    if item["direction"] == UpstreamCommand.direction:
+        return UpstreamCommand(item["at"], item.get("text", ""), stage=item.get("stage", ""))
+    if item["direction"] == UpstreamReply.direction:
+        return UpstreamReply(
+            item["at"],
+            item.get("code"),
+            item.get("message", ""),
+            stage=item.get("stage", ""),
+            last=item.get("last", True),
         )
     return ServerLine(
         item["at"],
@@ -168,6 +223,9 @@ class SessionRecord:
     user: str | None = None
     accepted: int = 0
     commands_after_421: int = 0
+    # When a reply found the client gone already (server clock): it hung up waiting for it, as
+    # a client whose own timeout fired does.
+    hung_up_waiting_at: float | None = None
     # True when the session was already open at the last `Ledger.clear()` (a pytest test's
     # start): it began in an earlier test, and only what it did since is recorded here.
     carried_over: bool = False
@@ -274,6 +332,11 @@ class FaultRecord:
     reply: str | None
     at: float
     rule_index: int | None = None  # for rules: its position in the plan's faults
+    # An API refusal of one message names it (its sender and first recipient), and whether it
+    # refuses for good (MessageRejected) or for now (a throttle): the scorer reads both.
+    sender: str | None = None
+    recipient: str | None = None
+    permanent: bool = False
 
     @property
     def key(self) -> str:
@@ -298,6 +361,9 @@ class MessageRecord:
     acknowledged: bool  # False when the connection was cut before the 250 (drop_after_accept)
     data: bytes | None = field(default=None, repr=False)  # None once the memory budget is spent
     via: str = "smtp"  # how it came: "smtp", "api-v2" or "api-v1" (session 0 for the API)
+    configuration_set: str | None = None  # the API's ConfigurationSetName (SMTP: its header)
+    command: int | None = None  # the end of data's command number in its session (SMTP)
+    tenant: str | None = None  # the SES tenant it named (X-SES-TENANT header, TenantName)
 
     def header(self, name: str) -> str | None:
         for key, value in self.headers:

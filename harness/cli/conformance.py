@@ -94,6 +94,7 @@ def main(args: argparse.Namespace) -> int:
         default_workers,
         render,
         run_rows,
+        runnable,
         write_doc,
         write_section,
     )
@@ -102,6 +103,11 @@ def main(args: argparse.Namespace) -> int:
     if args.time_scale is not None and not args.time_scale > 0:
         raise PlanError("--time-scale", f"{args.time_scale:g} must be positive", allowed="> 0")
     clients = select_clients(args.client or [])
+    left_out: list = []
+    if not args.client:  # all of ours: those this machine cannot run are left out, and said so
+        clients, left_out = runnable(clients, args.clients_dir.resolve())
+        for _, reason in left_out:
+            print(f"left out: {reason}", file=sys.stderr)
     scenarios = [
         load_scenario(path) for path in scenario_paths(args.scenario or list(DEFAULT_SCENARIOS))
     ]
@@ -130,6 +136,7 @@ def main(args: argparse.Namespace) -> int:
         clients_dir=args.clients_dir.resolve(),
         command=command_line(args),
         own=[c for c in clients if c.needs == "own"],
+        left_out=[reason for _, reason in left_out],
     )
     print(block)
     for path in args.write:

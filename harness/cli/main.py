@@ -8,14 +8,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 
+from harness.cli import environment
 from harness.core.errors import PlanError
 
-SUBCOMMANDS = ("run", "scenarios", "init", "serve", "hunt", "conformance", "claim")
+SUBCOMMANDS = ("run", "scenarios", "init", "serve", "proxy", "profile-check", "hunt")
+SUBCOMMANDS += ("conformance", "claim")
+#: Subcommands whose options SES_HARNESS_<OPTION> variables set too (harness.cli.environment):
+#: `serve`, which a container or a CI service starts with a fixed command line.
+ENVIRONMENT = ("serve",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMANDS:
-        module = importlib.import_module(f"harness.cli.{name}")
+        module = importlib.import_module(f"harness.cli.{name.replace('-', '_')}")
         sub = commands.add_parser(
             module.NAME,
             help=module.HELP,
@@ -39,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command in ENVIRONMENT:
+        args = _with_environment(parser, argv, args.command)
     try:
         with _sigterm_as_ctrl_c():
             return int(args.handler(args) or 0)
@@ -48,6 +57,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _with_environment(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, command: str
+) -> argparse.Namespace:
+    """Parse again with the subcommand's defaults taken from SES_HARNESS_* variables."""
+    sub = next(
+        choice
+        for action in parser._subparsers._group_actions  # type: ignore[union-attr]
+        for name, choice in action.choices.items()  # type: ignore[union-attr]
+        if name == command
+    )
+    try:
+        sub.set_defaults(**environment.defaults(sub, os.environ))
+    except environment.BadVariable as error:
+        sub.error(str(error))
+    return parser.parse_args(argv)
 
 
 @contextlib.contextmanager

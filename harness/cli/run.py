@@ -71,6 +71,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, help="replace every scenario's plan and workload seed with this one"
     )
     parser.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="play a provider's scenarios (microsoft365, gmail, sendgrid...: `ses-harness "
+        "scenarios` lists them), not SES's",
+    )
+    parser.add_argument(
+        "--profile-file",
+        metavar="FILE",
+        help="play the scenarios against your own provider: a TOML profile (docs/providers.md)",
+    )
+    parser.add_argument(
         "-n",
         "--workers",
         type=workers,
@@ -117,7 +128,11 @@ def main(args: argparse.Namespace) -> int:
         err.print(suite_line(suite), markup=False, highlight=False)
     else:
         paths = scenario_paths(args.targets) if args.targets else builtin_scenarios()
+        if args.provider:
+            paths = provider_paths(args.provider, args.targets)
         scenarios = [load_scenario(path) for path in paths]
+        if args.profile_file:
+            scenarios = with_profile(scenarios, args.profile_file)
         strategies = args.strategy or default_strategies(scenarios, BUILTINS, UNAVAILABLE)
         if not args.strategy and UNAVAILABLE:
             left_out = ", ".join(UNAVAILABLE)
@@ -168,9 +183,9 @@ def main(args: argparse.Namespace) -> int:
         report = case_report(case, best_possible.get(case["scenario"], "")).splitlines()
         out.print(f"[red]FAIL[/] {escape(report[0])}", highlight=False)
         out.print("\n".join(report[1:]), highlight=False, markup=False, soft_wrap=True)
-    from harness.reports.digest import matching_notes
+    from harness.reports.digest import matching_notes, time_notes
 
-    for note in matching_notes(results):
+    for note in matching_notes(results) + time_notes(results):
         out.print(note, markup=False, highlight=False)
     run = results["run"]
     run_dir = reports / run["id"]
@@ -216,6 +231,33 @@ def suite_line(suite: Any) -> str:
     )
 
 
+def provider_paths(provider: str, targets: list[str]) -> list[Path]:
+    """The built-in scenarios of `provider` (with targets: none; say one or the other)."""
+    from harness.core.errors import PlanError
+    from harness.runner.scenario import provider_scenarios
+
+    if targets:
+        raise PlanError("--provider", "plays the provider's own scenarios: name no files too")
+    paths = provider_scenarios(provider)
+    if not paths:
+        names = sorted({p.stem.split("-")[0] for p in provider_scenarios()})
+        raise PlanError("--provider", f"{provider!r} has no scenarios", allowed=names)
+    return paths
+
+
+def with_profile(scenarios: list[Any], path: str) -> list[Any]:
+    """The scenarios played against the user's own profile (limit overrides kept)."""
+    import dataclasses
+
+    from harness.base.profile_file import load_profile_file
+
+    profile = load_profile_file(path)
+    return [
+        dataclasses.replace(s, plan=dataclasses.replace(s.plan, profile=profile), profile_file=path)
+        for s in scenarios
+    ]
+
+
 def default_strategies(
     scenarios: list[Any], builtins: Mapping[str, Any], unavailable: Mapping[str, str]
 ) -> list[str]:
@@ -240,6 +282,10 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["-n", str(args.workers)]
     if args.case_timeout is not None:
         words += ["--case-timeout", f"{args.case_timeout:g}"]
+    if args.provider is not None:
+        words += ["--provider", args.provider]
+    if args.profile_file is not None:
+        words += ["--profile-file", args.profile_file]
     return shlex.join(words)
 
 

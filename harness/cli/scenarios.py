@@ -33,9 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.core.errors import PlanError
-    from harness.runner.scenario import builtin_scenario, builtin_scenarios, load_scenario
+    from harness.runner.scenario import (
+        builtin_scenario,
+        builtin_scenarios,
+        load_scenario,
+        provider_scenarios,
+    )
 
-    paths = builtin_scenarios()
+    paths = builtin_scenarios() + provider_scenarios()
     if args.names:
         missing = [n for n in args.names if builtin_scenario(n) is None]
         if missing:
@@ -48,8 +53,14 @@ def main(args: argparse.Namespace) -> int:
     width = max(len(p.stem) for p in paths)
     for path in paths:
         scenario = load_scenario(path)
-        print(f"{path.stem:<{width}}  {summary(scenario.description)}")
+        if path.parent.name == "providers" and path.parent.parent == paths[0].parent:
+            head = f"{path.stem:<{width}}  [{scenario.plan.profile_name}]"
+        else:
+            head = f"{path.stem:<{width}}"
+        print(f"{head}  {summary(scenario.description)}")
     print(f"\nfiles in {paths[0].parent}/; play one with: ses-harness run {paths[0].stem}")
+    print("providers' scenarios (in [brackets]) are not in the default run: play them with")
+    print("ses-harness run --provider NAME (microsoft365, gmail, sendgrid)")
     return 0
 
 

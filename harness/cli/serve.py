@@ -25,13 +25,16 @@ from typing import Any
 
 from harness.base.endpoint import TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import load_profile_file
+from harness.cli.events_args import add_events_arguments, events_banner, events_options
 from harness.console.app import create_app
 from harness.console.http import ApiServer
-from harness.console.livelog import LiveLog, describe_limits, describe_rule
+from harness.console.livelog import LiveLog, describe_limits, describe_rule, first_limit
 from harness.console.printer import Printer
+from harness.console.sessions import TRANSCRIPT_LINES
 from harness.console.store import Store
+from harness.console.template_files import load_templates
 from harness.core.errors import PlanError
-from harness.core.limits import Limits
 from harness.core.plan import Plan, Rule
 from harness.core.profiles import PROFILES
 from harness.server.fake_ses import FakeSES
@@ -39,12 +42,20 @@ from harness.server.fake_ses import FakeSES
 NAME = "serve"
 HELP = "Run a fake SES SMTP server with a live log, an HTTP API and a live web page."
 READY = "READY"
+EPILOG = """\
+Every option is also an environment variable, SES_HARNESS_<OPTION>: --api-port is
+SES_HARNESS_API_PORT; --fault, --limit and --allow-host take one value per line. The command
+line wins over a variable (docs/container.md).
+"""
 #: Where the API token comes from when --api-token is not given (it stays out of `ps`).
 TOKEN_ENV = "SES_HARNESS_API_TOKEN"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", choices=list(PROFILES), help="default: ses, or the plan's")
+    parser.add_argument(
+        "--profile-file", metavar="FILE", help="your own provider: a TOML profile (see --profile)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     parser.add_argument("--port", type=_port, default=2525, help="SMTP port, 0 for any (2525)")
     parser.add_argument(
@@ -74,6 +85,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--store", metavar="DIR", help="keep the ledger and messages in DIR")
     parser.add_argument(
+        "--templates",
+        metavar="FILE_OR_DIR",
+        help="stored SES templates: a JSON file as `aws sesv2 create-email-template "
+        "--cli-input-json` takes (or a list of them), or a directory of such *.json files",
+    )
+    parser.add_argument(
         "--aws-credentials",
         type=_credentials,
         metavar="KEY:SECRET",
@@ -92,6 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"require this token on every API request (default: ${TOKEN_ENV}, if set); the SES "
         "API then requires signatures made with it as the secret key, unless --aws-credentials",
     )
+    add_events_arguments(parser)
     parser.add_argument(
         "--api-port", type=_port, default=8025, help="HTTP API and live page port, 0 for any (8025)"
     )
@@ -110,21 +128,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a host name the API and page answer to, besides IP addresses and localhost "
         "(repeatable); requests naming any other host are refused (DNS rebinding)",
     )
+    parser.set_defaults(server_factory=FakeSES, banner=banner)  # `proxy` gives its own
 
 
 def main(args: argparse.Namespace) -> int:
     plan = build_plan(args)
+    args.templates = load_templates(args.templates) if args.templates else {}
     warning = exposure_warning(args.host, args.api_host)
     if warning:
         print(f"ses-harness: warning: {warning}", file=sys.stderr)
     printer = Printer(sys.stdout)
     log = LiveLog(printer)
     store = None
-    ledger = Ledger(sink=log)
+    lines = TRANSCRIPT_LINES  # a long session whole, for the page
+    ledger = Ledger(sink=log, transcript_limit_lines=lines)
     if args.store:
         try:
             store = Store(args.store)
-            ledger = Ledger(sink=_Sinks(store, log))
+            ledger = Ledger(sink=_Sinks(store, log), transcript_limit_lines=lines)
             ledger.restore(store.load_messages())
         except (OSError, ValueError) as error:
             print(f"ses-harness: --store {args.store}: {error}", file=sys.stderr)
@@ -153,7 +174,9 @@ def build_plan(args: argparse.Namespace) -> Plan:
             raise error.within(source=f"--fault {spec!r}") from None
     try:
         return Plan(
-            profile=args.profile or base.profile,
+            profile=load_profile_file(args.profile_file)
+            if args.profile_file
+            else args.profile or base.profile,
             seed=base.seed if args.seed is None else args.seed,
             limits={**base.limits, **dict(args.limit)},
             faults=base.faults + tuple(rules),
@@ -268,7 +291,7 @@ async def _serve(
 ) -> int:
     tls = TlsMode.IMPLICIT if args.tls else TlsMode.STARTTLS if args.starttls else TlsMode.NONE
     token = api_token(args)
-    ses = FakeSES(
+    ses = args.server_factory(
         plan=plan,
         host=args.host,
         port=args.port,
@@ -280,7 +303,11 @@ async def _serve(
         # SDKs cannot send the token's header: the token is their secret key instead.
         api_token=token,
         region=args.aws_region,
+        **events_options(args),
+        templates=args.templates,
     )
+    # Ids unique to this run: a client's store or an SES log of an earlier run keeps them.
+    ses.id_salt = secrets.token_hex(8)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -288,7 +315,7 @@ async def _serve(
     app = create_app(ses, store, token=token, allowed_hosts=allowed_hosts(args), log=log)
     ses.mount_api(app)
     async with ses, ApiServer(app, host=args.api_host, port=args.api_port) as api:
-        for line in banner(ses, api.url, store, token):
+        for line in args.banner(ses, api.url, store, token):
             log.say(line)
         await stop.wait()
     restored = store.restored if store is not None else 0
@@ -316,23 +343,27 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         TlsMode.IMPLICIT: "implicit TLS (smtps)",
     }[endpoint.tls]
     lines = [
-        f"ses-harness serve: fake Amazon SES, profile {plan.profile}, seed {plan.seed}",
+        f"ses-harness serve: fake Amazon SES, profile {plan.profile_name}, seed {plan.seed}",
         f"  SMTP      {endpoint.host}:{endpoint.port}  {endpoint.url}  {tls}",
     ]
     if endpoint.ca_file:
         lines.append(f"  CA file   {endpoint.ca_file}  (trust this in your client)")
     if endpoint.username is not None:
         lines.append(f"  AUTH      user {endpoint.username!r}, the password given to --auth")
-    lines.append(f"  limits    {'; '.join(describe_limits(plan.resolved_limits()))}")
+    described = describe_limits(plan.resolved_limits(), plan.resolved_profile().replies)
+    lines.append(f"  limits    {'; '.join(described)}")
     if (first := first_limit(plan.resolved_limits())) is not None:
         lines.append(f"  first     {first}")
-    if plan.profile == "ses":  # AWS publishes no default quotas but the sandbox's
+    if plan.profile_name == "ses":  # AWS publishes no default quotas but the sandbox's
         lines.append(
             "  account   the rate and daily quota are example settings: set your account's "
             "(--limit rate_per_s=N --limit daily_quota=N)"
         )
     for rule in plan.faults:
         lines.append(f"  fault     {describe_rule(rule)}")
+    if ses.templates:
+        names = ", ".join(list(ses.templates)[:5]) + (", ..." if len(ses.templates) > 5 else "")
+        lines.append(f"  templates {len(ses.templates)} stored: {names}")
     if store is not None:
         lines.append(
             f"  store     {store.directory}  ({store.restored} messages from earlier runs)"
@@ -356,7 +387,7 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
         f"  SES API   {api_url}  (endpoint_url for boto3 sesv2/ses, AWS SDKs; region "
         f"{ses.region}; {signing})"
     )
-    lines.append("Ctrl-C prints a summary and stops.")
+    lines += [*events_banner(ses), "Ctrl-C prints a summary and stops."]
     ready: dict[str, Any] = {
         "smtp_host": endpoint.host,
         "smtp_port": endpoint.port,
@@ -369,25 +400,6 @@ def banner(ses: FakeSES, api_url: str, store: Store | None, token: str | None = 
 
 
 #: How a fast sender meets each limit (`Limits.first_met`), for the banner.
-_MEETS = {
-    "rate_per_s": ("the send rate", "within a second gets 454"),
-    "session_limit": ("the session cap", "on one connection gets 421"),
-    "daily_quota": ("the daily quota", "within 24 h gets 454"),
-}
-
-
-def first_limit(limits: Limits) -> str | None:
-    """Which limit a sender that sends as fast as it can meets first, and how to switch it off:
-    with the ses profile's settings, the rate (the 15th message in a second), not the cap."""
-    met = limits.first_met()
-    if met is None:
-        return None
-    name, message = met
-    limit, how = _MEETS[name]
-    return (
-        f"a fast sender meets {limit} first: message {message:,} {how} "
-        f"(--limit {name}=none switches it off)"
-    )
 
 
 def _limit(text: str) -> tuple[str, Any]:

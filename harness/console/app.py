@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from harness.console import guard, inbox, sessions, steering
+from harness.console import guard, health, inbox, metrics, sesevents, sessions, steering
 from harness.console.api import SES_KEY, STORE_KEY, ConsoleError, json_body, plan_from, reply, whole
 from harness.console.events import MAX_STREAMS, EventHub
 from harness.console.livelog import LiveLog, describe_limits, describe_rule
@@ -65,10 +65,11 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """With a token set, every /api/ request must carry it. The page and its static files carry
-    no data and load without it (the page takes the token from its URL, `/?token=...`)."""
+    """With a token set, every /api/ request and /metrics (counts and fault names are data)
+    must carry it. The page and its static files carry no data and load without it (the page
+    takes the token from its URL, `/?token=...`)."""
     token = request.app[TOKEN_KEY]
-    if token is None or not request.path.startswith("/api/"):
+    if token is None or not (request.path.startswith("/api/") or request.path == "/metrics"):
         return await handler(request)
     given = request.headers.get("X-Api-Token")
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -123,16 +124,21 @@ def create_app(
     app[TOKEN_KEY] = token or None
     app[STARTED_KEY] = time.time()
     _add_live_parts(app, ses, caps or page_caps())
+    metrics.install(app, SES_KEY, app[HUB_KEY], lambda: store.restored if store else 0)
     app.add_routes(
         [
             web.get("/", index),
+            web.get("/favicon.ico", favicon),
             web.static("/web", WEB_DIR),
             *inbox.routes(),
             *sessions.routes(),
             *steering.routes(),
+            *sesevents.routes(),
+            *health.routes(),
             web.get("/api/events", events),
             web.get("/api/sessions", list_sessions),
             web.get("/api/faults", list_faults),
+            web.get("/api/templates", list_templates),
             web.get("/api/stats", stats),
             web.post("/api/reset", reset),
             web.get("/api/plan", get_plan),
@@ -176,6 +182,11 @@ async def index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(WEB_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
 
 
+async def favicon(request: web.Request) -> web.StreamResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the page's icon (SVG)."""
+    return web.FileResponse(WEB_DIR / "favicon.svg", headers={"Content-Type": "image/svg+xml"})
+
+
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: one per new session, closed session, message, fault, plan change."""
     return await request.app[HUB_KEY].stream(request)
@@ -208,6 +219,13 @@ async def list_faults(request: web.Request) -> web.Response:
     return reply(_newest(request, faults))
 
 
+async def list_templates(request: web.Request) -> web.Response:
+    """The SES API's stored templates, in order of creation (serve --templates, and those the
+    API's Create(Email)Template made)."""
+    service = request.app[SES_KEY].api_service
+    return reply(service.templates.listing() if service is not None else [])
+
+
 # --- stats, reset, plan -------------------------------------------------------------------
 
 
@@ -230,9 +248,9 @@ async def stats(request: web.Request) -> web.Response:
                 "ca_file": endpoint.ca_file,
                 "auth": endpoint.username is not None,
             },
-            "profile": ses.plan.profile,
+            "profile": ses.plan.profile_name,
             "seed": ses.plan.seed,
-            "behaviours": describe_limits(limits),
+            "behaviours": describe_limits(limits, ses.plan.resolved_profile().replies),
             "limits": {
                 k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(limits).items()

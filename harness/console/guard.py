@@ -84,7 +84,7 @@ def ses_api(request: web.Request) -> bool:
     request signed in its `Authorization` header, which a page on another origin cannot send
     without a preflight either, and it refuses any other in SES's own words and format (a 403
     in XML for v1, in JSON for v2), not in the page's."""
-    return request.path in sesapi.PATHS
+    return sesapi.serves(request.path)
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from harness.base.ledger import MessageRecord
-from harness.console import mime
+from harness.base.ledger import MessageRecord, decoded
+from harness.console import mime, preview
 from harness.console.api import (
     SES_KEY,
     STORE_KEY,
@@ -64,6 +64,8 @@ class Inbox:
         self.texts = TextCache(self._searchable)
         self.haystacks = Haystacks()
         self.parsing = 0  # views waiting for (or in) the parser
+        #: The list's snippet and attachment count, by sequence (with the body's sha256).
+        self.summaries: dict[int, tuple[str, dict[str, Any]]] = {}
 
     @property
     def ses(self) -> Any:
@@ -91,6 +93,25 @@ class Inbox:
         self.deleted_through = 0
         self.texts.clear()
         self.haystacks.clear()
+        self.summaries.clear()
+
+    async def summarize(self, records: list[MessageRecord]) -> dict[int, dict[str, Any]]:
+        """The snippet and attachment count of each of `records` (a page of the list), taken
+        apart once each and kept (at most SUMMARIES_KEPT; a body no longer held has none)."""
+        held = self.summaries
+        missing = [
+            (r.sequence, r.sha256, data)
+            for r in records
+            if held.get(r.sequence, ("",))[0] != r.sha256 and (data := self.body(r)) is not None
+        ]
+        if missing:
+            found = await self.parsed(_summaries, missing)
+            for sequence, sha256, _ in missing:
+                held[sequence] = (sha256, found[sequence])
+            while len(held) > SUMMARIES_KEPT:
+                del held[next(iter(held))]
+        empty = {"snippet": None, "attachments": None}
+        return {r.sequence: held.get(r.sequence, ("", empty))[1] for r in records}
 
     def body(self, record: MessageRecord) -> bytes | None:
         if record.data is not None:
@@ -128,6 +149,12 @@ class Inbox:
 
 
 INBOX_KEY = web.AppKey("inbox", Inbox)
+#: Summaries the inbox keeps (a few pages' worth of a large store, and all of a small one).
+SUMMARIES_KEPT = 10_000
+
+
+def _summaries(items: list[tuple[int, str, bytes]]) -> dict[int, dict[str, Any]]:
+    return {sequence: preview.summary(data) for sequence, _, data in items}
 
 
 def routes() -> list[web.AbstractRouteDef]:
@@ -137,6 +164,7 @@ def routes() -> list[web.AbstractRouteDef]:
         web.get("/api/messages/{sequence}", get_message),
         web.delete("/api/messages/{sequence}", delete_message),
         web.get("/api/messages/{sequence}/raw", get_raw),
+        web.get("/api/messages/{sequence}/html", get_html),
         web.get("/api/messages/{sequence}/parts/{part}", get_part),
     ]
 
@@ -201,10 +229,15 @@ async def list_messages(request: web.Request) -> web.Response:
                 )
     restored = inbox.restored()
     page = _page(request, matches)
-    return reply(
-        [message_json(m, restored=m.sequence <= restored) for m in page],
-        headers={"X-Total-Count": str(len(matches))},
-    )
+    out = [message_json(m, restored=m.sequence <= restored) for m in page]
+    if request.query.get("summary") in ("1", "true", "yes"):
+        try:
+            summaries = await inbox.summarize(page)
+        except ConsoleError:  # the parser is busy (503): the list comes without its summaries
+            summaries = {}
+        for item in out:
+            item.update(summaries.get(item["sequence"], {"snippet": None, "attachments": None}))
+    return reply(out, headers={"X-Total-Count": str(len(matches))})
 
 
 # --- one message -------------------------------------------------------------------------
@@ -237,6 +270,8 @@ async def get_message(request: web.Request) -> web.Response:
     inbox = request.app[INBOX_KEY]
     record = _message(request)
     out = message_json(record, restored=record.sequence <= inbox.restored(), headers=True)
+    # RFC 2047 words decoded, for the Headers tab to show beside the raw values.
+    out["headers_decoded"] = [[key, decoded(value)] for key, value in record.headers]
     data = inbox.body(record)
     if data is None:
         out["body"] = None
@@ -259,6 +294,20 @@ async def get_raw(request: web.Request) -> web.Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+async def get_html(request: web.Request) -> web.Response:
+    """The HTML body as the page frames it: its inline (cid:) images as data: URLs, under the
+    policy every part is served with (no script, nothing remote)."""
+    record = _message(request)
+    try:
+        html = await request.app[INBOX_KEY].parsed(preview.inline_html, _body(request, record))
+    except mime.TooComplex as error:
+        raise ConsoleError(422, f"message {record.sequence} is not taken apart: {error}") from None
+    if html is None:
+        raise ConsoleError(404, f"message {record.sequence} has no HTML body")
+    headers = {"Content-Security-Policy": PART_CSP, "X-Frame-Options": "SAMEORIGIN"}
+    return web.Response(text=html, content_type="text/html", headers=headers)
 
 
 async def get_part(request: web.Request) -> web.Response:

@@ -9,8 +9,10 @@ import time
 from typing import TextIO
 
 from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
+from harness.core.evidence import Replies
 from harness.core.limits import Limits
 from harness.core.plan import Rule
+from harness.core.profiles import SES_REPLIES
 
 
 class LiveLog:
@@ -88,28 +90,50 @@ class LiveLog:
             pass  # a log line is lost; the message it was about is not
 
 
-def describe_limits(limits: Limits) -> list[str]:
-    """The SES behaviours a set of limits switches on, as a person reads them."""
+def describe_limits(limits: Limits, replies: Replies = SES_REPLIES) -> list[str]:
+    """The behaviours a set of limits switches on, as a person reads them, with the codes of
+    the profile's `replies` (SES's by default)."""
+    stage = {"EOM": "end of data", "DATA": "DATA", "MAIL": "MAIL FROM", "AUTH": "AUTH"}
+    at = stage[limits.quota_stage]
+    per = " per user" if limits.per_user else ""
     parts = []
     if limits.session_limit is not None:
-        parts.append(f"session cap {limits.session_limit} (421 at MAIL FROM)")
+        parts.append(
+            f"session cap {limits.session_limit} ({replies.session_cap.code} at MAIL FROM)"
+        )
     if limits.rate_per_s is not None:
         burst = f", burst {limits.burst:g}" if limits.burst is not None else ""
-        parts.append(f"rate {limits.rate_per_s:g}/s{burst} (454 at end of data)")
+        code = replies.rate_exceeded.code
+        parts.append(f"rate {limits.rate_per_s:g}/s{burst}{per} ({code} at {at})")
     if limits.daily_quota is not None:
-        parts.append(f"daily quota {limits.daily_quota:,} per rolling 24 h (454)")
+        code = replies.daily_quota.code
+        parts.append(f"daily quota {limits.daily_quota:,}{per} per rolling 24 h ({code} at {at})")
+    if limits.tarpit_per_minute is not None:
+        parts.append(f"{limits.tarpit_per_minute} messages a minute{per} (more are delayed)")
     if limits.max_connections is not None:
-        parts.append(f"{limits.max_connections} concurrent connections (421 at connect)")
+        code = replies.too_many_connections.code
+        parts.append(f"{limits.max_connections} concurrent connections ({code} at connect)")
+    if limits.max_connections_per_user is not None:
+        code = replies.user_connections.code
+        parts.append(
+            f"{limits.max_connections_per_user} connections a user ({code} at end of data)"
+        )
+    if limits.auth_per_minute is not None:
+        code = replies.too_many_logins.code
+        parts.append(f"{limits.auth_per_minute} logins a minute ({code} at AUTH)")
     if limits.idle_timeout_s is not None:
-        parts.append(f"idle timeout {limits.idle_timeout_s:g} s (451 and close)")
+        top = limits.idle_timeout_max_s
+        span = f"{limits.idle_timeout_s:g}-{top:g}" if top else f"{limits.idle_timeout_s:g}"
+        parts.append(f"idle timeout {span} s ({replies.idle_timeout.code} and close)")
     if limits.max_recipients is not None:
         parts.append(f"{limits.max_recipients} recipients per message")
     if limits.max_message_bytes is not None:
         parts.append(f"{_size(limits.max_message_bytes)} per message")
     if limits.require_auth:
-        parts.append("AUTH required (530 at MAIL FROM)")
+        parts.append(f"AUTH required ({replies.auth_required.code} at MAIL FROM)")
     if limits.verified is not None:
-        parts.append(f"only verified identities: {', '.join(limits.verified)} (554)")
+        code = replies.not_verified.code
+        parts.append(f"only verified identities: {', '.join(limits.verified)} ({code})")
     return parts or ["no limits"]
 
 
@@ -124,3 +148,24 @@ def _size(size: int) -> str:
         if size >= factor and size % factor == 0:
             return f"{size // factor} {unit}"
     return f"{size} bytes"
+
+
+_MEETS = {
+    "rate_per_s": ("the send rate", "within a second gets 454"),
+    "session_limit": ("the session cap", "on one connection gets 421"),
+    "daily_quota": ("the daily quota", "within 24 h gets 454"),
+}
+
+
+def first_limit(limits: Limits) -> str | None:
+    """Which limit a sender that sends as fast as it can meets first, and how to switch it off:
+    with the ses profile's settings, the rate (the 15th message in a second), not the cap."""
+    met = limits.first_met()
+    if met is None:
+        return None
+    name, message = met
+    limit, how = _MEETS[name]
+    return (
+        f"a fast sender meets {limit} first: message {message:,} {how} "
+        f"(--limit {name}=none switches it off)"
+    )

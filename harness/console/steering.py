@@ -121,7 +121,7 @@ class Steering:
         if fault.source == "limit":
             value = getattr(plan.resolved_limits(), fault.name, None)
             shown = ", ".join(value) if isinstance(value, tuple) else value
-            return f"limit {fault.name} = {shown} (profile {plan.profile})"
+            return f"limit {fault.name} = {shown} (profile {plan.profile_name})"
         return f"{fault.source} {fault.name}"
 
     def _fired(self) -> tuple[collections.Counter[Rule], collections.Counter[str]]:
@@ -139,7 +139,7 @@ class Steering:
             self.adopt(self.ses.plan)
         full = self.full
         rules_fired, limits_fired = self._fired()
-        profile = PROFILES[full.profile].limits
+        profile = full.resolved_profile().limits
         resolved = full.resolved_limits()
         limits = []
         for f in dataclasses.fields(Limits):
@@ -167,7 +167,7 @@ class Steering:
             for index, rule in enumerate(full.faults)
         ]
         return {
-            "profile": full.profile,
+            "profile": full.profile_name,
             "seed": full.seed,
             "profiles": list(PROFILES),
             "plan": full.to_dict(),

@@ -77,6 +77,9 @@ class Store:
                 "wall_at": record.wall_at,
                 "acknowledged": record.acknowledged,
                 "via": record.via,
+                "configuration_set": record.configuration_set,
+                "command": record.command,
+                "tenant": record.tenant,
             }
         )
 
@@ -115,6 +118,9 @@ class Store:
                 wall_at=item["wall_at"],
                 acknowledged=item["acknowledged"],
                 via=item.get("via", "smtp"),  # ledgers written before the SES API said nothing
+                configuration_set=item.get("configuration_set"),
+                command=item.get("command"),
+                tenant=item.get("tenant"),
             )
             for item in self.records("message")
             if item["run"] < self.run

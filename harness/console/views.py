@@ -33,7 +33,9 @@ def message_json(record: MessageRecord, *, restored: bool, headers: bool = False
         "received": iso(record.wall_at),
         "acknowledged": record.acknowledged,
         "via": getattr(record, "via", "smtp"),  # how it came: SMTP or the SES HTTP API
+        "tenant": getattr(record, "tenant", None),  # the SES tenant it named
         "restored": restored,
+        "command": record.command,  # its end of data's number in the session's conversation
         "raw_url": f"/api/messages/{record.sequence}/raw",
     }
     if headers:

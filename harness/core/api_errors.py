@@ -97,6 +97,7 @@ V2_ERRORS: dict[str, SesApiError] = {
     ),
     "bad_request": SesApiError(400, "BadRequestException", "{}", DOC, "sesv2 model"),
     "not_found": SesApiError(404, "NotFoundException", "{}", DOC, "sesv2 model"),
+    "already_exists": SesApiError(400, "AlreadyExistsException", "{}", DOC, "sesv2 model"),
     "missing_auth": SesApiError(
         403, "MissingAuthenticationTokenException", "Missing Authentication Token", INFER, "AWS"
     ),
@@ -138,6 +139,23 @@ V2_ERRORS: dict[str, SesApiError] = {
         INFER,
         "text and 15 min: aws-sdk-js#254, #527 (InvalidSignatureException), DynamoDB via "
         "mhart/dynalite; 'not yet current': scratchstack-aws-signature's docs; not seen from SES",
+    ),
+    "template_missing": SesApiError(
+        404,
+        "NotFoundException",
+        "{}",
+        DOC,
+        "sesv2 model (Get/Update/DeleteEmailTemplate); text inferred",
+    ),
+    "template_exists": SesApiError(
+        400, "AlreadyExistsException", "{}", DOC, "sesv2 model (CreateEmailTemplate); text inferred"
+    ),
+    "template_limit": SesApiError(
+        400,
+        "LimitExceededException",
+        "{}",
+        DOC,
+        "sesv2 model (CreateEmailTemplate); 20,000 templates a region: DG-QUOTAS",
     ),
     "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
     "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
@@ -227,9 +245,26 @@ V1_ERRORS: dict[str, SesApiError] = {
         "Query services' SignatureDoesNotMatch 'Signature expired: ... (... - 15 min.)': SNS "
         "aws-sdk-js#265, SQS #401, STS aws-cli#6676; SES itself inferred (aws-sdk-js#2105)",
     ),
+    "template_missing": SesApiError(
+        400,
+        "TemplateDoesNotExist",
+        "{}",
+        DOC,
+        "ses model (GetTemplate, UpdateTemplate); text inferred",
+    ),
+    "template_exists": SesApiError(
+        400, "AlreadyExists", "{}", DOC, "ses model (CreateTemplate); text inferred"
+    ),
+    "template_limit": SesApiError(
+        400, "LimitExceeded", "{}", DOC, "ses model (CreateTemplate); 20,000 a region: DG-QUOTAS"
+    ),
     "internal": SesApiError(500, "InternalFailure", "{}", DOC, "AWS common errors", False),
     "unavailable": SesApiError(503, "ServiceUnavailable", "{}", DOC, "AWS common errors", False),
 }
+
+#: The refusals that hold only for now (a throttle, an outage): any other refusal of a message
+#: (MessageRejected, a bad parameter) is for good, and a client that reports it is right.
+TRANSIENT = frozenset({"rate_per_s", "daily_quota", "internal", "unavailable"})
 
 # What a fault rule's bare HTTP status means when it names no error code.
 _BY_STATUS = {400: "bad_request", 404: "not_found", 429: "rate_per_s", 500: "internal"}

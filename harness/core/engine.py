@@ -11,13 +11,15 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from harness.core import api_errors, wire
+from harness.core import account, api_errors, checks, wire
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
-from harness.core.limits import Limits, RollingQuota, TokenBucket, is_verified
-from harness.core.plan import Delay, Drop, DropAfterAccept, Plan, Reply, Stage, Stall
-from harness.core.profiles import PROFILES, Line, Replies
-from harness.core.rules import Command, RuleBook
+from harness.core.limits import Limits, Window
+from harness.core.margins import Margins
+from harness.core.meters import MeterBook, Meters
+from harness.core.plan import Plan, Reply, Stage
+from harness.core.profiles import Line, Replies
+from harness.core.rules import Command, RuleBook, decide
 
 
 @dataclass
@@ -27,6 +29,7 @@ class SessionState:
     commands: int = 0
     accepted: int = 0
     authenticated: bool = False
+    user: str | None = None  # who authenticated (limits per user count by it)
     open: bool = True
     awaiting_tls: bool = False  # STARTTLS is offered and required before AUTH, and not done
 
@@ -52,8 +55,13 @@ class Engine:
         self._first_attempt: dict[object, float] = {}  # when each message was first tried
         self.api_requests = 0  # API send requests so far: the API stage's command number
         self._api_accepted = 0  # messages accepted through the API: their SES ids' sequence
-        self._bucket: TokenBucket | None = None
-        self._quota: RollingQuota | None = None
+        self._meters: MeterBook
+        self._logins: Window | None = None
+        self.margins = Margins()  # how near the clock came to deciding otherwise
+        # "": SES ids follow from the seed alone, as a scenario's runs need; a run's own random
+        # text (serve's): ids unique to that run and to each reset in it.
+        self.id_salt = ""
+        self._resets = 0
         self._apply(plan, now=now, previous=None)
 
     # --- configuration ---------------------------------------------------------------------
@@ -68,31 +76,23 @@ class Engine:
         old = previous
         self.plan = plan
         self.limits: Limits = plan.resolved_limits()
-        self.replies: Replies = PROFILES[plan.profile].replies
+        self.replies: Replies = plan.resolved_profile().replies
         self.rules = RuleBook(plan.faults, plan.seed)
-        if old is None or (old.rate_per_s, old.burst) != (
-            self.limits.rate_per_s,
-            self.limits.burst,
-        ):
-            self._bucket = (
-                TokenBucket(self.limits.rate_per_s, self.limits.burst, now=now)
-                if self.limits.rate_per_s
-                else None
-            )
-        if old is None or old.daily_quota != self.limits.daily_quota:
-            self._quota = RollingQuota(self.limits.daily_quota) if self.limits.daily_quota else None
+        if old is None:
+            self._meters = MeterBook(self.limits, now)
+        else:
+            self._meters.update(self.limits, now)
+        if old is None or old.auth_per_minute != self.limits.auth_per_minute:
+            logins = self.limits.auth_per_minute
+            self._logins = Window(logins) if logins else None
 
     def reset(self, plan: Plan, *, now: float) -> None:
-        """Start over with `plan`: counters, attempts and limit state; open sessions stay open.
-
-        A session still open (a client's pooled connection) starts afresh too: no messages
-        or commands counted, idle from `now`; it stays authenticated, as the connection is. A
-        new test then meets the per-session cap it arranged, not what an earlier test left.
-        Session numbers restart at 1 when no session is open, so `session=1` means the first
-        connection after the reset.
-        """
+        """Start over with `plan`: counters, attempts and limit state; open sessions stay open,
+        afresh (none counted, idle from `now`, still authenticated), so a new test meets the
+        cap it arranged. Session numbers restart at 1 when none is open."""
         self._attempts.clear()
         self._first_attempt.clear()
+        self._resets += 1
         self.api_requests = self._api_accepted = 0
         if not any(s.open for s in self._sessions.values()):
             self._sessions.clear()
@@ -100,7 +100,7 @@ class Engine:
         for state in self._sessions.values():
             state.commands = state.accepted = 0
             state.last_active = now
-        self._bucket = self._quota = None
+        self.margins = Margins()
         self._apply(plan, now=now, previous=None)  # every limit starts afresh
 
     def ident(self, session: int) -> str:
@@ -117,7 +117,7 @@ class Engine:
         self._next_session += 1
         open_now = sum(1 for s in self._sessions.values() if s.open)
         state = self._sessions[number] = SessionState(number, now, awaiting_tls=starttls)
-        decision = self._from_rules(Command(Stage.CONNECT, number, 0))
+        decision = self._from_rules(Command(Stage.CONNECT, number, 0), now)
         cap = self.limits.max_connections
         if decision is None and cap is not None and open_now >= cap:
             decision = self._refuse("max_connections", self.replies.too_many_connections, True)
@@ -151,10 +151,10 @@ class Engine:
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
-        rules = self._from_rules(command) or PROCEED
+        rules = self._from_rules(command, now) or PROCEED
         if rules.outcome is not Outcome.PROCEED:
             return rules
-        limit = self._limit_at(state, stage)
+        limit = self._limit_at(state, stage, now, recipients)
         return _after(rules, limit) if limit is not None else rules
 
     def end_of_data(
@@ -166,8 +166,10 @@ class Engine:
         recipients: tuple[str, ...],
         key: str,
         size: int,
+        tenant: str | None = None,
     ) -> Decision:
-        """The final '.' arrived. `key` identifies the logical message (its Message-ID)."""
+        """The final '.' arrived. `key` identifies the logical message (its Message-ID);
+        `tenant`, the SES tenant it names (its X-SES-TENANT header)."""
         state = self._sessions[session]
         state.commands += 1
         idle = self._idle(state, now)
@@ -176,33 +178,44 @@ class Engine:
         # The Message-ID alone (RCPT keys hold line breaks, which no unfolded value has).
         attempt = self._count_attempt(key, now)
         age_s = self._age(key, now)
-        command = Command(Stage.EOM, session, state.commands, sender, recipients, attempt, age_s)
-        rules = self._from_rules(command) or PROCEED
+        command = Command(
+            Stage.EOM, session, state.commands, sender, recipients, attempt, age_s, tenant
+        )
+        rules = self._from_rules(command, now) or PROCEED
+        meters = self._meters.of(state.user)
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
-            self._charge(len(recipients), now)
+            meters.charge(len(recipients), now)
             return self._accept(state, now, rules)
         if rules.outcome is not Outcome.PROCEED:
             return rules
-        refusal = self._content_refusal(recipients, size, now)
+        refusal = self._user_connections(state) or self._content_refusal(
+            meters, recipients, size, now
+        )
         if refusal is not None:
             return _after(rules, refusal)
-        return self._accept(state, now, _after(rules, Decision(Outcome.ACCEPT)))
+        return self._accept(state, now, _after(rules, checks.tarpit(meters, now)))
 
     # --- the SES HTTP API: the same account through another door ---------------------------
 
     def api_request(
-        self, *, now: float, sender: str, recipients: tuple[str, ...], key: str
+        self,
+        *,
+        now: float,
+        sender: str,
+        recipients: tuple[str, ...],
+        key: str,
+        tenant: str | None = None,
     ) -> Decision:
         """A send request reached the API (before its messages): what the fault rules say.
-
-        Requests are numbered across the server like commands of one session numbered 0, so a
-        rule's `nth`, `probability` and `attempts` (by `key`, the Message-ID) work as at EOM.
-        """
+        Requests are numbered like commands of a session 0, so a rule's `nth`, `probability`
+        and `attempts` (by `key`, the Message-ID) work as at EOM."""
         self.api_requests += 1
         attempt = self._count_attempt(("api", key), now)
         age_s = self._age(("api", key), now)
-        command = Command(Stage.API, 0, self.api_requests, sender, recipients, attempt, age_s)
-        return self._from_rules(command) or PROCEED
+        command = Command(
+            Stage.API, 0, self.api_requests, sender, recipients, attempt, age_s, tenant
+        )
+        return self._from_rules(command, now) or PROCEED
 
     def api_message(
         self,
@@ -214,20 +227,26 @@ class Engine:
         sender: str = "",
         by_fiat: bool = False,
     ) -> Decision:
-        """One message of an API request: the account's limits, then an SES message id.
-
-        The rate bucket and the daily quota are the SMTP server's own, counted per recipient.
-        `by_fiat` (a drop_after_accept rule fired) accepts and charges without checking.
-        """
+        """One message of an API request: the account's limits (the SMTP server's own rate
+        and quota, per recipient), then an SES message id. `by_fiat` (a drop_after_accept rule
+        fired) accepts and charges without checking."""
+        meters = self._meters.of(None)
         if by_fiat:
-            self._charge(len(recipients), now)
+            meters.charge(len(recipients), now)
         else:
             max_bytes = self.limits.max_message_bytes
             if version == api_errors.V1:
                 v1_cap = api_errors.V1_MAX_MESSAGE_BYTES
                 max_bytes = min(max_bytes or v1_cap, v1_cap)
-            refused = self._content_limit(
-                recipients, size, now, max_bytes, identities=(sender, *recipients)
+            refused = checks.content_limit(
+                self.limits,
+                meters,
+                recipients,
+                size,
+                now,
+                max_bytes,
+                (sender, *recipients),
+                margins=self.margins,
             )
             if refused is not None:
                 name, fill = refused
@@ -241,7 +260,7 @@ class Engine:
                 return Decision(Outcome.REPLY, reply=answer, fired=fired, error=error)
         self._api_accepted += 1
         # Session 0: no SMTP session has it.
-        ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now)
+        ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now, self.salt)
         return Decision(Outcome.ACCEPT, ses_id=ses_id)
 
     def api_error(self, decision: Decision, version: str) -> SesApiError:
@@ -252,15 +271,15 @@ class Engine:
         assert isinstance(action, Reply)
         return api_errors.for_rule(action.code, action.error, action.text, version)
 
+    @property
+    def salt(self) -> str:
+        return f"{self.id_salt}:{self._resets}" if self.id_salt else ""
+
     def send_quota(self, *, now: float) -> tuple[float, float, float]:
-        """(max 24-hour send, max send rate, sent in the last 24 hours); -1 means unlimited."""
-        quota = self.limits.daily_quota
-        used = self._quota.used(now=now) if self._quota is not None else 0
-        return (
-            float(quota) if quota is not None else -1.0,
-            float(self.limits.rate_per_s) if self.limits.rate_per_s is not None else -1.0,
-            float(used),
-        )
+        """(max 24-hour send, max send rate, sent in the last 24 hours): see core.account."""
+        meter = self._meters.of(None).quota
+        used = meter.used(now=now) if meter is not None else 0
+        return account.send_quota(self.limits, self.plan.resolved_profile().limits, used)
 
     # --- session bookkeeping ---------------------------------------------------------------
 
@@ -272,10 +291,14 @@ class Engine:
         """Bytes arrived from the client (a message line mid-DATA too): the idle timer restarts
         from here, as SES's "Timeout waiting for data from client" says."""
         if session in self._sessions:  # a reset may have forgotten it
+            self._idle(self._sessions[session], now)  # its margin; the timer decides
             self._sessions[session].last_active = now
 
-    def authenticated(self, session: int) -> None:
-        self._sessions[session].authenticated = True
+    def authenticated(self, session: int, user: str | None = None) -> None:
+        """AUTH succeeded in `session`, as `user` (limits per user count by it)."""
+        state = self._sessions[session]
+        state.authenticated = True
+        state.user = user
 
     def encrypted(self, session: int) -> None:
         """STARTTLS is done: AUTH may come."""
@@ -287,17 +310,20 @@ class Engine:
         return self._refuse("max_message_bytes", self.replies.too_large, False)
 
     def disconnected(self, session: int) -> None:
-        """The connection is gone: forget the session (so long runs hold only live ones).
-
-        A session forgotten by `reset()` is ignored.
-        """
+        """The connection is gone: forget the session (so long runs hold only live ones)."""
         self._sessions.pop(session, None)
 
     def idle_deadline(self, session: int) -> float | None:
         """When this session times out, on the server's clock (None: never)."""
-        if self.limits.idle_timeout_s is None:
+        timeout_s = self.idle_timeout_s(session)
+        if timeout_s is None:
             return None
-        return self._sessions[session].last_active + self.limits.idle_timeout_s
+        return self._sessions[session].last_active + timeout_s
+
+    def idle_timeout_s(self, session: int) -> float | None:
+        """How long `session` may be silent: the limit, or drawn (seeded, per session) between
+        it and `idle_timeout_max_s`."""
+        return checks.idle_timeout_s(self.limits, self.plan.seed, session)
 
     def idle_timeout(self, session: int) -> Decision:
         """The decision for an idle session: the unprompted 451 and close."""
@@ -327,6 +353,8 @@ class Engine:
         deadline = self.idle_deadline(state.number)
         if deadline is not None and now > deadline:
             return self.idle_timeout(state.number)
+        if deadline is not None:
+            self.margins.note(deadline - now, "limit:idle_timeout_s", at_s=now)
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
@@ -334,39 +362,15 @@ class Engine:
         fired = (Fired("limit", limit, "reply", str(reply)),)
         return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
-    def _from_rules(self, command: Command) -> Decision | None:
-        """Delays from every firing rule add up; the first other firing rule decides."""
-        indexes = self.rules.firing(command)
-        if not indexes:
-            return None
-        delay_s = 0.0
-        fired: list[Fired] = []
-        for index in indexes:
-            rule = self.rules.rules[index]
-            action = rule.action
-            if isinstance(action, Delay):
-                delay_s += action.delay_s
-                fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
-                continue
-            if isinstance(action, Reply):
-                close = action.close if action.close is not None else action.code == 421
-                fired.append(Fired("rule", rule.label, action.kind, action.line, index))
-                answer = Answer(action.code, action.text)
-                return Decision(Outcome.REPLY, answer, close, delay_s, fired=tuple(fired))
-            fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
-            if isinstance(action, Drop):
-                return Decision(Outcome.DROP, close=True, delay_s=delay_s, fired=tuple(fired))
-            if isinstance(action, DropAfterAccept):
-                return Decision(
-                    Outcome.DROP_AFTER_ACCEPT, close=True, delay_s=delay_s, fired=tuple(fired)
-                )
-            assert isinstance(action, Stall)
-            return Decision(
-                Outcome.STALL, delay_s=delay_s, stall_s=action.stall_s, fired=tuple(fired)
-            )
-        return Decision(Outcome.PROCEED, delay_s=delay_s, fired=tuple(fired))
+    def _from_rules(self, command: Command, now: float) -> Decision | None:
+        decision = decide(self.rules, command)
+        if self.rules.greylist_margin is not None:
+            self.margins.note(*self.rules.greylist_margin, at_s=now)
+        return decision
 
-    def _limit_at(self, state: SessionState, stage: Stage) -> Decision | None:
+    def _limit_at(
+        self, state: SessionState, stage: Stage, now: float, recipients: tuple[str, ...]
+    ) -> Decision | None:
         limits = self.limits
         if stage is Stage.MAIL:
             if limits.session_limit is not None and state.accepted >= limits.session_limit:
@@ -374,56 +378,43 @@ class Engine:
                 return self._refuse("session_limit", self.replies.session_cap, True)
             if limits.require_auth and not state.authenticated:
                 return self._refuse("require_auth", self.replies.auth_required, False)
+        if stage is Stage.AUTH and self._logins is not None and not self._logins.try_take(now=now):
+            return self._refuse("auth_per_minute", self.replies.too_many_logins, False)
+        if stage.value == limits.quota_stage:
+            count = len(recipients) if stage is Stage.DATA else 1
+            meters = self._meters.of(state.user)
+            rate = stage is not Stage.AUTH
+            refused = checks.spent(meters, count, now, rate=rate, margins=self.margins)
+            if refused is not None:
+                return self._refuse(refused, getattr(self.replies, _LINES[refused]), False)
         return None
 
+    def _user_connections(self, state: SessionState) -> Decision | None:
+        """Past the cap of sessions one user may have open (Microsoft 365's 3 a mailbox), the
+        later sessions' messages are refused at end of data, whatever the earlier ones do."""
+        cap = self.limits.max_connections_per_user
+        if cap is None or state.user is None:
+            return None
+        peers = sorted(n for n, s in self._sessions.items() if s.open and s.user == state.user)
+        if state.number in peers[:cap]:
+            return None
+        return self._refuse("max_connections_per_user", self.replies.user_connections, False)
+
     def _content_refusal(
-        self, recipients: tuple[str, ...], size: int, now: float
+        self, meters: Meters, recipients: tuple[str, ...], size: int, now: float
     ) -> Decision | None:
-        refused = self._content_limit(recipients, size, now, self.limits.max_message_bytes)
+        max_bytes = self.limits.max_message_bytes
+        refused = checks.content_limit(
+            self.limits, meters, recipients, size, now, max_bytes, smtp=True, margins=self.margins
+        )
         if refused is None:
             return None
         name, fill = refused
         return self._refuse(name, getattr(self.replies, _LINES[name]), False, fill)
 
-    def _content_limit(
-        self,
-        recipients: tuple[str, ...],
-        size: int,
-        now: float,
-        max_bytes: int | None,
-        identities: tuple[str, ...] | None = None,
-    ) -> tuple[str, str] | None:
-        """The limit a message breaks (its field name, and the identities that failed), or None
-        after taking its recipients from the rate bucket and the daily quota."""
-        limits = self.limits
-        if max_bytes is not None and size > max_bytes:
-            return "max_message_bytes", ""
-        if limits.max_recipients is not None and len(recipients) > limits.max_recipients:
-            return "max_recipients", ""
-        if limits.verified is not None:
-            checked = recipients if identities is None else identities
-            failed = [r for r in checked if not is_verified(r, limits.verified)]
-            if failed:
-                return "verified", ", ".join(dict.fromkeys(failed))
-        count = len(recipients)
-        if self._quota is not None and not self._quota.fits(count, now=now):
-            return "daily_quota", ""
-        if self._bucket is not None and not self._bucket.try_take(count, now=now):
-            return "rate_per_s", ""
-        if self._quota is not None:
-            self._quota.try_take(count, now=now)
-        return None
-
-    def _charge(self, count: int, now: float) -> None:
-        """Take rate and quota for a message accepted by fiat (drop_after_accept)."""
-        if self._bucket is not None:
-            self._bucket.try_take(count, now=now)
-        if self._quota is not None:
-            self._quota.try_take(count, now=now)
-
     def _accept(self, state: SessionState, now: float, decision: Decision) -> Decision:
         state.accepted += 1
-        ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now)
+        ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now, self.salt)
         reply = Answer(self.replies.accepted.code, self.replies.accepted.text.format(ses_id))
         return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
 
@@ -444,7 +435,9 @@ def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
 
 
 def _after(rules: Decision, then: Decision) -> Decision:
-    """`then`, preceded by what rules that let the command proceed did (their delays)."""
+    """`then`, preceded by what rules that let the command proceed did (their delays, added
+    to a limit's own: a tarpit's)."""
     if not rules.fired:
         return then
-    return dataclasses.replace(then, delay_s=rules.delay_s, fired=rules.fired + then.fired)
+    delay_s = rules.delay_s + then.delay_s
+    return dataclasses.replace(then, delay_s=delay_s, fired=rules.fired + then.fired)

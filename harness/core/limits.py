@@ -12,6 +12,9 @@ from harness.core import schema
 from harness.core.errors import PlanError
 
 DAY_S = 24 * 60 * 60.0
+MINUTE_S = 60.0
+#: Where the rate and the daily quota may refuse (Limits.quota_stage).
+QUOTA_STAGES = ("EOM", "DATA", "MAIL", "AUTH")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,19 @@ class Limits:
     # The SES API's v2 throttling error: what applications see, or the developer guide's name
     # (see harness.core.api_errors for the evidence of each).
     api_throttle: str = "TooManyRequestsException"
+    # Beyond SES (harness.core.providers): limits that count per authenticated user, delay
+    # instead of refusing, or fire at AUTH.
+    per_user: bool = False  # rate, daily quota and tarpit counted per AUTH user, not account
+    max_connections_per_user: int | None = None  # sessions of one user at once; past: refused
+    tarpit_per_minute: int | None = None  # messages a rolling minute; more are delayed, not refused
+    auth_per_minute: int | None = None  # AUTH attempts a rolling minute; more are refused
+    # Where rate_per_s and daily_quota refuse: "EOM" (SES: at end of data), "DATA" (at the
+    # DATA command), "MAIL" (at MAIL FROM, one message), "AUTH" (the quota only: no login once
+    # it is spent). Counted at end of data, per recipient, wherever they refuse.
+    quota_stage: str = "EOM"
+    # Idle timeout drawn per session between idle_timeout_s and this (seeded): SES's own
+    # documents say about 10 s, a 2026 report measured 30-90 s.
+    idle_timeout_max_s: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -39,6 +55,9 @@ class Limits:
             "max_connections",
             "max_recipients",
             "max_message_bytes",
+            "max_connections_per_user",
+            "tarpit_per_minute",
+            "auth_per_minute",
         ):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -49,7 +68,18 @@ class Limits:
                 f"{self.api_throttle!r} is not a throttling style",
                 allowed="TooManyRequestsException, ThrottlingException",
             )
-        for name in ("rate_per_s", "burst", "idle_timeout_s"):
+        if self.quota_stage not in QUOTA_STAGES:
+            raise PlanError(
+                "quota_stage", f"{self.quota_stage!r} is not a stage", allowed=QUOTA_STAGES
+            )
+        low, high = self.idle_timeout_s, self.idle_timeout_max_s
+        if low is not None and high is not None and high < low:  # no timeout: no range
+            raise PlanError(
+                "idle_timeout_max_s",
+                f"{high:g} is below idle_timeout_s ({low:g}): it is the top of their range",
+                allowed=">= idle_timeout_s",
+            )
+        for name in ("rate_per_s", "burst", "idle_timeout_s", "idle_timeout_max_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise PlanError(name, f"{value} must be positive", allowed="> 0, or leave unset")
@@ -109,6 +139,8 @@ class TokenBucket:
         self.burst = burst if burst is not None else rate_per_s
         self._tokens = self.burst
         self._at = now
+        #: Seconds the last check's time would have had to move to be decided the other way.
+        self.margin_s = float("inf")
 
     def _refill(self, now: float) -> None:
         if now > self._at:
@@ -117,6 +149,7 @@ class TokenBucket:
 
     def try_take(self, count: int, *, now: float) -> bool:
         self._refill(now)
+        self.margin_s = abs(self._tokens - 1.0) / self.rate_per_s
         # A little slack absorbs float error in refills (0.1 + 0.2 style), never a whole token.
         if self._tokens < 1.0 - 1e-9:
             return False
@@ -151,9 +184,14 @@ class RollingQuota:
     def try_take(self, count: int, *, now: float) -> bool:
         if not self.fits(count, now=now):
             return False
+        self.take(count, now=now)
+        return True
+
+    def take(self, count: int, *, now: float) -> None:
+        """Count `count` sends, whether or not they fit (they were let through elsewhere)."""
+        self.used(now=now)
         self._sends.append((now, count))
         self._used += count
-        return True
 
 
 def is_verified(address: str, verified: Iterable[str]) -> bool:
@@ -162,3 +200,36 @@ def is_verified(address: str, verified: Iterable[str]) -> bool:
     return any(
         address.endswith(v.lower()) if v.startswith("@") else address == v.lower() for v in verified
     )
+
+
+class Window:
+    """Events in a rolling window: at most `limit` in any `window_s`.
+
+    As a refusal (`try_take`), the next event past the limit is refused and costs nothing. As a
+    tarpit (`slot`), it is let through late: at the first moment the window has room, which is
+    when it is booked, so concurrent senders queue in order of arrival.
+
+    >>> pit = Window(2, 60.0)
+    >>> pit.slot(now=0.0), pit.slot(now=1.0), pit.slot(now=2.0), pit.slot(now=3.0)
+    (0.0, 1.0, 60.0, 61.0)
+    >>> logins = Window(1, 60.0)
+    >>> logins.try_take(now=0.0), logins.try_take(now=59.0), logins.try_take(now=60.0)
+    (True, False, True)
+    """
+
+    def __init__(self, limit: int, window_s: float = MINUTE_S) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._times: deque[float] = deque(maxlen=limit)
+
+    def slot(self, *, now: float) -> float:
+        """When the next event may happen (now, or later), booked."""
+        at = now if len(self._times) < self.limit else max(now, self._times[0] + self.window_s)
+        self._times.append(at)
+        return at
+
+    def try_take(self, *, now: float) -> bool:
+        if len(self._times) == self.limit and self._times[0] > now - self.window_s:
+            return False
+        self._times.append(now)
+        return True

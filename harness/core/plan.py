@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.core import schema
+from harness.core import profile_table, schema
 from harness.core.errors import PlanError
+from harness.core.evidence import Profile
 from harness.core.limits import Limits
 from harness.core.profiles import PROFILES
 
@@ -155,6 +156,7 @@ class Matcher:
     session: int | None = None  # only in this session (1-based, in order of connection)
     sender: str | None = None  # glob on MAIL FROM, e.g. "*@example.com"
     recipient: str | None = None  # glob; at RCPT the address, later any recipient
+    tenant: str | None = None  # glob on the SES tenant (X-SES-TENANT, TenantName): EOM, API
     attempt: int | None = None  # only this attempt of a logical message (1-based)
     attempts: int | None = None  # the first k attempts of each logical message (greylisting)
     # Time-based greylisting: while the message's first attempt is younger than this many
@@ -177,6 +179,12 @@ class Matcher:
                 f"attempts of a message are counted at RCPT (by sender and recipient), EOM and "
                 f"API (by Message-ID), not at {self.stage.value}",
                 allowed="stage = RCPT, EOM or API",
+            )
+        if self.tenant is not None and self.stage not in (Stage.EOM, Stage.API):
+            raise PlanError(
+                "tenant",
+                f"a message names its tenant in a header or TenantName, not at {self.stage.value}",
+                allowed="stage = EOM or API",
             )
         if (self.sender or self.recipient) and self.stage in (
             Stage.CONNECT,
@@ -307,20 +315,38 @@ def _scalar(raw: str) -> Any:
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything that decides the server's behaviour: profile, limit overrides, faults, seed."""
+    """Everything that decides the server's behaviour: profile, limit overrides, faults, seed.
 
-    profile: str = "ses"
+    `profile` is a built-in's name (``harness.PROFILES``) or a :class:`Profile` of the user's
+    own (from a table: ``harness.core.profile_table``, or a TOML file).
+    """
+
+    profile: str | Profile = "ses"
     seed: int = 0
     limits: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     faults: tuple[Rule, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise PlanError("profile", f"{self.profile!r} is not a profile", allowed=list(PROFILES))
+        if not isinstance(self.profile, Profile) and self.profile not in PROFILES:
+            name = self.profile  # cut here: the list of what is allowed is long already
+            name = name if len(name) <= 60 else f"{name[:24]}...({len(name):,} characters)"
+            raise PlanError(
+                "profile",
+                f"{name!r} is not a profile",
+                allowed=[*PROFILES, "a profile table", "a .toml profile file"],
+            )
         try:
             self.resolved_limits()
         except PlanError as error:
             raise error.within(prefix="limits") from None
+
+    @property
+    def profile_name(self) -> str:
+        return self.profile.name if isinstance(self.profile, Profile) else self.profile
+
+    def resolved_profile(self) -> Profile:
+        """The profile itself: the built-in named, or the user's own."""
+        return self.profile if isinstance(self.profile, Profile) else PROFILES[self.profile]
 
     def resolved_limits(self) -> Limits:
         """The profile's limits with this plan's overrides (worked out once per plan)."""
@@ -328,7 +354,7 @@ class Plan:
 
     @functools.cached_property
     def _resolved_limits(self) -> Limits:
-        return PROFILES[self.profile].limits.updated(**dict(self.limits))
+        return self.resolved_profile().limits.updated(**dict(self.limits))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str | None = None) -> Plan:
@@ -355,8 +381,16 @@ class Plan:
             for key in limits:
                 if not isinstance(key, str):
                     raise PlanError(f"limits.{key!r}", "unknown key", allowed=LIMIT_KEYS)
+            profile = data.get("profile", "ses")
+            if isinstance(profile, Mapping):
+                try:
+                    profile = profile_table.from_table(profile, PROFILES)
+                except PlanError as error:
+                    raise error.within(prefix="profile") from None
+            elif not isinstance(profile, Profile):
+                profile = schema.coerce(profile, str, "profile")
             return cls(
-                profile=schema.coerce(data.get("profile", "ses"), str, "profile"),
+                profile=profile,
                 seed=schema.coerce(data.get("seed", 0), int, "seed"),
                 limits=dict(limits),
                 faults=tuple(rules),
@@ -365,7 +399,11 @@ class Plan:
             raise error.within(source=source) from None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"profile": self.profile, "seed": self.seed}
+        profile = self.profile
+        out: dict[str, Any] = {
+            "profile": profile_table.to_table(profile) if isinstance(profile, Profile) else profile,
+            "seed": self.seed,
+        }
         if self.limits:
             out["limits"] = {
                 k: list(v) if isinstance(v, tuple) else v for k, v in self.limits.items()

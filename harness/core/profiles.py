@@ -1,68 +1,17 @@
 """Profiles are data: the limits and the exact reply lines of a server we imitate.
 
-Each SES line carries its evidence (see shared ses-smtp-facts.md): documented by AWS, reported by
-users, or inferred. When SES changes, this file is the one place to update.
+Each SES line and limit carries its evidence (see shared ses-smtp-facts.md): documented by AWS,
+reported by users, or inferred. When SES changes, this file is the one place to update. Other
+providers are in :mod:`harness.core.providers`; the types in :mod:`harness.core.evidence`.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
-
+from harness.core.evidence import DOC, INFER, USER, Cite, Evidence, Line, Profile, Replies
 from harness.core.limits import Limits
+from harness.core.providers import PROVIDERS
 
-
-class Evidence(enum.StrEnum):
-    DOCUMENTED = "documented"
-    USER_REPORTED = "user-reported"
-    INFERRED = "inferred"
-
-
-@dataclass(frozen=True)
-class Line:
-    """One reply line and why we believe it."""
-
-    code: int
-    text: str
-    evidence: Evidence
-    source: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.code} {self.text}"
-
-
-DOC, USER, INFER = Evidence.DOCUMENTED, Evidence.USER_REPORTED, Evidence.INFERRED
-
-
-@dataclass(frozen=True)
-class Replies:
-    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids,
-    and `{region}` the server's region as SES writes it (``US-WEST-2``)."""
-
-    host: str  # greeting host and first EHLO line
-    ident: str  # after the host in the 220; `{instance}` and `{token}` are seeded
-    ehlo_last: str  # the final EHLO line ("Ok" at SES)
-    ok: Line
-    data: Line
-    accepted: Line
-    quit: Line
-    session_cap: Line
-    rate_exceeded: Line
-    daily_quota: Line
-    too_many_connections: Line
-    idle_timeout: Line
-    too_many_recipients: Line
-    too_large: Line
-    not_verified: Line
-    auth_required: Line
-    starttls_first: Line
-    auth_ok: Line
-    auth_invalid: Line
-    sender_repeated: Line
-    bad_sender: Line  # MAIL FROM with an address that is not a mailbox (harness.core.address)
-    bad_recipient: Line  # RCPT TO, the same
-    advertise_size: bool = False  # SES dropped "250-SIZE" from its EHLO around 2020
-
+__all__ = ["DOC", "INFER", "PROFILES", "USER", "Cite", "Evidence", "Line", "Profile", "Replies"]
 
 SES_REPLIES = Replies(
     host="email-smtp.amazonaws.com",
@@ -132,14 +81,6 @@ PLAIN_REPLIES = Replies(
 )
 
 
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    description: str
-    limits: Limits
-    replies: Replies
-
-
 SES_LIMITS = Limits(
     session_limit=350,  # user-reported (REPOST-421)
     # The rate and the daily quota are each account's own settings (the console, GetAccount):
@@ -152,6 +93,28 @@ SES_LIMITS = Limits(
     max_message_bytes=40 * 1024 * 1024,  # documented, after encoding
 )
 
+SES_EVIDENCE = {
+    "session_limit": Cite(USER, "REPOST-421 (Nov 2024): 'received after 350 emails'"),
+    "rate_per_s": Cite(INFER, "an example account's; AWS documents only the sandbox's 1/s"),
+    "daily_quota": Cite(
+        INFER, "an example account's; the rolling 24 h window is documented (DG-QUOTAS)"
+    ),
+    "max_connections": Cite(INFER, "DG-SMTP documents the 421, no number"),
+    "idle_timeout_s": Cite(
+        DOC,
+        "DG-CLI: 'about 10 seconds'; flarum/framework#4641 (2026-05) measured 30-90 s: "
+        "profile ses-observed-idle",
+    ),
+    "max_recipients": Cite(DOC, "DG-QUOTAS: 50 recipients a message"),
+    "max_message_bytes": Cite(DOC, "DG-QUOTAS: 40 MB after encoding (SMTP and API v2)"),
+}
+SANDBOX_EVIDENCE = {
+    **SES_EVIDENCE,
+    "rate_per_s": Cite(DOC, "DG-QUOTAS: the sandbox sends 1 message a second"),
+    "daily_quota": Cite(DOC, "DG-QUOTAS: the sandbox sends 200 messages in 24 hours"),
+    "verified": Cite(DOC, "DG-QUOTAS: sandbox recipients must be verified or the simulator"),
+}
+
 PROFILES: dict[str, Profile] = {
     "ses": Profile(
         "ses",
@@ -159,6 +122,8 @@ PROFILES: dict[str, Profile] = {
         "example account's settings",
         SES_LIMITS,
         SES_REPLIES,
+        SES_EVIDENCE,
+        unknown=("a documented number of messages a session", "a documented connection cap"),
     ),
     "ses-sandbox": Profile(
         "ses-sandbox",
@@ -167,6 +132,22 @@ PROFILES: dict[str, Profile] = {
             rate_per_s=1.0, daily_quota=200, verified=("@example.com", "@simulator.amazonses.com")
         ),
         SES_REPLIES,
+        SANDBOX_EVIDENCE,
+    ),
+    "ses-observed-idle": Profile(
+        "ses-observed-idle",
+        "Amazon SES as a 2026 report measured it: idle sessions dropped after 30 to 90 s "
+        "(drawn per session), where AWS documents about 10 s",
+        SES_LIMITS.updated(idle_timeout_s=30.0, idle_timeout_max_s=90.0),
+        SES_REPLIES,
+        {
+            **SES_EVIDENCE,
+            "idle_timeout_s": Cite(
+                USER, "flarum/framework#4641 (2026-05): idle connections closed in 30-90 s"
+            ),
+            "idle_timeout_max_s": Cite(USER, "flarum/framework#4641 (2026-05)"),
+        },
     ),
     "plain": Profile("plain", "A plain SMTP sink with no limits", Limits(), PLAIN_REPLIES),
+    **PROVIDERS,
 }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.core.plan import Matcher, Rule, Stage
+from harness.core.decision import Answer, Decision, Fired, Outcome
+from harness.core.plan import Delay, Drop, DropAfterAccept, Matcher, Reply, Rule, Stage, Stall
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Command:
     recipients: tuple[str, ...] = ()  # at RCPT: the one being added; later: all so far
     attempt: int | None = None  # of this logical message, at RCPT and EOM
     age_s: float | None = None  # since this logical message's first attempt (server clock)
+    tenant: str | None = None  # the SES tenant the message names (EOM, API)
 
 
 def chance(seed: int, *where: object) -> float:
@@ -39,6 +42,10 @@ def _filters_pass(match: Matcher, command: Command) -> bool:
         return False
     if match.recipient is not None and not any(
         fnmatch.fnmatch(r.lower(), match.recipient.lower()) for r in command.recipients
+    ):
+        return False
+    if match.tenant is not None and not (
+        command.tenant is not None and fnmatch.fnmatch(command.tenant.lower(), match.tenant.lower())
     ):
         return False
     if match.attempt is not None and command.attempt != match.attempt:
@@ -72,12 +79,18 @@ class RuleBook:
         self.rules = tuple(rules)
         self.seed = seed
         self._seen = [0] * len(self.rules)
+        #: The last command's closest greylist check: (seconds from its window's end, what
+        #: decided), None when no greylist rule looked at it (see :mod:`harness.core.margins`).
+        self.greylist_margin: tuple[float, str] | None = None
 
     def firing(self, command: Command) -> list[int]:
         """Indexes of the rules that fire for `command`, in plan order."""
         fired = []
+        self.greylist_margin = None
         for index, rule in enumerate(self.rules):
             match = rule.match
+            if match.greylist_s is not None and command.age_s is not None:
+                self._note_greylist(index, match, command)
             if not _filters_pass(match, command):
                 continue
             self._seen[index] += 1
@@ -91,6 +104,47 @@ class RuleBook:
             fired.append(index)
         return fired
 
+    def _note_greylist(self, index: int, match: Matcher, command: Command) -> None:
+        assert match.greylist_s is not None and command.age_s is not None
+        if not _filters_pass(dataclasses.replace(match, greylist_s=None), command):
+            return  # the window does not decide this command
+        margin_s = abs(command.age_s - match.greylist_s)
+        if self.greylist_margin is None or margin_s < self.greylist_margin[0]:
+            self.greylist_margin = (margin_s, f"rule:{self.rules[index].label}")
+
     def seen(self, index: int) -> int:
         """How many commands rule `index` has matched (before occurrence and chance)."""
         return self._seen[index]
+
+
+def decide(book: RuleBook, command: Command) -> Decision | None:
+    """What the rules of `book` make of `command`, or None when none fires.
+
+    Delays from every firing rule add up; the first other firing rule decides."""
+    indexes = book.firing(command)
+    if not indexes:
+        return None
+    delay_s = 0.0
+    fired: list[Fired] = []
+    for index in indexes:
+        rule = book.rules[index]
+        action = rule.action
+        if isinstance(action, Delay):
+            delay_s += action.delay_s
+            fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
+            continue
+        if isinstance(action, Reply):
+            close = action.close if action.close is not None else action.code == 421
+            fired.append(Fired("rule", rule.label, action.kind, action.line, index))
+            answer = Answer(action.code, action.text)
+            return Decision(Outcome.REPLY, answer, close, delay_s, fired=tuple(fired))
+        fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
+        if isinstance(action, Drop):
+            return Decision(Outcome.DROP, close=True, delay_s=delay_s, fired=tuple(fired))
+        if isinstance(action, DropAfterAccept):
+            return Decision(
+                Outcome.DROP_AFTER_ACCEPT, close=True, delay_s=delay_s, fired=tuple(fired)
+            )
+        assert isinstance(action, Stall)
+        return Decision(Outcome.STALL, delay_s=delay_s, stall_s=action.stall_s, fired=tuple(fired))
+    return Decision(Outcome.PROCEED, delay_s=delay_s, fired=tuple(fired))

@@ -38,6 +38,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "idle_timeout_s": (0.0, DAY_S),
     "max_recipients": (1, 1_000_000),
     "max_message_bytes": (1, 2**40),
+    "max_connections_per_user": (1, 1_000_000),
+    "tarpit_per_minute": (1, BILLION),
+    "auth_per_minute": (1, BILLION),
+    "idle_timeout_max_s": (0.0, DAY_S),
     # matchers
     "nth": (1, BILLION),
     "first": (1, BILLION),
@@ -63,7 +67,7 @@ RANGES: dict[str, tuple[float, float]] = {
 #: What is wrong with a number out of range, where there is more to say than "too large".
 OUT_OF_RANGE = {"code": "is not an SMTP reply code"}
 #: Keys whose lowest value is itself refused: more than 0, not 0.
-ABOVE_LOW = frozenset({"rate_per_s", "burst", "idle_timeout_s"})
+ABOVE_LOW = frozenset({"rate_per_s", "burst", "idle_timeout_s", "idle_timeout_max_s"})
 #: A number under a key not listed above (a new field) still has a bound.
 DEFAULT_RANGES: dict[type, tuple[float, float]] = {int: (-(2**63), 2**63 - 1), float: (-1e9, 1e9)}
 

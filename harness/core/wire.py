@@ -22,9 +22,10 @@ def ident(replies: Replies, seed: int, session: int) -> str:
     return replies.ident.format(instance=instance, token=token)
 
 
-def ses_id(seed: int, session: int, sequence: int, now: float) -> str:
-    """An SES-shaped message id: 0100 + 12 hex ms + '-' + uuid + '-000000'; seeded."""
+def ses_id(seed: int, session: int, sequence: int, now: float, salt: str = "") -> str:
+    """An SES-shaped message id: 0100 + 12 hex ms + '-' + uuid + '-000000'; seeded, and with a
+    `salt` (a server run's own, see `Engine.id_salt`) unique to that run."""
     # A keyed hash, not random.Random(text): a third of the cost, once per message.
-    key = f"{seed}:id:{session}:{sequence}".encode()
+    key = f"{seed}:id:{session}:{sequence}{':' + salt if salt else ''}".encode()
     seeded = uuid.UUID(bytes=hashlib.blake2b(key, digest_size=16).digest(), version=4)
     return f"0100{int(now * 1000):012x}-{seeded}-000000"

@@ -112,7 +112,8 @@ def _tries(session: SessionRecord, number_of: dict[str, int]) -> list[_Try]:
                 current.accepted = True
             awaiting_250 = False
             continue
-        assert isinstance(line, ClientLine)
+        if not isinstance(line, ClientLine):  # a proxy's lines to its upstream
+            continue
         awaiting_250 = line.verb == EOM
         if line.number is None:
             continue  # e.g. STARTTLS: the engine does not count it

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.base.clock import Clock, RealClock, VirtualClock
+from harness.base.profile_file import load_profile_file, looks_like_file
 from harness.core.errors import PlanError
 from harness.core.plan import Plan, Rule
 from harness.server.rule_builder import ArrangedRule, RuleBuilder
@@ -63,8 +64,11 @@ def plan_from_marker(base: Plan, kwargs: Mapping[str, Any]) -> tuple[Plan, bool]
         if not isinstance(strict, bool):
             raise PlanError("strict", f"{strict!r} is not true or false", allowed="True, False")
         limits = {k: v for k, v in kwargs.items() if k not in _PLAN_KEYS}
+        profile = kwargs.get("profile", base.profile)
+        if isinstance(profile, str) and looks_like_file(profile):  # the user's own provider
+            profile = load_profile_file(profile)
         plan = Plan(
-            profile=kwargs.get("profile", base.profile),
+            profile=profile,
             seed=kwargs.get("seed", base.seed),
             limits={**base.limits, **limits},
             faults=base.faults + tuple(rules),

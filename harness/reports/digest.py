@@ -13,6 +13,7 @@ expectations; it does not deliver.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -325,3 +326,63 @@ def matching_notes(results: dict) -> list[str]:
         if parts:
             notes.append(f"{strategy}: {'; '.join(parts)}")
     return notes
+
+
+def time_dependence(case: Mapping[str, Any]) -> str | None:
+    """Why this case's counts may differ in another run, in one sentence; None when they
+    cannot (the virtual clock, or no decision of the clock near its edge)."""
+    clock = case.get("clock") or {}
+    if not clock.get("depends_on_time"):
+        return None
+    scale = clock.get("time_scale") or 1
+    closest = clock.get("closest_call")
+    if closest is not None and closest["margin_s"] < clock["resolution_s"]:
+        return (
+            f"counts depend on time: {_what_decided(closest['decided_by'])} decided a command "
+            f"{_from_edge(closest['margin_s'])} (t={closest['at_s']:.3f}s), within this "
+            f"clock's resolution of {_ms(clock['resolution_s'])} at {scale:g}x: "
+            "another run may decide it otherwise"
+        )
+    hung = clock.get("hung_up_waiting") or []
+    if hung:
+        first = hung[0]
+        return (
+            f"counts depend on time: the client hung up waiting for a reply "
+            f"{count(len(hung), 'time', 'times')} (first: session {first['session']} at "
+            f"t={first['at_s']:.3f}s); at {scale:g}x its own timeouts are {scale:g} times "
+            "shorter in wall time, so the machine's load decides whether they fire: another "
+            "run may differ (a lower scale, cmd[time_scale=K]:..., makes them fire less)"
+        )
+    suggested = clock.get("suggested_time_scale")
+    hint = f"; rerun it at {suggested}x" if suggested else ""
+    return (
+        f"counts depend on time: the client did not keep up with {scale:g}x "
+        f"(stretch {clock.get('stretch')}), and the clock decided some of them{hint}"
+    )
+
+
+def time_notes(results: dict) -> list[str]:
+    """One line per case whose counts depend on time (see :func:`time_dependence`)."""
+    notes = []
+    for case in results["cases"]:
+        why = time_dependence(case)
+        if why is not None:
+            notes.append(f"{case['scenario']} x {case['strategy']}: {why}")
+    return notes
+
+
+def _what_decided(key: str) -> str:
+    source, _, name = key.partition(":")
+    if source == "limit":
+        return {"rate_per_s": "the send rate", "idle_timeout_s": "the idle timeout"}.get(
+            name, f"the limit {name}"
+        )
+    return f"the rule {name!r}"
+
+
+def _from_edge(seconds: float) -> str:
+    return "on its very edge" if seconds < 5e-5 else f"{_ms(seconds)} from its edge"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"

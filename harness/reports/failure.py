@@ -13,6 +13,7 @@ import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.reports.digest import time_dependence
 from harness.runner.vocabulary import PROBLEMS, TERMS
 from harness.server.verdicts import fault_outcome, summarised
 
@@ -45,6 +46,9 @@ def case_report(case: Mapping[str, Any], best_possible: str = "") -> str:
     matched = _matching(case.get("matching"))
     if matched:
         lines.append(matched)
+    timing = time_dependence(case)
+    if timing:
+        lines.append(f"  {timing}")
     messages = case.get("messages", [])
     for cls in PROBLEMS:
         mine = [m for m in messages if m["class"] == cls.value]

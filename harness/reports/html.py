@@ -151,6 +151,9 @@ def _cell(index: int, case: dict, scenario: dict | None = None) -> str:
             f"{case['scenario']} x {case['strategy']}: delivered once {digest.percent(reached)}"
             + (f", {digest.problems(score)}" if digest.problems(score) else "")
         )
+        if digest.time_dependence(case):
+            title += f"; {digest.time_dependence(case)}"
+            mark += "<span class='mark timing' aria-label='depends on time'>≈</span>"
         if at_best:
             title += f"; the best possible here is {digest.percent(best)}, and it reached it"
         elif best < 1.0:
@@ -216,6 +219,9 @@ def _case(results: dict, index: int, case: dict) -> str:
     ]
     if case["error"] is not None:
         parts.append(f"<pre class='error'>{escape(case['error'])}</pre>")
+    timing = digest.time_dependence(case)
+    if timing:
+        parts.append(f"<p class='timing'><strong>Timing:</strong> {escape(timing)}</p>")
     scenario = next((s for s in results["scenarios"] if s["name"] == case["scenario"]), {})
     best = " ".join(scenario.get("best_possible", "").split())
     if best:

@@ -29,8 +29,9 @@ def render_summary(results: dict) -> str:
         mark = "✅" if digest.delivered_all(results) else _SHORT
         lines += [f"**{mark} {text(digest.delivery(results))}**", ""]
     lines += _run_line(results)
-    lines += [f"- {text(note)}" for note in digest.matching_notes(results)]
-    lines += [""] if digest.matching_notes(results) else []
+    notes = digest.matching_notes(results) + digest.time_notes(results)
+    lines += [f"- {text(note)}" for note in notes]
+    lines += [""] if notes else []
     lines += _ranking(results)
     lines += _grid(results)
     lines += _failures(results)
@@ -131,6 +132,8 @@ def _grid_cell(case: dict | None, scenario: dict) -> str:
     if case["score"] is None:
         return mark
     cell = f"{mark} {digest.percent(case['score']['delivered_once_score'])}"
+    if digest.time_dependence(case):
+        cell += " (depends on time)"
     return f"{cell} (server side)" if _server_scored(case) else cell
 
 

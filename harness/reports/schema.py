@@ -110,7 +110,8 @@ SCORE = Obj(
         "wall_s": NUM,  # the case's wall time, added by the matrix (not a metric)
     },
     nullable=True,  # only when the case has an error: see _check_case
-    optional=("stray_copies",),  # results written before copies were matched by envelope
+    # results written before copies were matched by envelope, or before SES's events
+    optional=("stray_copies", "sent_to_bounced"),
 )
 MESSAGE = Obj(
     {
@@ -178,6 +179,7 @@ COMMAND = Obj(
         "timeout_s": NUM,
         "claims": OneOf(("client", "server")),
         "exit_code": OPT_INT,
+        "timed_out": BOOL,
         "stdout_tail": STR,
         "stderr_tail": STR,
     }
@@ -216,6 +218,9 @@ CLOCK = Obj(
         "kept_up": OPT_BOOL,
         "stretch": OPT_NUM,
         "suggested_time_scale": OPT_INT,
+        "closest_call": Obj({"margin_s": NUM, "decided_by": STR, "at_s": NUM}, nullable=True),
+        "resolution_s": NUM,
+        "hung_up_waiting": ListOf(Obj({"session": INT, "at_s": NUM})),
         "depends_on_time": BOOL,
     }
 )

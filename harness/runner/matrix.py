@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.base.ledger import Ledger, MessageRecord
+from harness.base.sesevents import FeedFaults
 from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scale import clock_record
 from harness.runner.scenario import Scenario, builtin_scenario
@@ -29,6 +30,7 @@ from harness.runner.stream import StreamedBatch
 from harness.runner.workers import Lost, Task, on_own_core, supervise
 from harness.runner.workload import Workload, WorkloadSpec
 from harness.server.fake_ses import FakeSES
+from harness.server.relay.proxy import SesProxy
 
 SCHEMA = "ses-fault-harness/results"
 VERSION = 1
@@ -74,13 +76,19 @@ def run_case(
     claims: list[Claim] = []
     error = None
     if ledger is None:
-        # Scoring reads records and transcripts, never bodies nor headers but the Message-ID:
-        # none is held (32 MiB of bodies, and 600 bytes of fields a message, otherwise).
-        ledger = Ledger(
-            transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0, headers=False
-        )
+        # Scoring reads records and transcripts, never bodies: none is held (32 MiB otherwise).
+        # Header fields stay: SES events (harness.base.sesevents) are written from them.
+        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
-    with pinned, FakeSES(plan=plan, clock=clock, ledger=ledger) as ses:
+    upstream = scenario.upstream
+    if upstream is None:
+        feed = _feed(scenario, plan.seed)
+        server = FakeSES(plan=plan, clock=clock, ledger=ledger, events_feed=feed)
+        around = contextlib.nullcontext()
+    else:  # through the proxy to a real server, copies counted where it lets us read them
+        server = SesProxy(plan=plan, clock=clock, ledger=ledger, **upstream.proxy_options())
+        around = upstream.case()
+    with pinned, around, server as ses:
         hooks.watch(ledger)
         start = clock.now()
         workload = Workload(messages, arrivals_s, clock)
@@ -96,6 +104,8 @@ def run_case(
         start = hooks.start_s(start)
         elapsed_s = clock.now() - start
         _settle(ledger)
+        closest = ses.closest_call
+        copies = upstream.copies_of(ledger.messages) if upstream is not None else []
     claims_from = "client"
     if not claims and error is None:
         inferred = hooks.claims_when_silent(messages, ledger)
@@ -105,7 +115,7 @@ def run_case(
         messages,
         claims,
         sessions=ledger.sessions,
-        accepted=ledger.messages,
+        accepted=ledger.messages if upstream is None else copies,
         faults=ledger.faults,
         limits=plan.resolved_limits(),
         latency_s=latency_s,
@@ -141,10 +151,15 @@ def run_case(
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
     }
-    case["clock"] = clock_record(plan, clock, ledger, case)
+    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)
     own = hooks.case_record(claims_from)
     case.update((key, value) for key, value in own.items() if key not in case)
     return case
+
+
+def _feed(scenario: Scenario, seed: int) -> FeedFaults | bool:
+    """The events the case's client may read: the scenario's, seeded by the case."""
+    return dataclasses.replace(scenario.events, seed=seed) if scenario.events else False
 
 
 def run_matrix(
@@ -276,6 +291,8 @@ def reproducer(scenario: Scenario, name: str, seed: int | None) -> str:
         else display_path(scenario.path)
     )
     line = f"ses-harness run {shlex.quote(where)} --strategy {shlex.quote(name)}"
+    if scenario.profile_file is not None:
+        line += f" --profile-file {shlex.quote(scenario.profile_file)}"
     return line if seed is None else f"{line} --seed {seed}"
 
 

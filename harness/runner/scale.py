@@ -12,10 +12,11 @@ scenario's ``command_time_scale`` (a scenario whose correct client waits for hou
 greylisting's does, plays faster), else :data:`harness.runner.command.DEFAULT_TIME_SCALE`.
 
 After the case, :func:`clock_record` is ``case["clock"]``: what the clock was, what it left
-out, whether the clock decided some of the counts (``decided_by_clock``: a throttle, an idle
-timeout or greylisting fired), and whether those may differ from real time's because the
-client did not keep up with its scale (``depends_on_time``; see :mod:`harness.runner.pace`):
-then the case's line should say so.
+out, and whether the case's counts depend on time (``depends_on_time``): a decision of the
+clock came within the clock's resolution of going the other way (the engine's closest call,
+:mod:`harness.core.margins`), the client hung up waiting for a reply (its own timeout, k times
+shorter in wall time), or the clock decided counts while the client did not keep up with its
+scale (:mod:`harness.runner.pace`). Every report then says so on the case's line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from harness.base.clock import Clock, ScaledClock, VirtualClock
 from harness.base.ledger import Ledger
 from harness.base.progress import ProgressClock, supported
 from harness.core.errors import PlanError
+from harness.core.margins import CloseCall
 from harness.core.plan import Plan
 from harness.runner import faketime
 
@@ -45,6 +47,19 @@ CLOCK_ENV = "SES_HARNESS_CLOCK"
 CLOCKS = ("progress", "scaled")
 #: Faults the server's limits fire by the clock: where one fired, the scale can move counts.
 TIMED_LIMITS = frozenset({"rate_per_s", "idle_timeout_s"})
+#: Wall seconds by which a machine's scheduler may move a step of a client in another process
+#: (a wake-up late, two connections' commands reaching the server in the other order). Times
+#: the scale, plus the modelled round trip, it is the resolution of such a case's clock: a
+#: decision nearer its edge than that may go the other way in another run.
+HICCUP_S = 0.005
+
+
+def resolution_s(clock: Clock) -> float:
+    """SES seconds within which a decision of this case's clock may go either way (0 on the
+    virtual clock, where an in-process strategy's steps are the clock's own)."""
+    if isinstance(clock, VirtualClock):
+        return 0.0
+    return getattr(clock, "latency_s", 0.0) + getattr(clock, "time_scale", 1.0) * HICCUP_S
 
 
 def case_clock(time_scale: float, latency_s: float, library: str | None) -> ScaledClock:
@@ -113,6 +128,17 @@ def timed_faults(plan: Plan, ledger: Ledger) -> dict[str, int]:
     return fired
 
 
+def hung_up_waiting(ledger: Ledger) -> list[tuple[int, float]]:
+    """Sessions whose client hung up while a command of its waited for its reply (session
+    number, and when, on the server's clock): a client's own timeout, which a fast clock makes
+    k times shorter in wall time, where the machine's load decides whether it fires."""
+    return [
+        (session.number, session.hung_up_waiting_at)
+        for session in ledger.sessions
+        if session.hung_up_waiting_at is not None
+    ]
+
+
 def decided_by_clock(plan: Plan, ledger: Ledger, scale_1_s: float | None) -> bool:
     """Whether the clock decided counts of this run: a fault that fires by the clock fired,
     or the recipients the client offered, at the pace the run would have had in real time
@@ -126,7 +152,14 @@ def decided_by_clock(plan: Plan, ledger: Ledger, scale_1_s: float | None) -> boo
     return _recipients_offered(ledger) / max(scale_1_s, 1e-9) > rate
 
 
-def clock_record(plan: Plan, clock: Clock, ledger: Ledger, case: Mapping[str, Any]) -> dict:
+def clock_record(
+    plan: Plan,
+    clock: Clock,
+    ledger: Ledger,
+    case: Mapping[str, Any],
+    closest: CloseCall | None = None,
+    start_s: float = 0.0,
+) -> dict:
     """``case["clock"]``: the case's clock and whether its counts depend on time.
 
     ``kind`` is ``virtual`` (in-process: no count depends on the wall), ``progress``,
@@ -135,7 +168,12 @@ def clock_record(plan: Plan, clock: Clock, ledger: Ledger, case: Mapping[str, An
     modelled round trips it leapt, ``client_ahead_s`` the most the client's clock ran ahead of
     it (see :mod:`harness.base.progress`); ``decided_by_clock``, ``kept_up``, ``stretch`` and
     ``suggested_time_scale`` as in :func:`decided_by_clock` and :mod:`harness.runner.pace`;
-    ``depends_on_time`` is both of: the clock decided counts, and the client did not keep up.
+    ``hung_up_waiting`` the sessions whose client hung up waiting for a reply
+    (:func:`hung_up_waiting`; times from `start_s`, as the timeline's); ``closest_call`` is
+    `closest` (the decision of the clock nearest its edge, see
+    :mod:`harness.core.margins`) and ``resolution_s`` the clock's (:func:`resolution_s`);
+    ``depends_on_time`` is true when that decision was within the resolution (another run may
+    decide it otherwise), or the clock decided counts and the client did not keep up.
     """
     command = case.get("command") or {}
     pace = command.get("pace") or {}
@@ -149,15 +187,17 @@ def clock_record(plan: Plan, clock: Clock, ledger: Ledger, case: Mapping[str, An
         kind = "scaled"
     else:
         kind = "real"
+    ahead_s = clock.client_ahead_s if isinstance(clock, ProgressClock) else 0.0
+    resolution = resolution_s(clock)
+    near = closest is not None and closest.margin_s < resolution
+    hung = hung_up_waiting(ledger) if kind in ("progress", "scaled") else []
     return {
         "kind": kind,
         "time_scale": None if kind == "virtual" else getattr(clock, "time_scale", 1.0),
         "scale_from": command.get("time_scale_from"),
         "left_out_s": round(clock.left_out_s, 3) if isinstance(clock, ProgressClock) else 0.0,
         "leaped_s": round(clock.leaped_s, 3) if isinstance(clock, ProgressClock) else 0.0,
-        "client_ahead_s": round(clock.client_ahead_s, 3)
-        if isinstance(clock, ProgressClock)
-        else 0.0,
+        "client_ahead_s": round(ahead_s, 3),
         "timed_faults": [
             {"name": name, "fired": fired} for name, fired in timed_faults(plan, ledger).items()
         ],
@@ -165,7 +205,16 @@ def clock_record(plan: Plan, clock: Clock, ledger: Ledger, case: Mapping[str, An
         "kept_up": kept_up,
         "stretch": pace.get("stretch"),
         "suggested_time_scale": pace.get("suggested_time_scale"),
-        "depends_on_time": decided and kept_up is False,
+        "closest_call": None
+        if closest is None
+        else {
+            "margin_s": round(closest.margin_s, 6),
+            "decided_by": closest.decided_by,
+            "at_s": round(closest.at_s - start_s, 3),
+        },
+        "resolution_s": round(resolution, 6),
+        "hung_up_waiting": [{"session": n, "at_s": round(t - start_s, 3)} for n, t in hung],
+        "depends_on_time": near or bool(hung) or (decided and kept_up is False),
     }
 
 

@@ -9,6 +9,8 @@ A scenario is a TOML file (see ``scenarios/`` at the top of the repository)::
     timeout_s = 600                  # wall seconds before a hung case is killed (default 300)
     command_time_scale = 1500        # SES seconds per wall second for a client in another
                                      # process (cmd:), unless its spec names one (default 8)
+    events = true                    # SES's events for clients to read (docs/events.md), or
+                                     # { delay_s = 300, duplicates = 0.3 }: late, some twice
 
     [workload]                       # see harness.runner.workload.WorkloadSpec
     count = 1000
@@ -52,11 +54,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from harness.base.profile_file import load_profile_file, looks_like_file
+from harness.base.sesevents import FeedFaults
 from harness.core import schema
 from harness.core.errors import PlanError
 from harness.core.plan import Plan
 from harness.runner.resolve import known_strategy
 from harness.runner.scoring import METRICS
+from harness.runner.upstream import UpstreamSpec
 from harness.runner.workload import WorkloadSpec
 
 DEFAULT_LATENCY_S = 0.02
@@ -72,35 +77,16 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
 }
 _EXPRESSION = re.compile(r"^\s*(==|!=|>=|<=|>|<)\s*(-?[0-9][0-9_]*(?:\.[0-9_]+)?)\s*$")
-_TOP_KEYS = (
-    "name",
-    "description",
-    "best_possible",
-    "latency_s",
-    "timeout_s",
-    "command_time_scale",
-    "workload",
-    "plan",
-    "contract",
-    "expect",
-)
+_TOP_KEYS = ("name", "description", "best_possible", "latency_s", "timeout_s")
+_TOP_KEYS += ("command_time_scale", "workload", "plan", "contract", "expect", "upstream")
+_TOP_KEYS += ("events",)
 # Upper bounds keep a typo from building a batch that does not fit in memory.
 MAX_MESSAGES = 100_000
 MAX_RECIPIENTS = 1_000  # SES takes 50; more lets a scenario test that cap
 MAX_BYTES = 64 * 1024 * 1024  # SES takes 40 MB; more lets a scenario test that cap
-_WORKLOAD_KEYS = (
-    "count",
-    "seed",
-    "recipients",
-    "body_bytes",
-    "attachments",
-    "attachment_bytes",
-    "unicode",
-    "sender",
-    "domains",
-    "burst_size",
-    "pause_s",
-)
+_WORKLOAD_KEYS = ("count", "seed", "recipients", "body_bytes", "attachments")
+_WORKLOAD_KEYS += ("attachment_bytes", "unicode", "sender", "domains", "burst_size", "pause_s")
+_WORKLOAD_KEYS += ("mailings", "bouncing", "complaining")
 
 
 @dataclass(frozen=True)
@@ -139,9 +125,13 @@ class Scenario:
     timeout_s: float | None = None  # wall seconds a case may take (harness.runner.matrix's default)
     #: The time scale of a command strategy's case, unless its spec names one (runner.scale).
     command_time_scale: float | None = None
+    events: FeedFaults | None = None  # SES's events for clients (Endpoint.events_url)
     expectations: Mapping[str, tuple[Expectation, ...]] = field(default_factory=dict)
     contract: tuple[Expectation, ...] = ()
     seed: int | None = None  # replaces the plan's and workload's seeds in every case (with_seed)
+    profile_file: str | None = None  # `run --profile-file`: the profile that replaced the plan's
+    #: A real SMTP server the cases run through the proxy to (harness.runner.upstream).
+    upstream: UpstreamSpec | None = None
 
     @property
     def strategies(self) -> tuple[str, ...]:
@@ -178,10 +168,19 @@ def builtin_scenarios() -> list[Path]:
     return sorted(folder.glob("*.toml"))
 
 
+def provider_scenarios(provider: str | None = None) -> list[Path]:
+    """The scenarios of providers beyond SES (``scenarios/providers/``), not in the default run;
+    with `provider`, only those whose file name starts with it (``gmail``: gmail-*)."""
+    folder = Path(str(resources.files("harness") / "scenarios" / "providers"))
+    found = sorted(folder.glob("*.toml"))
+    return [p for p in found if provider is None or p.stem.startswith(f"{provider}-")]
+
+
 def builtin_scenario(name: str) -> Path | None:
-    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``)."""
+    """The built-in scenario file called `name` (``session-cap`` or ``session-cap.toml``), a
+    provider's too (``gmail-daily-limit``)."""
     stem = name.removesuffix(".toml")
-    return next((p for p in builtin_scenarios() if p.stem == stem), None)
+    return next((p for p in builtin_scenarios() + provider_scenarios() if p.stem == stem), None)
 
 
 def scenario_paths(targets: list[str | Path]) -> list[Path]:
@@ -249,8 +248,16 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
     if timeout is not None and _number(timeout, "timeout_s", minimum=0.0) == 0.0:
         raise PlanError("timeout_s", "0 would stop every case at once", allowed="> 0")
     scale = data.get("command_time_scale")
+    events = FeedFaults.from_toml(data.get("events", False))
+    plan_table = dict(_table(data["plan"], "plan"))
+    profile = plan_table.get("profile")
+    if isinstance(profile, str) and looks_like_file(profile):  # the user's own provider
+        try:
+            plan_table["profile"] = load_profile_file(path.parent / profile)
+        except PlanError as error:  # the profile file's own error, in the scenario's
+            raise PlanError("plan.profile", str(error)) from None
     try:
-        plan = Plan.from_dict(_table(data["plan"], "plan"))
+        plan = Plan.from_dict(plan_table)
     except PlanError as error:
         raise error.within(prefix="plan") from None
     return Scenario(
@@ -265,7 +272,11 @@ def _scenario(path: Path, data: dict[str, Any]) -> Scenario:
         command_time_scale=None
         if scale is None
         else _number(scale, "command_time_scale", minimum=1.0),
+        events=events,
         expectations=_expectations(_table(data.get("expect", {}), "expect")),
+        upstream=None
+        if "upstream" not in data
+        else UpstreamSpec.from_dict(_table(data["upstream"], "upstream"), base=path.parent),
         contract=tuple(
             _expectation(metric, value, f"contract.{metric}")
             for metric, value in _table(data.get("contract", DEFAULT_CONTRACT), "contract").items()
@@ -304,6 +315,9 @@ def _workload(data: Mapping[str, Any]) -> WorkloadSpec:
         if burst is None
         else _integer(burst, "workload.burst_size", minimum=1, maximum=MAX_MESSAGES),
         pause_s=_number(data.get("pause_s", 0.0), "workload.pause_s", minimum=0.0),
+        mailings=_integer(data.get("mailings", 1), "workload.mailings", minimum=1, maximum=100),
+        bouncing=_share(data.get("bouncing", 0.0), "workload.bouncing"),
+        complaining=_share(data.get("complaining", 0.0), "workload.complaining"),
     )
 
 

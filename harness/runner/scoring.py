@@ -26,7 +26,9 @@ delivered once either, as the application still has to find out.
 message (tied to it by sender and first recipient) ended in a 5xx at RCPT, DATA or end of data.
 So a 503 a client earns by breaking the protocol (smtplib leaves a transaction open when DATA is
 refused) is not a verdict on the message, and a refusal at MAIL FROM, which names no message,
-is not attributed: both leave the message `given_up`.
+is not attributed: both leave the message `given_up`. Through the SES API, a message refused for
+good (``MessageRejected``, a bad parameter: not a throttle) is named by its fault record, and a
+client that reports it failed is `rejected_reported` too.
 
 The ledger also gives the cost of getting there: `sessions` opened, `commands` sent, `retries`
 (MAIL FROM commands beyond one per attempted message; a message is attempted when the client
@@ -51,6 +53,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.base import sesevents
 from harness.base.records import (
     EOM,
     ClientLine,
@@ -60,6 +63,7 @@ from harness.base.records import (
     SessionRecord,
 )
 from harness.core.limits import DAY_S, Limits
+from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.identity import Matching, match_copies
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
 
@@ -85,6 +89,7 @@ METRICS = (
     "fastest_possible_s",
     "efficiency",
     "stray_copies",
+    "sent_to_bounced",
 )
 THROTTLES = ("rate_per_s", "daily_quota")
 
@@ -173,6 +178,7 @@ def score_case(
     keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
     seen = {keys[t.key] for t in transactions if t.key in keys}
     refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
+    refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
 
     verdicts = []
     for message in messages:
@@ -227,7 +233,33 @@ def score_case(
         efficiency=round(efficiency(fastest, elapsed_s), 6),
     )
     score["stray_copies"] = len(matching.strays)
+    score["sent_to_bounced"] = sent_to_bounced(accepted)
     return Scorecard({name: score[name] for name in METRICS}, tuple(verdicts), matching)
+
+
+def sent_to_bounced(accepted: Sequence[MessageRecord]) -> int:
+    """Messages the server took for an address that had already hard-bounced or complained:
+    SES had published the Bounce (Permanent) or Complaint event before the message came
+    (`harness.base.sesevents`, on the server's clock). An application that reads its events
+    stops mailing such addresses; SES pauses accounts whose bounce or complaint rates stay
+    high."""
+    bad_since: dict[str, float] = {}
+    for record in accepted:
+        if not any(r.lower().endswith(SIMULATOR_DOMAIN) for r in record.rcpt_tos):
+            continue  # only the mailbox simulator bounces or complains (for now)
+        for event in sesevents.plan(record, record.at):
+            permanent = event.detail.get("bounceType", "Permanent") == "Permanent"
+            if event.kind in ("Bounce", "Complaint") and permanent:
+                at = record.at + event.after_s
+                for rcpt in event.recipients:
+                    bad_since[rcpt] = min(bad_since.get(rcpt, at), at)
+    if not bad_since:
+        return 0
+    return sum(
+        1
+        for record in accepted
+        if any(bad_since.get(rcpt, math.inf) <= record.at for rcpt in record.rcpt_tos)
+    )
 
 
 def fastest_possible_s(
@@ -250,7 +282,9 @@ def fastest_possible_s(
       recipients) starts once ``R - r_max + 1 - burst`` tokens have refilled:
       ``(R - r_max + 1 - burst) / rate_per_s``;
     - daily quota Q: recipients beyond each multiple of Q wait for the rolling window:
-      ``86400 * floor((R - 1) / Q)``.
+      ``86400 * floor((R - 1) / Q)``;
+    - tarpit T messages a minute (Microsoft 365's delay): the last of the n messages accepted
+      waits for its minute: ``60 * floor((n - 1) / T)``.
 
     It leaves out the faults: a greylisting server or a flaky network makes any client slower,
     and efficiency says how much time a strategy spent beyond what the limits impose.
@@ -269,6 +303,8 @@ def fastest_possible_s(
         bounds.append(max(0.0, total - max(sent) + 1 - burst) / limits.rate_per_s)
     if sent and limits.daily_quota:
         bounds.append(DAY_S * ((total - 1) // limits.daily_quota))
+    if sent and limits.tarpit_per_minute:
+        bounds.append(60.0 * ((len(sent) - 1) // limits.tarpit_per_minute))
     return max(bounds)
 
 
@@ -340,7 +376,8 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
                 if current is not None and line.code is not None:
                     current.reply(line.code)
                 continue
-            assert isinstance(line, ClientLine)
+            if not isinstance(line, ClientLine):  # a proxy's lines to its upstream
+                continue
             commands += 1
             if current is not None and (line.verb == "MAIL" or not current.command(line)):
                 current.finish()
@@ -366,6 +403,12 @@ def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
         if transaction.refused_permanently:
             refused.add(key)
     return count
+
+
+def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
+    """The messages an API request refused for good (MessageRejected...): by sender and first
+    recipient, as the ledger's fault names them."""
+    return {_key(f.sender or "", f.recipient) for f in faults if f.permanent and f.recipient}
 
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:

@@ -46,8 +46,9 @@ class StreamedBatch(Sequence[OutgoingMessage]):
         self._spec, self._seed, self._chunk = spec, seed, chunk or CHUNK
         self._writer: Writer | None = None  # made at the first read: faker is slow to load
         self._checkpoints: list[Checkpoint] = []  # at the start of each chunk written so far
-        # Every message written so far: what scoring reads, not the bytes. The sender is the spec's.
+        # Every message written so far: what scoring reads, not the bytes.
         self._ids: list[str] = []
+        self._senders: list[str] = []  # the spec's, or a later mailing's (one string each)
         self._recipients: list[tuple[str, ...]] = []
         self._held: OrderedDict[int, list[bytes | OutgoingMessage]] = OrderedDict()
         self._lock = threading.RLock()
@@ -71,7 +72,7 @@ class StreamedBatch(Sequence[OutgoingMessage]):
                 self._write_next_chunk()
             return StreamedMessage(
                 self._ids[index],
-                self._spec.sender,
+                self._senders[index],
                 self._recipients[index],
                 batch=self,
                 index=index,
@@ -99,6 +100,7 @@ class StreamedBatch(Sequence[OutgoingMessage]):
         first = number * self._chunk
         written = [self._writer.write(i) for i in range(first, min(first + self._chunk, len(self)))]
         self._ids += (m.id for m in written)
+        self._senders += (m.sender for m in written)
         self._recipients += (m.recipients for m in written)
         self._hold(number, written)
 
@@ -107,6 +109,8 @@ class StreamedBatch(Sequence[OutgoingMessage]):
         goes on where it stopped)."""
         writer = Writer(self._spec, self._seed)
         writer.restore(self._checkpoints[number])
+        assert self._writer is not None
+        writer.lists = self._writer.lists  # what a later mailing sends to again
         first = number * self._chunk
         last = min(first + self._chunk, len(self))
         self._hold(number, [writer.write(i, self._recipients[i]) for i in range(first, last)])

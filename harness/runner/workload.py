@@ -30,6 +30,7 @@ from typing import overload
 
 from harness.base.clock import VIRTUAL_EPOCH_S, Clock
 from harness.core.errors import PlanError
+from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.strategy import OutgoingMessage
 
 #: Locales for the share of messages that are not plain English.
@@ -62,6 +63,13 @@ class WorkloadSpec:
     domains: tuple[tuple[str, float], ...] = (("example.com", 1.0),)  # recipient domain, weight
     burst_size: int | None = None  # messages arrive in bursts of this many...
     pause_s: float = 0.0  # ...this far apart (virtual seconds)
+    #: The batch mails one list this many times: message i goes to message i mod (count /
+    #: mailings)'s recipients, from ``sender`` with a ``+m<k>`` tag for mailing k > 0.
+    mailings: int = 1
+    #: Shares of the list at SES's mailbox simulator: ``bounce+<name>@`` (a hard bounce) and
+    #: ``complaint+<name>@`` addresses (docs/events.md).
+    bouncing: float = 0.0
+    complaining: float = 0.0
 
     def __post_init__(self) -> None:
         total = self.total_bytes()
@@ -133,6 +141,18 @@ class Writer:
         self._domains, self._weights = zip(*spec.domains, strict=True)
         self._sender = formataddr((self._fakers["en_US"].company(), spec.sender))
         self._used: set[str] = set()
+        self._per_mailing = -(-spec.count // spec.mailings)
+        #: The first mailing's people and addresses, which later mailings send to again (only
+        #: with mailings > 1). A writer that writes a stretch again shares its first writer's.
+        self.lists: list[tuple[list[tuple[str, str]], list[str]]] = []
+        self._senders: dict[int, str] = {}
+
+    def _mailing_sender(self, mailing: int) -> str:
+        """The envelope sender of a later mailing (one string per mailing)."""
+        if mailing not in self._senders:
+            local, _, domain = self.spec.sender.rpartition("@")
+            self._senders[mailing] = f"{local}+m{mailing}@{domain}"
+        return self._senders[mailing]
 
     def _randoms(self) -> list[random.Random]:
         return [self._rng, *(fake.random for fake in self._fakers.values())]
@@ -155,18 +175,29 @@ class Writer:
         spec, rng = self.spec, self._rng
         locale = rng.choice(OTHER_LOCALES) if rng.random() < spec.unicode else "en_US"
         fake = self._fakers[locale]
-        people = [
-            (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
-        ]
-        used = self._used if addresses is None else set()
-        drawn = [
-            _address(
-                self._fakers["en_US"], person, rng.choices(self._domains, self._weights)[0], used
-            )
-            for person in people
-        ]
-        if addresses is None:
-            addresses = drawn
+        mailing, sender_address = index // self._per_mailing, spec.sender
+        if mailing == 0:
+            people = [
+                (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
+            ]
+            used = self._used if addresses is None else set()
+            drawn = [
+                _simulated(
+                    rng,
+                    spec,
+                    _address(
+                        self._fakers["en_US"], p, rng.choices(self._domains, self._weights)[0], used
+                    ),
+                )
+                for p in people
+            ]
+            if addresses is None:
+                addresses = drawn
+            if spec.mailings > 1 and index == len(self.lists):  # the list the later mailings mail
+                self.lists.append((people, list(addresses)))
+        else:
+            people, addresses = self.lists[index % self._per_mailing]
+            sender_address = self._mailing_sender(mailing)
         message_id = f"<{rng.getrandbits(64):016x}.{index}@{spec.sender.rpartition('@')[2]}>"
         headers = [
             ("From", self._sender),
@@ -202,9 +233,9 @@ class Writer:
         recipients = tuple(addresses)
         if isinstance(body, _Later) or (attachment and isinstance(attachment[2], _Later)):
             recipe = _Recipe(headers, body, attachment, boundary)
-            return LazyMessage(message_id, spec.sender, recipients, recipe)
+            return LazyMessage(message_id, sender_address, recipients, recipe)
         data = _mime(headers, body, attachment, boundary)  # type: ignore[arg-type]
-        return OutgoingMessage(message_id, spec.sender, recipients, data)
+        return OutgoingMessage(message_id, sender_address, recipients, data)
 
 
 @dataclass(frozen=True)
@@ -290,6 +321,19 @@ def _address(fake: object, person: tuple[str, str], domain: str, used: set[str])
         n += 1
         address = f"{local}{n}@{domain}"
     used.add(address)
+    return address
+
+
+def _simulated(rng: random.Random, spec: WorkloadSpec, address: str) -> str:
+    """`address`, or with the spec's shares its name at the simulator's bounce@ or complaint@."""
+    if not spec.bouncing and not spec.complaining:
+        return address  # draws nothing: batches without them keep their bytes
+    roll = rng.random()
+    name = address.rpartition("@")[0]
+    if roll < spec.bouncing:
+        return f"bounce+{name}@{SIMULATOR_DOMAIN}"
+    if roll < spec.bouncing + spec.complaining:
+        return f"complaint+{name}@{SIMULATOR_DOMAIN}"
     return address
 
 

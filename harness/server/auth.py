@@ -9,13 +9,26 @@ import binascii
 from base64 import b64decode, b64encode
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword, Session
 
 from harness.server.replies import AUTH_LINE_TOO_LONG
 
 if TYPE_CHECKING:
     from harness.base.records import SessionRecord
     from harness.server.state import ServerState
+
+
+class QuietSession(Session):
+    """aiosmtpd's Session without the warning its own AUTH code logs on every login (it sets
+    the deprecated `login_data` itself; nothing here reads it)."""
+
+    @property
+    def login_data(self) -> Any:
+        return self._login_data
+
+    @login_data.setter
+    def login_data(self, value: Any) -> None:
+        self._login_data = value
 
 
 class AuthMixin:
@@ -72,11 +85,11 @@ class AuthMixin:
         if isinstance(auth_data, LoginPassword):
             user = auth_data.login.decode("utf-8", "replace")
             password = auth_data.password.decode("utf-8", "replace")
-            expected = self.state.credentials
-            if expected is None or (user, password) == expected:
+            users = self.state.credentials  # each user's password (None: any)
+            if users is None or users.get(user) == password:
                 if self.record is not None:
                     self.record.user = user
                 with self.state.lock:
-                    self.state.engine.authenticated(self.number)
+                    self.state.engine.authenticated(self.number, user)
                 return AuthResult(success=True, auth_data=auth_data, message=str(replies.auth_ok))
         return AuthResult(success=False, handled=False, message=str(replies.auth_invalid))

@@ -21,7 +21,13 @@ from typing import Any, TypeVar
 from harness.base.clock import Clock, RealClock
 from harness.base.endpoint import Endpoint, TlsMode
 from harness.base.ledger import FaultRecord, Ledger, LedgerSink, MessageRecord, SessionRecord
+from harness.base.profile_file import ProfileSpec, resolve_profile
+from harness.base.sesevents import FeedFaults
+from harness.core.margins import CloseCall
 from harness.core.plan import Plan, Rule
+from harness.server.boto3_client import boto3_client
+from harness.server.events.delivery import DeliveryPolicy
+from harness.server.fake_ses_events import EventsSide
 from harness.server.loop import new_event_loop
 from harness.server.protocol import SesSMTP
 from harness.server.state import ServerState
@@ -39,21 +45,26 @@ DUMMY_AWS_CREDENTIALS = ("AKIAFAKESES000000000", "fake-ses-secret")
 T = TypeVar("T")
 
 
-class FakeSES:
+class FakeSES(EventsSide):
     """A fake Amazon SES SMTP server on loopback.
 
-    Arguments: a `profile` name ("ses", "ses-sandbox", "plain") or a full `plan`; `seed`;
-    `faults` (rules); any limit of :class:`harness.Limits` as a keyword (`session_limit=3`,
-    `rate_per_s=None` to switch one off); `clock` (default real); `tls` ("starttls" or
-    "implicit", with a certificate generated for the run); `auth=(user, password)`; `sink` for a
-    durable store. The SES API (`api=True`, the default): `aws_credentials=(key, secret)` to
-    verify signatures, or `api_token` (any key id, the token as the secret); `region` its
-    signatures are scoped to (us-east-1).
+    Arguments: a `profile` (a name of ``harness.PROFILES``: "ses", "microsoft365", "gmail",
+    ...; a :class:`harness.Profile`; or the path of a TOML profile file) or a full `plan`;
+    `seed`; `faults` (rules); any limit of :class:`harness.Limits` as a keyword
+    (`session_limit=3`, `rate_per_s=None` to switch one off); `clock` (default real); `tls`
+    ("starttls" or "implicit", with a certificate generated for the run); `auth=(user,
+    password)`, or a mapping of users' passwords (limits per user count each apart); `sink`
+    for a durable store. The SES API (`api=True`, the default): `aws_credentials=(key,
+    secret)` to verify signatures, or `api_token` (any key id, the token as the secret);
+    `region` its signatures are scoped to (us-east-1). SES's events (docs/events.md):
+    `events_url` gets every message's events as SNS posts them (`events_signature` 1, 2, None).
     """
+
+    protocol: Callable[[ServerState], SesSMTP] = SesSMTP  # a connection's (SesProxy's relays)
 
     def __init__(
         self,
-        profile: str = "ses",
+        profile: ProfileSpec = "ses",
         *,
         plan: Plan | None = None,
         seed: int | None = None,
@@ -62,7 +73,7 @@ class FakeSES:
         port: int = 0,
         clock: Clock | None = None,
         tls: TlsMode | str | None = None,
-        auth: tuple[str, str] | None = None,
+        auth: tuple[str, str] | Mapping[str, str] | None = None,
         sink: LedgerSink | None = None,
         ledger: Ledger | None = None,
         api: bool = True,
@@ -71,9 +82,13 @@ class FakeSES:
         api_token: str | None = None,
         region: str = "us-east-1",
         templates: Mapping[str, Mapping[str, str]] | None = None,
+        events_url: str | None = None,
+        events_signature: str | None = "1",
+        events_policy: DeliveryPolicy | None = None,
+        events_feed: bool | FeedFaults = False,
         **limits: Any,
     ) -> None:
-        plan = plan or Plan(profile=profile)
+        plan = plan or Plan(profile=resolve_profile(profile))
         if seed is not None:
             plan = Plan(plan.profile, seed, plan.limits, plan.faults)
         if auth is not None and "require_auth" not in limits and "require_auth" not in plan.limits:
@@ -83,15 +98,15 @@ class FakeSES:
         self.requested_port = port
         self.clock = clock or RealClock()
         self.tls = TlsMode(tls or TlsMode.NONE)
-        self.credentials = auth
+        self.users = dict(auth) if isinstance(auth, Mapping) else dict([auth]) if auth else None
+        self.credentials = next(iter(self.users.items())) if self.users else None
         # What `auth` switched on at start stays on through plan changes (see set_plan).
         self._started_require_auth = self.plan.resolved_limits().require_auth
         self.ledger = ledger or Ledger(sink=sink)
         self.port = 0
-        # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, same
-        # ledger. `aws_credentials` (key id, secret) makes it verify signatures; so does
-        # `api_token` without them, as the secret key of any key id (serve --api-token). Every
-        # signature is scoped to `region`.
+        # The SES HTTP API beside the SMTP port (harness.server.sesapi): same engine, ledger.
+        # `aws_credentials` (key id, secret) makes it verify signatures; so does `api_token`
+        # without them, as the secret of any key id (serve --api-token); scoped to `region`.
         self.api_enabled = api
         self.requested_api_port = api_port
         self.api_port = 0
@@ -99,6 +114,8 @@ class FakeSES:
         self.api_token = api_token
         self.region = region
         self.templates = dict(templates or {})
+        # "": SES ids follow from the seed, the same each run; serve sets a run's own (Engine).
+        self.id_salt = ""
         self.api_service: Any = None
         self._api_runner: Any = None
         self._api_mounted = False
@@ -108,6 +125,7 @@ class FakeSES:
         self._thread: threading.Thread | None = None
         self._view: FakeSESView | None = None  # the one `async with` gave out
         self._loop_thread: int | None = None  # the thread the server's loop runs in
+        self._init_events(events_url, events_signature, events_policy, self.clock, events_feed)
 
     # --- where to connect ------------------------------------------------------------------
 
@@ -136,6 +154,7 @@ class FakeSES:
             aws_access_key_id=key,
             aws_secret_access_key=secret,
             region=self.region,
+            events_url=self.events_feed_url,
         )
 
     @property
@@ -147,6 +166,8 @@ class FakeSES:
         key, secret = DUMMY_AWS_CREDENTIALS
         return key, self.api_token or secret
 
+    #: Whether the SMTP listener accepts connections now: started and not stopped.
+    smtp_accepting = property(lambda self: self._server is not None and self._server.is_serving())
     # --- async API (inside a running loop) -------------------------------------------------
 
     async def start_async(self) -> FakeSES:
@@ -159,21 +180,23 @@ class FakeSES:
             self.clock,
             tls=self.tls,
             ssl_context=ssl_context,
-            credentials=self.credentials,
+            credentials=self.users,
             region=self.region,
         )
         state = self._state
+        state.engine.id_salt = self.id_salt
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._server = await loop.create_server(
-            lambda: SesSMTP(state),
+            lambda: self.protocol(state),
             host=self.bind_host,
             port=self.requested_port,
             ssl=ssl_context if self.tls is TlsMode.IMPLICIT else None,
             backlog=LISTEN_BACKLOG,
         )
         self.port = self._server.sockets[0].getsockname()[1]
+        await self._start_events()
         if self.api_enabled or self._api_mounted:
             await self._start_api()
         return self
@@ -184,6 +207,7 @@ class FakeSES:
         if self._api_runner is not None:
             await self._api_runner.cleanup()
             self._api_runner = None
+        await self._stop_events()
         self._server.close()
         assert self._state is not None
         for connection in list(self._state.live):
@@ -284,12 +308,14 @@ class FakeSES:
         if self._state is not None:
             self._state.set_plan(plan)
 
-    def reset(self) -> None:
-        """Clear the ledger and restart rule counters (limits' state restarts too).
+    @property
+    def closest_call(self) -> CloseCall | None:
+        """How near the clock came to deciding otherwise (:mod:`harness.core.margins`)."""
+        return self._state.engine.margins.closest if self._state is not None else None
 
-        A connection still open goes on working, counted afresh: its session's message count,
-        command numbers and idle timer start from zero, and its record says `carried_over`.
-        """
+    def reset(self) -> None:
+        """Clear the ledger and restart rule counters and limits' state. An open connection goes
+        on, counted afresh (messages, commands, idle timer); its record says `carried_over`."""
         self.ledger.clear()
         if self._state is not None:
             state = self._state
@@ -300,12 +326,10 @@ class FakeSES:
 
     def settle(self, timeout_s: float) -> list[int]:
         """Wait until every open session is quiet: its client neither talking nor hanging up.
-
-        A client that closed its socket is seen at once (its end of file is waiting in the
-        kernel), and waited for until the server has recorded the close. A pooled connection
-        left open is quiet from the start and costs no wait: it carries into the next reset.
-        Returns the sessions still busy after `timeout_s` (a client still sending).
-        """
+        A client that closed its socket is seen at once (its end of file waits in the kernel)
+        and waited for until the server has recorded the close; a pooled connection left open
+        is quiet from the start (it carries into the next reset). Returns the sessions still
+        busy after `timeout_s` (a client still sending)."""
         deadline = time.monotonic() + timeout_s
         while True:
             busy = self._busy_sessions()
@@ -376,23 +400,7 @@ class FakeSES:
         """
         if self.api_url is None:
             raise RuntimeError("the SES API is not running: start the server with api=True")
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as missing:
-            raise RuntimeError(
-                "boto3_client needs boto3: pip install 'ses-fault-harness[aws]'"
-            ) from missing
-        key, secret = self.signing_credentials
-        config.setdefault("retries", {"total_max_attempts": 1, "mode": "standard"})
-        return boto3.client(
-            service,
-            endpoint_url=self.api_url,
-            region_name=self.region,
-            aws_access_key_id=key,
-            aws_secret_access_key=secret,
-            config=Config(**config),
-        )
+        return boto3_client(service, self.api_url, self.region, self.signing_credentials, **config)
 
     def mount_api(self, app: Any) -> None:
         """Answer the SES API on `app` too (an aiohttp app, e.g. ``serve``'s HTTP port), from
@@ -415,6 +423,7 @@ class FakeSES:
             templates=self.templates,
             region=self.region,
             any_key_secret=self.api_token,
+            configuration_sets=self.events_hub.configuration_sets,
         )
         if not self.api_enabled:  # mounted on another app only
             return
@@ -426,7 +435,7 @@ class FakeSES:
         self.api_port = runner.addresses[0][1]
 
     def __repr__(self) -> str:
-        return f"FakeSES(profile={self.plan.profile!r}, address={self.host}:{self.port})"
+        return f"FakeSES(profile={self.plan.profile_name!r}, address={self.host}:{self.port})"
 
 
 def _any_closed(records: list[SessionRecord]) -> Callable[[Ledger], bool]:

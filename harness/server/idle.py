@@ -55,7 +55,7 @@ class IdleTimerMixin:
         seconds; the loop's timer, on the wall, only says when to look again (a
         ProgressClock's SES time may pass slower than k times the wall).
         """
-        limit = self.state.engine.limits.idle_timeout_s
+        limit = self.state.engine.idle_timeout_s(self.number)
         clock = self.state.clock
         if duration is None and limit is not None and not clock.virtual:
             duration = limit
@@ -98,7 +98,7 @@ class IdleTimerMixin:
         super().data_received(data)
 
     def _timeout_cb(self) -> None:
-        limit = self.state.engine.limits.idle_timeout_s
+        limit = self.state.engine.idle_timeout_s(self.number)
         if self._ended or self.record is None or limit is None or self.state.clock.virtual:
             self._hang_up("server", "safety timeout")
             return

@@ -16,18 +16,19 @@ import asyncio
 import hashlib
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException, syntax
+from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 
 from harness.base.clock import answered, arrived, sleep_on, wall_seconds
 from harness.base.endpoint import TlsMode
-from harness.base.headers import parse_headers
+from harness.base.headers import first, parse_headers
 from harness.base.records import EOM, ClientLine, ServerLine, SessionRecord
 from harness.core.decision import Decision, Outcome
 from harness.core.plan import STAGES, Stage
 from harness.server.addresses import masked, parsed_address, path_of
-from harness.server.auth import AuthMixin
+from harness.server.auth import AuthMixin, QuietSession
 from harness.server.data import TOO_MUCH, read_message
 from harness.server.handler import SesHandler
+from harness.server.hangup import HangUpMixin
 from harness.server.idle import SAFETY_TIMEOUT_S, IdleTimerMixin
 from harness.server.replies import Wording, answer_line
 from harness.server.state import ServerState
@@ -42,20 +43,7 @@ HARD_SIZE_CAP = 64 * 1024 * 1024
 READ_SIZE = 64 * 1024
 
 
-class _Session(Session):
-    """aiosmtpd's Session without the warning its own AUTH code logs on every login (it sets
-    the deprecated `login_data` itself; nothing here reads it)."""
-
-    @property
-    def login_data(self) -> Any:
-        return self._login_data
-
-    @login_data.setter
-    def login_data(self, value: Any) -> None:
-        self._login_data = value
-
-
-class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
+class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
     def __init__(self, state: ServerState) -> None:
         engine = state.engine
         super().__init__(
@@ -127,6 +115,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
         with self.state.lock:
             self.state.engine.disconnected(self.number)
         at = self.state.clock.now() if at is None else at
+        self._note_end(by)
         self.state.ledger.close_session(self.record, by, reason, at)
 
     async def _handle_client(self) -> None:
@@ -147,8 +136,8 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
             return
         await super()._handle_client()
 
-    def _create_session(self) -> Session:
-        return _Session(self.loop)
+    def _create_session(self) -> QuietSession:
+        return QuietSession(self.loop)
 
     async def handle_exception(self, error: Exception) -> str:
         """A STARTTLS handshake that fails (a client that gives up, or never spoke TLS) ends the
@@ -281,7 +270,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
             return None
         state.clock.network_delay()
         headers = parse_headers(data)
-        message_id = next((v for k, v in headers if k.lower() == "message-id"), None)
+        message_id, tenant = (first(headers, name) for name in ("message-id", "x-ses-tenant"))
         key = message_id or hashlib.sha256(data).hexdigest()
         with state.lock:
             decision = state.engine.end_of_data(
@@ -291,6 +280,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
                 recipients=tuple(envelope.rcpt_tos),
                 key=key,
                 size=len(data),
+                tenant=tenant,
             )
             number = state.engine.commands_in(self.number)
         self._log(ClientLine(at, EOM, size=len(data), number=number))
@@ -308,6 +298,8 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
                 wall_at=state.wall(),
                 acknowledged=decision.outcome is Outcome.ACCEPT,
                 headers=headers,
+                command=number,
+                tenant=tenant,
             )
             if decision.outcome is Outcome.ACCEPT:
                 assert decision.reply is not None
@@ -404,6 +396,8 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
         if self._silenced:
             return
         self._log(line)
+        if line.last and self._quit_at is None and self._reader.at_eof():
+            self._hung_up_waiting(line.at)  # it hung up before its reply was written
         if line.code == 421:
             self._after_421 = True
         if self.number and not self._ended:
@@ -436,6 +430,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, SMTP):
             self._unsent.clear()
 
     def _log(self, line: ClientLine | ServerLine) -> None:
+        self._note_line(line)
         if self.record is not None:
             self.state.ledger.log(self.record, line)
 

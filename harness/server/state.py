@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,7 +37,7 @@ class ServerState:
     clock: Clock
     tls: TlsMode = TlsMode.NONE
     ssl_context: ssl.SSLContext | None = None
-    credentials: tuple[str, str] | None = None
+    credentials: Mapping[str, str] | None = None  # each user's password (None: any login)
     live: set[Connection] = field(default_factory=set)
     # Plan changes come from other threads (tests, the HTTP API); decisions hold this briefly.
     lock: threading.Lock = field(default_factory=threading.Lock)

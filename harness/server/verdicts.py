@@ -47,7 +47,7 @@ def _spec_value(value: Any) -> str:
 
 def marker_call(plan: Plan) -> str:
     """The plan as the marker that recreates it, on one line."""
-    args = [f"profile={plan.profile!r}", f"seed={plan.seed!r}"]
+    args = [f"profile={plan.profile_name!r}", f"seed={plan.seed!r}"]
     if plan.faults:
         args.append(f"faults={[rule_spec(rule) for rule in plan.faults]!r}")
     args += [f"{key}={value!r}" for key, value in plan.limits.items()]

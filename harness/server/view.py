@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from harness.base.clock import Clock
 from harness.base.endpoint import Endpoint
 from harness.base.ledger import FaultRecord, Ledger, MessageRecord, SessionRecord
+from harness.base.sesevents import SesEvent
 from harness.core.plan import Plan, Rule
 from harness.server.rule_builder import ArrangedRule, RuleBuilder
 from harness.server.verdicts import (
@@ -165,6 +166,11 @@ class FakeSESView:
     def messages(self) -> list[MessageRecord]:
         """Every message the server recorded, in order of acceptance."""
         return self.server.ledger.messages
+
+    @property
+    def events(self) -> list[SesEvent]:
+        """The events SES has published about them so far (docs/events.md), oldest first."""
+        return self.server.events
 
     @property
     def sessions(self) -> list[SessionRecord]:

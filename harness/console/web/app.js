@@ -159,6 +159,7 @@ function onEvent(event) {
   refresh.stats();
   if (event.type === "message" || event.type === "deleted") {
     refresh.messages();
+    refresh.events();
     if (state.session !== null && event.message && event.message.session === state.session) refresh.session();
   } else if (event.type === "session" || event.type === "closed") {
     refresh.sessions();
@@ -202,14 +203,16 @@ const state = {
   message: null, // sequence of the open message
   session: null, // number of the open session
   tab: "text",
+  width: "desktop", // the HTML preview's width: phone, tablet or desktop
   panel: null, // the last GET /api/steering
   dirty: false, // the plan panel has edits not applied
 };
 
 function route() {
   const [, view, id] = (location.hash || "#/messages").split("/");
-  state.view = ["messages", "sessions", "faults", "plan"].includes(view) ? view : "messages";
-  for (const name of ["messages", "sessions", "faults", "plan"]) {
+  const views = ["messages", "sessions", "faults", "events", "plan"];
+  state.view = views.includes(view) ? view : "messages";
+  for (const name of views) {
     $(`view-${name}`).hidden = name !== state.view;
   }
   for (const link of document.querySelectorAll(".tabs a")) {
@@ -218,7 +221,11 @@ function route() {
   const number = id && /^\d+$/.test(id) ? Number(id) : null;
   if (state.view === "messages") openMessage(number);
   if (state.view === "sessions") openSession(number);
-  if (state.view === "plan") refresh.plan();
+  if (state.view === "plan") {
+    refresh.plan();
+    drawTemplates();
+  }
+  if (state.view === "events") refresh.events();
   document.body.classList.toggle("detail-open", number !== null);
 }
 
@@ -244,7 +251,7 @@ async function drawStats() {
 // --- messages ------------------------------------------------------------------------------
 
 async function drawMessages() {
-  const params = new URLSearchParams({ order: "newest", offset: state.offset, limit: PAGE });
+  const params = new URLSearchParams({ order: "newest", offset: state.offset, limit: PAGE, summary: 1 });
   if (state.query) params.set("q", state.query);
   let result;
   try {
@@ -264,31 +271,7 @@ async function drawMessages() {
     state.offset = Math.max(0, state.total - PAGE);
     return drawMessages();
   }
-  const rows = state.messages.map((m) =>
-    el(
-      "tr",
-      {
-        "data-sequence": m.sequence,
-        class: [m.acknowledged ? "" : "warn", m.sequence === state.message ? "selected" : ""].join(" ").trim() || null,
-        onclick: () => (location.hash = `#/messages/${m.sequence}`),
-      },
-      el("td", { class: "num", text: m.sequence }),
-      el(
-        "td",
-        { class: "who" },
-        el("div", { text: m.mail_from }),
-        el("div", { class: "muted", text: `→ ${m.rcpt_tos.join(", ")}` }),
-      ),
-      el(
-        "td",
-        { class: "subject" },
-        el("span", { text: m.subject === null ? "(no subject)" : m.subject }),
-        m.acknowledged ? null : el("span", { class: "badge bad", text: "cut before 250" }),
-        m.via && m.via !== "smtp" ? el("span", { class: "badge", text: m.via }) : null,
-      ),
-      el("td", { class: "when", text: clock(m.received) }),
-    ),
-  );
+  const rows = state.messages.map(messageRow);
   $("messages").tBodies[0].replaceChildren(...rows);
   const first = state.total ? state.offset + 1 : 0;
   const last = state.offset + state.messages.length;
@@ -350,15 +333,13 @@ async function openMessage(sequence) {
     ["SES id", m.ses_id],
     // A message sent through the SES HTTP API has no SMTP session to show.
     ["Session", m.via && m.via !== "smtp" ? null : el("a", { href: `#/sessions/${m.session}`, text: `session ${m.session}` })],
-    ["Status", m.acknowledged ? "delivered (250 sent)" : "cut before the 250: the client cannot know it arrived"],
+    ["Status", status(m)],
     ["Came by", m.via && m.via !== "smtp" ? m.via : null],
   ]);
   const rawLink = $("message-raw-link");
   rawLink.href = m.raw_url;
   rawLink.setAttribute("download", `${String(m.sequence).padStart(6, "0")}.eml`);
-  $("message-headers").tBodies[0].replaceChildren(
-    ...m.headers.map(([key, value]) => el("tr", {}, el("th", { text: key }), el("td", { text: value }))),
-  );
+  $("message-headers").tBodies[0].replaceChildren(...headerRows(m.headers, m.headers_decoded));
   const body = m.body;
   const raw = $("message-raw");
   raw.textContent = "";
@@ -372,9 +353,9 @@ async function openMessage(sequence) {
     selectTab("text");
     return;
   }
-  setText("message-text", body.text === null ? "(no text part)" : body.text);
+  $("message-text").replaceChildren(body.text === null ? "(no text part)" : linkify(body.text));
   setText("message-html-source", body.html === null ? "(no HTML part)" : body.html);
-  showHtml(m, body);
+  showHtmlBody(m, body);
   const attachments = body.parts.filter((p) => p.attachment);
   setText("attachment-count", attachments.length ? `(${attachments.length})` : "");
   $("message-parts").tBodies[0].replaceChildren(
@@ -385,7 +366,7 @@ async function openMessage(sequence) {
         "tr",
         { class: p.attachment ? "attachment" : "muted" },
         el("td", { class: "num", text: p.index }),
-        el("td", { text: p.filename || (p.attachment ? "(no name)" : "(body)") }),
+        el("td", {}, thumbnail(p), el("div", { text: p.filename || (p.attachment ? "(no name)" : "(body)") })),
         el("td", { class: "mono", text: p.content_type }),
         el("td", { class: "num", text: size(p.size) }),
         el("td", {}, link),
@@ -396,27 +377,19 @@ async function openMessage(sequence) {
   selectTab(body.text === null && body.html !== null && wanted === "text" ? "html" : wanted);
 }
 
-function showHtml(m, body) {
-  const frame = $("message-html");
-  frame.removeAttribute("srcdoc");
-  if (body.html_part === null) {
-    frame.removeAttribute("src");
-    return;
-  }
-  if (TOKEN) {
-    // The frame cannot send the token; its document then comes from the page (and obeys the
-    // page's policy: no remote loads), still in a sandbox that runs no script.
-    frame.removeAttribute("src");
-    frame.srcdoc = body.html;
-  } else {
-    frame.src = `/api/messages/${m.sequence}/parts/${body.html_part}`;
-  }
+function status(m) {
+  const api = m.via && m.via !== "smtp";
+  if (m.acknowledged) return api ? "delivered (200 sent with its MessageId)" : "delivered (250 sent)";
+  const answer = api ? "the API's answer" : "the 250";
+  return `cut before ${answer}: the client cannot know it arrived`;
 }
 
 async function deleteMessage(sequence) {
   const index = state.messages.findIndex((m) => m.sequence === sequence);
   await api("DELETE", `/api/messages/${sequence}`);
-  const next = state.messages[index + 1] || state.messages[index - 1];
+  // Its neighbour on this page opens next; a message opened from elsewhere (a session's link,
+  // another page) closes, and the list stays on the page it shows.
+  const next = index < 0 ? null : state.messages[index + 1] || state.messages[index - 1];
   location.hash = next ? `#/messages/${next.sequence}` : "#/messages";
   await drawMessages();
 }
@@ -454,6 +427,46 @@ function replyClass(code) {
   return { 2: "r2", 3: "r3", 4: "r4", 5: "r5" }[Math.floor((code || 0) / 100)] || "";
 }
 
+// One item of a conversation; `position` is its place in the whole (a fault's jump finds it).
+function conversationRow(item, position, start) {
+  const when = el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` });
+  if (item.kind === "gap") {
+    return el("tr", { class: "gap", "data-position": position }, el("td", { colspan: 3, text: `… ${item.lines} lines left out …` }));
+  }
+  if (item.kind === "fault") {
+    return el(
+      "tr",
+      { class: "fault", "data-position": position },
+      when,
+      el("td", { class: "dir", text: "⚑" }),
+      el(
+        "td",
+        {},
+        el("b", { text: `${item.source} ${item.name}` }),
+        el("span", { text: ` at ${item.stage} (command ${item.command}): ${item.action}${item.reply ? ` → ${item.reply}` : ""}` }),
+        el("div", { class: "why", text: item.why }),
+      ),
+    );
+  }
+  const client = item.direction === ">";
+  // A proxy's lines to its upstream: » what it relayed, « what the upstream answered.
+  const upstream = item.direction === "»" || item.direction === "«";
+  const kind = client ? "client" : item.direction === "»" ? "upstream" : `server ${replyClass(item.code)}`;
+  const label = { ">": "C:", "<": "S:", "»": "→U:", "«": "U:" }[item.direction] || "";
+  const text = el("td", { class: "mono", text: item.text });
+  if (item.carried) {
+    // The end of data of an accepted message: to the message it carried.
+    text.append(" ", el("a", { href: `#/messages/${item.carried}`, class: "carried", text: `→ message #${item.carried}` }));
+  }
+  return el(
+    "tr",
+    { class: upstream ? `upstream ${kind}` : kind, "data-position": position },
+    when,
+    el("td", { class: "dir", text: label }),
+    text,
+  );
+}
+
 async function openSession(number) {
   state.session = number;
   for (const row of $("sessions").tBodies[0].rows) {
@@ -470,6 +483,10 @@ async function openSession(number) {
     return;
   }
   if (state.session !== number) return;
+  // A closed session drawn already stays as it is (its middle loaded, where it was scrolled).
+  const drawn = `${s.number} ${s.open} ${s.conversation_total} ${s.messages.length}`;
+  if (!s.open && $("conversation").dataset.drawn === drawn) return;
+  $("conversation").dataset.drawn = drawn;
   setText("session-title", `Session ${s.number} from ${s.peer}`);
   const auth = s.conversation.filter((i) => i.kind === "line" && (i.code === 535 || i.code === 530));
   meta($("session-meta"), [
@@ -480,36 +497,22 @@ async function openSession(number) {
     ["Ended", s.open ? "still open" : `closed by ${s.closed_by} (${s.close_reason})`],
     ["Messages", s.accepted],
     ["Commands after a 421", s.commands_after_421 || null],
+    ["Faults", faultLinks(s.faults || [], number, (item, at) => conversationRow(item, at, s.opened_at))],
+    ["Lines", s.conversation_total > s.conversation.length ? `${s.conversation_total.toLocaleString()} in all` : null],
   ]);
   const start = s.opened_at;
-  const rows = s.conversation.map((item) => {
-    if (item.kind === "gap") {
-      return el("tr", { class: "gap" }, el("td", { colspan: 3, text: `… ${item.lines} lines left out …` }));
+  const draw = (item, position) => conversationRow(item, position, start);
+  const rows = [];
+  let position = 0;
+  for (const item of s.conversation) {
+    if (item.kind === "more") {
+      rows.push(moreRow(item, number, draw));
+      position = item.offset + item.count;
+    } else {
+      rows.push(draw(item, position));
+      position += 1;
     }
-    if (item.kind === "fault") {
-      return el(
-        "tr",
-        { class: "fault" },
-        el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
-        el("td", { class: "dir", text: "⚑" }),
-        el(
-          "td",
-          {},
-          el("b", { text: `${item.source} ${item.name}` }),
-          el("span", { text: ` at ${item.stage} (command ${item.command}): ${item.action}${item.reply ? ` → ${item.reply}` : ""}` }),
-          el("div", { class: "why", text: item.why }),
-        ),
-      );
-    }
-    const client = item.direction === ">";
-    return el(
-      "tr",
-      { class: client ? "client" : `server ${replyClass(item.code)}` },
-      el("td", { class: "when", text: `+${((item.at - start) * 1000).toFixed(1)} ms` }),
-      el("td", { class: "dir", text: client ? "C:" : "S:" }),
-      el("td", { class: "mono", text: item.text }),
-    );
-  });
+  }
   if (!s.open) {
     rows.push(el("tr", { class: "end" }, el("td", { colspan: 3, text: `connection closed by ${s.closed_by}: ${s.close_reason}` })));
   }
@@ -546,6 +549,54 @@ async function drawFaults() {
     ),
   );
   $("faults-empty").hidden = faults.length > 0;
+}
+
+// --- SES's events ---------------------------------------------------------------------------
+
+function eventDetail(e) {
+  const body = e.event;
+  if (e.kind === "Bounce") return `${body.bounce.bounceType}/${body.bounce.bounceSubType}`;
+  if (e.kind === "Complaint") return body.complaint.complaintFeedbackType || "";
+  if (e.kind === "Delivery") return body.delivery.smtpResponse;
+  return e.configuration_set ? `configuration set ${e.configuration_set}` : "";
+}
+
+async function drawEvents() {
+  const listed = await getJson("/api/ses-events");
+  setText("count-ses-events", listed.count);
+  if (state.view !== "events") return;
+  const events = listed.events.slice(-LAST).reverse();
+  $("ses-events").tBodies[0].replaceChildren(
+    ...events.map((e) =>
+      el(
+        "tr",
+        { class: `event-${e.kind.toLowerCase()}` },
+        el("td", { class: "num", text: e.sequence }),
+        el("td", { text: clock(e.timestamp) }),
+        el("td", { text: e.kind }),
+        el("td", { class: "mono", text: e.message_id }),
+        el("td", { text: e.recipients.join(", ") }),
+        el("td", { text: eventDetail(e) }),
+      ),
+    ),
+  );
+  $("ses-events-empty").hidden = events.length > 0;
+  const posts = (await getJson("/api/ses-events/deliveries")).deliveries.slice(-LAST).reverse();
+  $("ses-deliveries").tBodies[0].replaceChildren(
+    ...posts.map((d) =>
+      el(
+        "tr",
+        {},
+        el("td", { text: new Date(d.at * 1000).toISOString().slice(11, 23) }),
+        el("td", { class: "mono", text: d.url }),
+        el("td", { text: d.type }),
+        el("td", { text: d.kind || "" }),
+        el("td", { class: "num", text: d.attempt }),
+        el("td", { text: d.status === null ? d.error : d.status }),
+      ),
+    ),
+  );
+  $("ses-deliveries-empty").hidden = posts.length > 0;
 }
 
 // --- the plan panel ------------------------------------------------------------------------
@@ -772,11 +823,12 @@ const refresh = {
   messages: debounced(drawMessages),
   sessions: debounced(drawSessions),
   faults: debounced(drawFaults),
+  events: debounced(drawEvents),
   session: debounced(() => openSession(state.session)),
   plan: debounced(() => (state.view === "plan" ? drawPlan(false) : null)),
   planCounts: debounced(drawPlanCounts, 250),
   all() {
-    for (const name of ["stats", "messages", "sessions", "faults", "plan"]) refresh[name]();
+    for (const name of ["stats", "messages", "sessions", "faults", "events", "plan"]) refresh[name]();
     if (state.session !== null) refresh.session();
   },
 };
@@ -805,6 +857,9 @@ $("message-delete").addEventListener("click", () => deleteMessage(state.message)
 for (const button of document.querySelectorAll("#message-tabs button")) {
   button.addEventListener("click", () => selectTab(button.dataset.tab));
 }
+for (const button of document.querySelectorAll("#preview-widths button")) {
+  button.addEventListener("click", () => previewWidth(button.dataset.width));
+}
 tokenLink($("message-raw-link"));
 $("plan-apply").addEventListener("click", () => applyPlan());
 $("plan-profile").addEventListener("change", markDirty);
@@ -816,3 +871,5 @@ window.addEventListener("hashchange", route);
 
 route();
 listen();
+// Events fall due on the server's clock, with nothing written to the ledger: look again.
+setInterval(() => refresh.events(), 2000);

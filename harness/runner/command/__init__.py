@@ -14,6 +14,8 @@ server in environment variables, and reads back what it believes happened:
 ``SES_API_URL``          the SES HTTP API of the same account (an SDK's ``endpoint_url``), with
                          ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION``
                          to sign with
+``SES_EVENTS_URL``       the events SES has published so far (JSON, docs/events.md), in a
+                         scenario with ``events = true``; empty otherwise
 ``HARNESS_MESSAGES_DIR`` a folder of ``00001.eml`` ... (CRLF line ends, sent as they are)
 ``HARNESS_MANIFEST``     a JSON list, in batch order, of
                          ``{"id": "<Message-ID>", "sender": ..., "recipients": [...], "file": ...}``

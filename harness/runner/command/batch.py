@@ -69,6 +69,8 @@ def client_environment(
         "AWS_REGION": endpoint.region,
         "AWS_DEFAULT_REGION": endpoint.region,
         "AWS_EC2_METADATA_DISABLED": "true",  # never look for instance credentials
+        # SES's published events (JSON), in a scenario with events = true (docs/events.md).
+        "SES_EVENTS_URL": endpoint.events_url or "",
         "HARNESS_MESSAGES_DIR": str(folder),
         "HARNESS_MANIFEST": str(manifest),
         "HARNESS_CLAIMS": str(claims),

@@ -52,6 +52,7 @@ class CommandStrategy(CaseHooks):
         self.use_time_scale(time_scale, "strategy" if time_scale is not None else "default")
         self.timeout_s = timeout_s
         self.exit_code: int | None = None
+        self.timed_out = False  # ended at its timeout_s, not by itself
         self.pace: Pace | None = None
         self._ledger: Ledger | None = None  # the case's, to see the client's first contact
         #: When the process started, on the case's clock: its own clock starts there too.
@@ -153,6 +154,7 @@ class CommandStrategy(CaseHooks):
                 elif self.exit_code != 0:
                     failure = f"{shlex.join(self.argv)} exited with status {self.exit_code}"
             else:
+                self.timed_out = True
                 failure = (
                     f"{shlex.join(self.argv)} still running after {self.timeout_s:g} s; killed"
                 )
@@ -233,6 +235,7 @@ class CommandStrategy(CaseHooks):
             "timeout_s": self.timeout_s,
             "claims": claims_from,
             "exit_code": self.exit_code,
+            "timed_out": self.timed_out,
             "stdout_tail": self.stdout_tail,
             "stderr_tail": self.stderr_tail,
         }

@@ -8,8 +8,10 @@ and what it reported for the mail that did not arrive.
 
 The parts: :mod:`~harness.runner.conformance.rows` runs the clients and makes the rows,
 :mod:`~harness.runner.conformance.sentence` tells each row's story,
-:mod:`~harness.runner.conformance.table` renders the table and writes it into its files, and
-:mod:`~harness.runner.conformance.versions` finds the versions it names.
+:mod:`~harness.runner.conformance.table` renders the table and writes it into its files,
+:mod:`~harness.runner.conformance.versions` finds the versions it names, and
+:mod:`~harness.runner.conformance.toolchains` checks, builds and starts the clients in PHP,
+Ruby, Perl, Go and Java.
 """
 
 from harness.runner.conformance.rows import (
@@ -23,6 +25,7 @@ from harness.runner.conformance.rows import (
     default_workers,
     run_row,
     run_rows,
+    runnable,
 )
 from harness.runner.conformance.sentence import story
 from harness.runner.conformance.table import (
@@ -51,6 +54,7 @@ __all__ = [
     "replace_section",
     "run_row",
     "run_rows",
+    "runnable",
     "story",
     "write_doc",
     "write_section",

@@ -15,12 +15,18 @@ from typing import Any
 from harness.base.ledger import Ledger
 from harness.core.errors import PlanError
 from harness.runner.command.spec import DEFAULT_TIME_SCALE, DEFAULT_TIMEOUT_S
+from harness.runner.conformance import toolchains
 from harness.runner.conformance.sentence import run_failed, story
 from harness.runner.conformance.versions import nodemailer_version, version
 from harness.runner.matrix import TRANSCRIPT_LIMIT_LINES, case_timeout, run_case
 from harness.runner.scenario import Scenario
 from harness.runner.workers import Lost, Task, supervise
 
+#: Wall seconds a client may take for one row, three times a command's default: a table's rows
+#: run several at a time, and Jakarta Mail's connection a message took 150 s for session-cap's
+#: 1,000 messages alone, and over 300 s beside two other rows, on this 2-core machine at a load
+#: of 17-26 (the timing of a row is the scorer's, on the case's clock, never this).
+CLIENT_TIMEOUT_S = 3 * DEFAULT_TIMEOUT_S
 DEFAULT_SCENARIOS = ("session-cap", "throttling", "drop-after-accept", "random-4xx")
 #: Faults that fire by the clock: where one fired, the scale can move the counts.
 TIMED_FAULTS = frozenset({"rate_per_s", "idle_timeout_s", "greylist"})
@@ -47,7 +53,9 @@ class Client:
 
     name: str
     argv: tuple[str, ...]  # ours: the script relative to the clients folder; "python" is ours
-    needs: str  # "python", "django", "node", or "own": a user's command, run as given
+    #: "python", "django", "node", a language of harness.runner.conformance.toolchains ("php",
+    #: "ruby", "perl", "go", "java"), or "own": a user's command, run as given
+    needs: str
 
     @classmethod
     def own(cls, text: str) -> Client:
@@ -61,15 +69,22 @@ class Client:
             raise PlanError("client", f"{text!r}: cannot split the command: {error}") from None
         return cls(name.strip(), argv, "own")
 
-    def spec(self, clients_dir: Path, time_scale: float | None) -> str:
-        """The command strategy; without `time_scale`, each scenario's (harness.runner.scale)."""
+    def spec(
+        self, clients_dir: Path, time_scale: float | None, timeout_s: float | None = None
+    ) -> str:
+        """The command strategy; without `time_scale`, each scenario's (harness.runner.scale);
+        without `timeout_s`, the command strategy's default."""
         if self.needs == "own":
             argv = list(self.argv)
+        elif self.needs in toolchains.INSTALL:
+            _, script, *args = self.argv
+            argv = toolchains.command(self.needs, clients_dir, script, args)
         else:
             program, script, *args = self.argv
             argv = [program, str(clients_dir / script), *args]
-        options = "" if time_scale is None else f"[time_scale={time_scale:g}]"
-        return f"cmd{options}:{shlex.join(argv)}"
+        options = [f"time_scale={time_scale:g}"] if time_scale is not None else []
+        options += [f"timeout_s={timeout_s:g}"] if timeout_s is not None else []
+        return f"cmd{'[' + ','.join(options) + ']' if options else ''}:{shlex.join(argv)}"
 
 
 _CLIENT_FORM = "a built-in client's name, or NAME=COMMAND for your own"
@@ -86,6 +101,21 @@ CLIENTS = (
     Client("django-ses", ("python", "django_ses_batch.py"), "django"),
     Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django"),
     Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node"),
+    # Other languages, from Debian's packages (harness.runner.conformance.toolchains).
+    Client("PHPMailer", ("php", "phpmailer/send.php"), "php"),
+    Client("PHPMailer, SMTPKeepAlive", ("php", "phpmailer/send.php", "--keepalive"), "php"),
+    Client("Ruby mail", ("ruby", "ruby-mail/send.rb"), "ruby"),
+    Client("Ruby mail, smtp_connection", ("ruby", "ruby-mail/send.rb", "--connection"), "ruby"),
+    Client("Go net/smtp", ("go", "go-smtp"), "go"),
+    Client("Go net/smtp, one Client", ("go", "go-smtp", "-one-client"), "go"),
+    Client("Jakarta Mail", ("java", "jakarta-mail"), "java"),
+    Client("Jakarta Mail, one Transport", ("java", "jakarta-mail", "--transport"), "java"),
+    Client("Perl Email::Sender", ("perl", "perl-email-sender/send.pl"), "perl"),
+    Client(
+        "Perl Email::Sender, Persistent",
+        ("perl", "perl-email-sender/send.pl", "--persistent"),
+        "perl",
+    ),
 )
 
 
@@ -125,6 +155,25 @@ def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
                 f"{client.name} needs node and nodemailer",
                 allowed=f"(cd {clients_dir / 'nodemailer'} && npm ci)",
             )
+        if client.needs in toolchains.INSTALL:
+            toolchains.check(client.name, client.needs, clients_dir)
+
+
+def runnable(
+    clients: Sequence[Client], clients_dir: Path
+) -> tuple[list[Client], list[tuple[Client, str]]]:
+    """The clients that can run here, and the others with what they lack and how to install it
+    (for the default set: a machine without Java still makes the rest of the table)."""
+    ready, left_out = [], []
+    for client in clients:
+        try:
+            check_clients([client], clients_dir)
+        except PlanError as error:
+            how = f": {error.allowed}" if error.allowed else ""
+            left_out.append((client, f"{error.problem}{how}"))
+        else:
+            ready.append(client)
+    return ready, left_out
 
 
 def run_rows(
@@ -146,6 +195,8 @@ def run_rows(
     once. `on_row` hears of rows as they finish; the list is in table order.
     """
     check_clients(clients, clients_dir)
+    for needs in sorted({c.needs for c in clients} & set(toolchains.SOURCES)):
+        toolchains.build(needs, clients_dir)  # once, here, before the workers need it
     jobs = [(client, scenario) for client in clients for scenario in scenarios]
     tasks = [
         Task(
@@ -185,7 +236,7 @@ def run_row(
 ) -> Row:
     """One client on one scenario: its score, the sentence read from the ledger, its clock."""
     ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
-    spec = client.spec(clients_dir, time_scale)
+    spec = client.spec(clients_dir, time_scale, CLIENT_TIMEOUT_S)
     case = run_case(scenario, spec, seed, ledger=ledger, started=started)
     clock = case.get("command") or {}
     return Row(
@@ -195,34 +246,20 @@ def run_row(
         story(case, ledger),
         clock.get("time_scale", 1.0),
         clock.get("note"),
-        stretched=_clock_decided(scenario, case, ledger),
+        stretched=_depends_on_time(case),
     )
 
 
-def _clock_decided(scenario: Scenario, case: dict[str, Any], ledger: Ledger) -> bool:
-    """Whether the client fell behind its scale in a run where the clock decides counts: a
-    fault that fires by the clock fired (a throttle, an idle timeout, greylisting), or the
-    recipients it tried, at the pace the run would have had in real time, come to more than
-    the send rate allows (a stretched client may simply never have met the throttle)."""
-    pace = (case.get("command") or {}).get("pace") or {}
-    if pace.get("kept_up") is not False:
-        return False
-    if any(fault.name in TIMED_FAULTS for fault in ledger.faults):
-        return True
-    rate = scenario.plan.resolved_limits().rate_per_s
-    return rate is not None and _recipients_offered(ledger) / max(pace["scale_1_s"], 1e-9) > rate
-
-
-def _recipients_offered(ledger: Ledger) -> int:
-    """Every recipient the client tried: each RCPT TO, and each SES API send's recipients."""
-    smtp = sum(session.commands.get("RCPT", 0) for session in ledger.sessions)
-    return smtp + sum(len(m.rcpt_tos) for m in ledger.messages if m.via != "smtp")
+def _depends_on_time(case: dict[str, Any]) -> bool:
+    """Whether the case's counts depend on time (``case["clock"]``, see
+    :mod:`harness.runner.scale`): another run may count otherwise."""
+    return bool((case.get("clock") or {}).get("depends_on_time"))
 
 
 def _timeout(scenario: Scenario) -> float:
-    # The client's own timeout (command.DEFAULT_TIMEOUT_S) kills it first; this is for a case
-    # whose harness side hangs.
-    return case_timeout(scenario) + DEFAULT_TIMEOUT_S
+    # The client's own timeout (CLIENT_TIMEOUT_S) kills it first; this is for a case whose
+    # harness side hangs.
+    return case_timeout(scenario) + CLIENT_TIMEOUT_S
 
 
 def _failed_row(client: Client, scenario: Scenario, reason: str) -> Row:

@@ -30,7 +30,10 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
     """One or two sentences on what the client did, read from the run: its first refusal, what
     came next, and what it reported for the mail that did not arrive."""
     if case["error"] is not None:
-        return f"The client failed: {_cut(case['error'], 160)}."
+        crashed = _crash(case)
+        if crashed is None:
+            return f"The client failed: {_cut(case['error'], 160)}."
+        return f"{story({**case, 'error': None}, ledger)} {crashed}"
     sessions = ledger.sessions
     faults = ledger.faults
     if not faults and not sessions and ledger.messages:  # through the SES API only
@@ -46,7 +49,9 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
         return _api_story(case, faults, ledger)
     session = next(s for s in sessions if s.number == first.session)
     stored = sum(1 for m in ledger.messages if m.session == first.session and m.at <= first.at)
-    later = sum(1 for s in sessions if s.opened_at > first.at)
+    # Opened after it: numbered after its session and not earlier (on a progress clock the
+    # client's own work takes no time, so a reconnect can open at the very moment of the fault).
+    later = sum(1 for s in sessions if s.number > first.session and s.opened_at >= first.at)
     where = f"at {STAGES.get(first.stage, first.stage)} in session {first.session}"
     where += f" after {_count(stored, 'message')}" if stored else ", its first message"
     parts = [
@@ -56,6 +61,24 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
     ]
     reports = _reports(case)
     return "; ".join(parts) + f". {reports[0].upper()}{reports[1:]}."
+
+
+def _crash(case: dict[str, Any]) -> str | None:
+    """The sentence of a command client that stopped before its batch was done, told after what
+    it did until then: ended at its timeout, or exited non-zero on its own (its status and its
+    stderr's last line). None for any other failure (its keeper killed, a harness error)."""
+    command = case.get("command") or {}
+    if command.get("timed_out"):
+        return (
+            f"Then the client was still running after {command['timeout_s']:g} wall seconds "
+            "and was ended."
+        )
+    code = command.get("exit_code")
+    if not isinstance(code, int) or code <= 0:
+        return None  # killed by a signal, or ended with its keeper
+    lines = (command.get("stderr_tail") or "").strip().splitlines()
+    said = f": `{_cut(lines[-1], REPLY_CHARS)}`" if lines else ""
+    return f"Then the client exited with status {code}{said}."
 
 
 def run_failed(reason: str) -> str:

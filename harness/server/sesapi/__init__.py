@@ -6,6 +6,7 @@
 (``via = "api-v2"`` or ``"api-v1"``, session 0) and count on the same rate bucket and quota.
 """
 
-from harness.server.sesapi.app import PATHS, ApiService, add_routes, make_app
+from harness.server.sesapi.app import ApiService
+from harness.server.sesapi.mount import add_routes, make_app, serves
 
-__all__ = ["PATHS", "ApiService", "add_routes", "make_app"]
+__all__ = ["ApiService", "add_routes", "make_app", "serves"]

@@ -10,6 +10,8 @@ retrying SDK sends it again.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -24,15 +26,14 @@ from harness.core import api_errors
 from harness.core.api_errors import V1, V2, SesApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
-from harness.server.sesapi import responses, sigv4, v1, v2
+from harness.server.events.configsets import ConfigurationSets
+from harness.server.sesapi import configsets, responses, sigv4, v1, v2
+from harness.server.sesapi import templates as templates_
+from harness.server.sesapi.connection import Cut, abort, gone, read_body, stall
 from harness.server.sesapi.mime import content_key
 from harness.server.sesapi.requests import BadRequest, Send
 from harness.server.state import ServerState
 
-#: Request bodies above this are refused unread: a 40 MB message in base64, with room.
-MAX_BODY_BYTES = 60 * 1024 * 1024
-#: How often a stalled request looks whether its client has gone.
-STALL_POLL_S = 0.05
 #: Requests prepared (signature, parsing, building) in worker threads at once; the rest wait
 #: their turn on the loop, holding only their body.
 PREPARING = 2
@@ -40,12 +41,10 @@ PREPARING = 2
 #: the loop: a millisecond at most, less than a thread's round trip costs an SDK's request.
 INLINE_BYTES = 16 * 1024
 Templates = Mapping[str, Mapping[str, str]]
+#: The operation a request turned out to be (v1's, from its Action), for its count.
+OPERATION: contextvars.ContextVar[str | None] = contextvars.ContextVar("operation", default=None)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 T = TypeVar("T")
-
-
-class _Cut(Exception):
-    """The connection was cut on purpose: nothing is to be written."""
 
 
 class ApiService:
@@ -66,6 +65,7 @@ class ApiService:
         templates: Templates | None = None,
         region: str = "us-east-1",
         any_key_secret: str | None = None,
+        configuration_sets: ConfigurationSets | None = None,
     ) -> None:
         self.verifier = sigv4.Verifier(
             region, dict(credentials) if credentials is not None else None, any_key_secret
@@ -73,26 +73,43 @@ class ApiService:
         if self.verifier.verifies:
             sigv4.require_botocore()
         self.state = state
-        self.templates = dict(templates or {})
+        self.templates = templates_.TemplateBook(templates)
+        #: Requests answered, by (operation, HTTP status or "cut"): /metrics reads them.
+        self.answered: collections.Counter[tuple[str, str]] = collections.Counter()
         self._requests = 0
         self._preparing = asyncio.Semaphore(PREPARING)
-        #: The handler of each route, by (method, path).
-        self.handlers: dict[tuple[str, str], Handler] = {
-            ("POST", v2.SEND_EMAIL): self._v2(self._v2_send_email),
-            ("POST", v2.SEND_BULK_EMAIL): self._v2(self._v2_send_bulk_email),
-            ("GET", v2.GET_ACCOUNT): self._v2(self._v2_get_account),
-            ("POST", "/"): self._v1,
+        #: The handler of each operation (v1's: "v1"; harness.server.sesapi.mount routes them).
+        self._handlers: dict[str, Handler] = {
+            "SendEmail": self._v2(self._v2_send_email),
+            "SendBulkEmail": self._v2(self._v2_send_bulk_email),
+            "GetAccount": self._v2(self._v2_get_account),
+            **{op: self._v2(self._v2_template(op)) for op in templates_.V2_OPERATIONS},
+            "v1": self._v1,
         }
+        for name, operation in configsets.OPERATIONS.items():  # v2's configuration sets
+            self._handlers[name] = self._v2(
+                configsets.handler(operation, lambda: configuration_sets)
+            )
 
     # --- routes ----------------------------------------------------------------------------
 
-    def routes(self) -> list[web.RouteDef]:
-        return [
-            web.route(method, path, self._answering(h))
-            for (method, path), h in self.handlers.items()
-        ]
+    def handler(self, operation: str) -> Handler:
+        """The handler of `operation`, counting its answers in `answered`."""
+        handler = self._handlers[operation]
 
-    def _answering(
+        async def handle(request: web.Request) -> web.StreamResponse:
+            named = OPERATION.set(None)  # a request is a task of its own: this is its context
+            try:
+                response = await handler(request)
+                status = "cut" if gone(request) else str(response.status)
+                self.answered[(OPERATION.get() or operation, status)] += 1
+            finally:
+                OPERATION.reset(named)
+            return response
+
+        return handle
+
+    def answering(
         self, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         """`handler`, telling the clock when a request arrives and when it has its answer
@@ -113,7 +130,7 @@ class ApiService:
         async def handle(request: web.Request) -> web.StreamResponse:
             request_id = self._request_id()
             try:
-                body = await _read(request)
+                body = await read_body(request)
                 await self._work(len(body), self._authorize, _Signed.of(request), body)
                 return await operation(body, request_id, request)
             except sigv4.SignatureProblem as problem:
@@ -124,7 +141,7 @@ class ApiService:
                 return responses.v2_error(
                     api_errors.error_for(bad.kind, V2, bad.message), request_id
                 )
-            except _Cut:
+            except Cut:
                 return web.Response()  # never written: the transport is gone
             except Exception as error:  # a bug of ours: SES's 500, in v2's format
                 return responses.v2_error(
@@ -136,21 +153,27 @@ class ApiService:
     async def _v1(self, request: web.Request) -> web.StreamResponse:
         request_id = self._request_id()
         try:
-            body = await _read(request)
+            body = await read_body(request)
             size = len(body) + len(request.query_string)
             await self._work(size, self._authorize, _Signed.of(request), body)
             now = self.state.clock.now()
-            action, sends = await self._work(size, _v1_request, body, request.query_string, now)
+            query, book = request.query_string, self.templates.content
+            action, params = await self._work(size, _v1_request, body, query)
+            OPERATION.set(action)
             if action == "GetSendQuota":
                 with self.state.lock:
                     quota = self.state.engine.send_quota(now=now)
-                return responses.xml_answer(v1.send_quota(quota, request_id))
+                return responses.xml_answer(v1.send_quota(quota, request_id), request_id)
+            if action in templates_.V1_ACTIONS:
+                result = templates_.v1_operation(self.templates, action, params, self.state.wall())
+                return responses.xml_answer(v1.answer(action, result, request_id), request_id)
+            sends = await self._work(size, _v1_sends, action, params, book, now)
             results = await self._send(request, V1, sends)
             message_id, _, error = results[0]
             if error is not None:
                 return responses.v1_error(error, request_id)
             assert message_id is not None
-            return responses.xml_answer(v1.sent(action, message_id, request_id))
+            return responses.xml_answer(v1.sent(action, message_id, request_id), request_id)
         except sigv4.SignatureProblem as problem:
             return responses.v1_error(
                 api_errors.error_for(problem.kind, V1, problem.detail), request_id
@@ -159,7 +182,7 @@ class ApiService:
             return responses.v1_error(api_errors.error_for(bad.kind, V1, bad.message), request_id)
         except _RuleError as refused:
             return responses.v1_error(refused.error, request_id, close=refused.close)
-        except _Cut:
+        except Cut:
             return web.Response()
         except Exception as error:  # a bug of ours: SES's 500, in v1's format
             return responses.v1_error(responses.internal_failure(request, error, V1), request_id)
@@ -168,7 +191,7 @@ class ApiService:
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
         now = self.state.clock.now()
-        send = await self._work(len(body), _v2_send_email, body, self.templates, now)
+        send = await self._work(len(body), _v2_send_email, body, self.templates.content, now)
         try:
             results = await self._send(request, V2, [send])
         except _RuleError as refused:
@@ -183,7 +206,8 @@ class ApiService:
         self, body: bytes, request_id: str, request: web.Request
     ) -> web.StreamResponse:
         now = self.state.clock.now()
-        sends = await self._work(len(body), _v2_send_bulk_email, body, self.templates, now)
+        book = self.templates.content
+        sends = await self._work(len(body), _v2_send_bulk_email, body, book, now)
         try:
             results = await self._send(request, V2, sends, bulk=True)
         except _RuleError as refused:
@@ -199,12 +223,24 @@ class ApiService:
             sandbox = engine.limits.verified is not None
         return responses.json_answer(v2.account(quota, sandbox=sandbox), request_id)
 
+    def _v2_template(
+        self, operation: str
+    ) -> Callable[[bytes, str, web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(body: bytes, request_id: str, request: web.Request) -> web.Response:
+            name, query = request.match_info.get("TemplateName", ""), request.query
+            data = v2.loads(body) if body else {}
+            now = self.state.wall()
+            answer = templates_.v2_operation(self.templates, operation, data, name, query, now)
+            return responses.json_answer(answer, request_id)
+
+        return handle
+
     # --- the shared path of every send -----------------------------------------------------
 
     async def _send(
         self, request: web.Request, version: str, sends: list[Send], *, bulk: bool = False
     ) -> list[tuple[str | None, str | None, SesApiError | None]]:
-        """Each send's (SES message id, refusing limit, error); raises _RuleError or _Cut.
+        """Each send's (SES message id, refusing limit, error); raises _RuleError or Cut.
 
         A message is built only once the account's recipient cap lets it through (a request
         past the cap costs its validation, never the building), one at a time, off the loop.
@@ -215,7 +251,11 @@ class ApiService:
         key = content_key(*(s.key for s in sends)) if bulk else sends[0].key
         with state.lock:
             decision = state.engine.api_request(
-                now=state.clock.now(), sender=sends[0].sender, recipients=recipients, key=key
+                now=state.clock.now(),
+                sender=sends[0].sender,
+                recipients=recipients,
+                key=key,
+                tenant=sends[0].tenant,
             )
             number = state.engine.api_requests
             error = (
@@ -228,9 +268,9 @@ class ApiService:
         if error is not None:
             raise _RuleError(error, decision.close)
         if decision.outcome is Outcome.DROP:
-            _abort(request)
+            abort(request)
         if decision.outcome is Outcome.STALL:
-            await _stall(request, decision.stall_s)
+            await stall(request, decision.stall_s)
         by_fiat = decision.outcome is Outcome.DROP_AFTER_ACCEPT
         results: list[tuple[str | None, str | None, SesApiError | None]] = []
         via = f"api-{version}"
@@ -255,7 +295,7 @@ class ApiService:
                     sender=send.sender,
                     by_fiat=by_fiat,
                 )
-            self._record_faults(verdict, number)
+            self._record_faults(verdict, number, send)
             if verdict.outcome is not Outcome.ACCEPT:
                 results.append((None, verdict.fired[-1].name, verdict.error))
                 continue
@@ -271,10 +311,12 @@ class ApiService:
                 wall_at=state.wall(),
                 acknowledged=not by_fiat,
                 via=via,
+                configuration_set=send.configuration_set,
+                tenant=send.tenant,
             )
             results.append((verdict.ses_id, None, None))
         if by_fiat:
-            _abort(request)
+            abort(request)
         return results
 
     async def _work(self, size: int | None, work: Callable[..., T], *args: Any) -> T:
@@ -309,11 +351,15 @@ class ApiService:
 
     def _request_id(self) -> str:
         self._requests += 1
-        key = f"{self.state.engine.plan.seed}:request:{self._requests}".encode()
+        engine = self.state.engine
+        salt = f":{engine.salt}" if engine.salt else ""
+        key = f"{engine.plan.seed}:request:{self._requests}{salt}".encode()
         return str(uuid.UUID(bytes=hashlib.blake2b(key, digest_size=16).digest(), version=4))
 
-    def _record_faults(self, decision: Decision, number: int) -> None:
+    def _record_faults(self, decision: Decision, number: int, send: Send | None = None) -> None:
+        """The rules and limits that fired; a refusal of one message (`send`) names it."""
         for fired in decision.fired:
+            named = send is not None and fired.action == "reply"
             self.state.ledger.fault(
                 FaultRecord(
                     session=0,
@@ -325,6 +371,9 @@ class ApiService:
                     reply=fired.reply,
                     at=self.state.clock.now(),
                     rule_index=fired.rule_index,
+                    sender=send.sender if named and send else None,
+                    recipient=send.recipients[0] if named and send and send.recipients else None,
+                    permanent=named and fired.name not in api_errors.TRANSIENT,
                 )
             )
 
@@ -359,88 +408,28 @@ class _Signed:
         return cls(request.headers, request.method, f"http://{request.host}{request.raw_path}")
 
 
-def _v1_request(body: bytes, query: str, now: float) -> tuple[str, list[Send]]:
-    """A v1 request's action and the messages it asks for, every field checked."""
+def _v1_request(body: bytes, query: str) -> tuple[str, dict[str, str]]:
+    """A v1 request's action (one the fake knows) and its parameters."""
     params = v1.form(body, query)
     action = params.get("Action", "")
-    if action == "GetSendQuota":
-        return action, []
+    if action not in v1.ACTIONS and action not in templates_.V1_ACTIONS:
+        message = f"Could not find operation {action[:100]} for version 2010-12-01"
+        raise BadRequest(message, kind="not_found")
+    return action, params
+
+
+def _v1_sends(action: str, params: dict[str, str], book: Templates, now: float) -> list[Send]:
+    """The message a v1 send action asks for, every field checked."""
     if action == "SendEmail":
-        return action, [v1.send_email(params, now)]
-    if action == "SendRawEmail":
-        return action, [v1.send_raw_email(params)]
-    raise BadRequest(f"Could not find operation {action} for version 2010-12-01", kind="not_found")
+        return [v1.send_email(params, now)]
+    if action == "SendTemplatedEmail":
+        return [v1.send_templated_email(params, book, now)]
+    return [v1.send_raw_email(params)]
 
 
 def _v2_send_email(body: bytes, templates: Templates, now: float) -> Send:
-    return v2.send_email(v2.loads(body), templates, now)
+    return v2.with_tenant([v2.send_email(data := v2.loads(body), templates, now)], data)[0]
 
 
 def _v2_send_bulk_email(body: bytes, templates: Templates, now: float) -> list[Send]:
-    return v2.send_bulk_email(v2.loads(body), templates, now)
-
-
-def make_app(service: ApiService) -> web.Application:
-    """An app that serves only the SES API (FakeSES runs it on a port of its own)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.add_routes(service.routes())
-    return app
-
-
-def add_routes(app: web.Application, service: Callable[[], ApiService | None]) -> None:
-    """Mount the SES API on an existing app (``serve``'s): /v2/email/... and POST /.
-
-    `service` is asked at each request, so the app can be built before the server starts;
-    until then the API answers 503.
-    """
-
-    def route(method: str, path: str) -> web.RouteDef:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            current = service()
-            if current is None:
-                error = api_errors.error_for("unavailable", V2, "The fake SES is not running.")
-                return responses.v2_error(error, "")
-            return await current.handlers[(method, path)](request)
-
-        return web.route(method, path, handle)
-
-    app.add_routes([route(method, path) for method, path in _ROUTES])
-
-
-_ROUTES = (
-    ("POST", v2.SEND_EMAIL),
-    ("POST", v2.SEND_BULK_EMAIL),
-    ("GET", v2.GET_ACCOUNT),
-    ("POST", "/"),
-)
-#: The paths the SES API answers on (``serve`` mounts them beside its page and /api/).
-PATHS = frozenset(path for _, path in _ROUTES)
-
-
-async def _read(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise BadRequest(f"The request body is over {MAX_BODY_BYTES} bytes.")
-    chunks, size = [], 0
-    while chunk := await request.content.read(1 << 16):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise BadRequest(f"The request body is over {MAX_BODY_BYTES} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _abort(request: web.Request) -> Any:
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    raise _Cut
-
-
-async def _stall(request: web.Request, stall_s: float | None) -> None:
-    """Never answer: until the client gives up, or `stall_s` real seconds and then a cut."""
-    if stall_s is not None:
-        await asyncio.sleep(stall_s)
-        _abort(request)
-    while request.transport is not None and not request.transport.is_closing():
-        await asyncio.sleep(STALL_POLL_S)
-    raise _Cut
+    return v2.with_tenant(v2.send_bulk_email(data := v2.loads(body), templates, now), data)

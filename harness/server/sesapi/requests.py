@@ -10,6 +10,7 @@ has been checked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import getaddresses
@@ -40,6 +41,17 @@ class Send:
     #: About how much `build` writes, to tell a small job from a large one; None when it cannot
     #: be told before (a template may repeat a value).
     work_bytes: int | None
+    configuration_set: str | None = None  # ConfigurationSetName: where its events go
+    tenant: str | None = None  # the SES tenant it names (v2's TenantName)
+
+
+def in_configuration_set(send: Send, name: object) -> Send:
+    """`send` naming the configuration set `name` (ConfigurationSetName; None: none)."""
+    if name is None:
+        return send
+    if not isinstance(name, str) or not name:
+        raise BadRequest("ConfigurationSetName must be a non-empty string.")
+    return dataclasses.replace(send, configuration_set=name)
 
 
 class BadRequest(Exception):

@@ -36,8 +36,11 @@ def json_answer(data: dict[str, Any], request_id: str) -> web.Response:
     return web.json_response(data, headers={"x-amzn-RequestId": request_id})
 
 
-def xml_answer(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type="text/xml")
+def xml_answer(body: bytes, request_id: str) -> web.Response:
+    """A v1 answer; its header carries the request id as SES's do (and v2's, and v1's errors)."""
+    return web.Response(
+        body=body, content_type="text/xml", headers={"x-amzn-RequestId": request_id}
+    )
 
 
 def v2_error(error: SesApiError, request_id: str, *, close: bool = False) -> web.Response:

@@ -25,12 +25,15 @@ from harness.server.sesapi.requests import (
     addresses,
     count_recipients,
     header_text,
+    in_configuration_set,
     raw_send,
     recipients_of,
 )
 
 NAMESPACE = "http://ses.amazonaws.com/doc/2010-12-01/"
-ACTIONS = ("SendEmail", "SendRawEmail", "GetSendQuota")
+ACTIONS = ("SendEmail", "SendRawEmail", "SendTemplatedEmail", "GetSendQuota")
+#: What a rendered template may hold (a bound for the work; the engine's size cap decides).
+MAX_RENDERED_BYTES = 40 * 1024 * 1024
 #: Parameters one request may have: every recipient the fake reads, and room for the rest
 #: (ours: parsing a form costs per field, and SES's own limit is not known).
 MAX_FIELDS = MAX_RECIPIENTS + 1000
@@ -97,7 +100,61 @@ def send_email(params: Mapping[str, str], now: float) -> Send:
         )
 
     work = sum(len(part or "") for part in (subject, text, html)) + 40 * len(recipients)
-    return Send(sender, recipients, key, build, work)
+    return in_configuration_set(
+        Send(sender, recipients, key, build, work), params.get("ConfigurationSetName")
+    )
+
+
+def send_templated_email(
+    params: Mapping[str, str], templates: Mapping[str, Mapping[str, str]], now: float
+) -> Send:
+    """A SendTemplatedEmail: a stored template (by name or ARN) rendered with TemplateData."""
+    sender = params.get("Source")
+    if not sender:
+        raise BadRequest("Missing required parameter Source", kind="bad_request")
+    address(sender, "Source")
+    keys = ("ToAddresses", "CcAddresses", "BccAddresses")
+    count_recipients(*(members(params, f"Destination.{key}") for key in keys))
+    to = _addresses(params, "Destination.ToAddresses")
+    cc = _addresses(params, "Destination.CcAddresses")
+    recipients = recipients_of(to, cc, _addresses(params, "Destination.BccAddresses"))
+    name = params.get("Template") or params.get("TemplateArn", "").rpartition("/")[2]
+    if name not in templates:
+        raise BadRequest(f"Template {name} does not exist.", kind="template_missing")
+    raw_data = params.get("TemplateData")
+    if raw_data is None:
+        raise BadRequest("Missing required parameter TemplateData")
+    try:
+        data = mime.template_data(raw_data)
+    except ValueError as error:
+        raise BadRequest(f"Invalid TemplateData: {error}") from None
+    parts = dict(templates[name])
+    reply_to = _addresses(params, "ReplyToAddresses")
+    key = mime.content_key("v1-templated", sender, recipients, name, raw_data)
+
+    def build() -> bytes:
+        try:
+            subject, text, html = (
+                None
+                if parts.get(part) is None
+                else mime.render(parts[part], data, MAX_RENDERED_BYTES)
+                for part in ("Subject", "Text", "Html")
+            )
+        except mime.TooLarge:
+            raise BadRequest(str(MAX_RENDERED_BYTES), kind="max_message_bytes") from None
+        header_text(subject or "", "the rendered Subject")
+        return mime.compose(
+            sender=sender,
+            to=to,
+            cc=cc,
+            subject=subject or "",
+            text=text,
+            html=html,
+            reply_to=reply_to,
+            date_s=now,
+        )
+
+    return Send(sender, recipients, key, build, None)
 
 
 def send_raw_email(params: Mapping[str, str]) -> Send:
@@ -112,13 +169,14 @@ def send_raw_email(params: Mapping[str, str]) -> Send:
     sender = params.get("Source")
     if sender:
         address(sender, "Source")
-    return raw_send(data, sender, destinations or None)
+    send = raw_send(data, sender, destinations or None)
+    return in_configuration_set(send, params.get("ConfigurationSetName"))
 
 
 # --- answers ---------------------------------------------------------------------------------
 
 
-def _response(action: str, result: str, request_id: str) -> bytes:
+def answer(action: str, result: str, request_id: str) -> bytes:
     return (
         f'<{action}Response xmlns="{NAMESPACE}">\n'
         f"  <{action}Result>{result}</{action}Result>\n"
@@ -128,7 +186,7 @@ def _response(action: str, result: str, request_id: str) -> bytes:
 
 
 def sent(action: str, message_id: str, request_id: str) -> bytes:
-    return _response(action, f"\n    <MessageId>{escape(message_id)}</MessageId>\n  ", request_id)
+    return answer(action, f"\n    <MessageId>{escape(message_id)}</MessageId>\n  ", request_id)
 
 
 def send_quota(quota: tuple[float, float, float], request_id: str) -> bytes:
@@ -138,7 +196,7 @@ def send_quota(quota: tuple[float, float, float], request_id: str) -> bytes:
         f"    <MaxSendRate>{rate}</MaxSendRate>\n"
         f"    <SentLast24Hours>{used}</SentLast24Hours>\n  "
     )
-    return _response("GetSendQuota", result, request_id)
+    return answer("GetSendQuota", result, request_id)
 
 
 def error_body(error: SesApiError, request_id: str) -> bytes:

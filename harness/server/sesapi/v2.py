@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ from harness.server.sesapi.requests import (
     addresses,
     count_recipients,
     header_text,
+    in_configuration_set,
     raw_send,
     recipients_of,
 )
@@ -208,6 +210,11 @@ class _Template:
 
 def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Send:
     """The one message a SendEmail asks for, checked; built when its `build` is called."""
+    send = _send_email(body, templates, now)
+    return in_configuration_set(send, body.get("ConfigurationSetName"))
+
+
+def _send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Send:
     content = _table(body, "Content")
     to, cc, bcc = _destination(body)
     sender = _string(body, "FromEmailAddress")
@@ -275,6 +282,12 @@ def send_email(body: Mapping[str, Any], templates: Templates, now: float) -> Sen
     return Send(sender, recipients, key, compose, work)
 
 
+def with_tenant(sends: list[Send], body: Mapping[str, Any]) -> list[Send]:
+    """The sends of a request that names its SES tenant (TenantName, 2025), named so."""
+    tenant = _string(body, "TenantName")
+    return [dataclasses.replace(send, tenant=tenant) for send in sends] if tenant else sends
+
+
 def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -> list[Send]:
     """One message per entry: the default template with the entry's replacement data."""
     sender = _string(body, "FromEmailAddress")
@@ -314,7 +327,7 @@ def send_bulk_email(body: Mapping[str, Any], templates: Templates, now: float) -
         key = mime.content_key("v2-bulk", sender, recipients, template.identity(), own, index)
         compose = _bulk_compose(template, data, sender, to, cc, now)
         sends.append(Send(sender, recipients, key, compose, None))
-    return sends
+    return [in_configuration_set(s, body.get("ConfigurationSetName")) for s in sends]
 
 
 def _bulk_compose(
