@@ -1,8 +1,12 @@
-"""A pipelining SMTP load generator in worker processes: whole transactions per write.
+"""An SMTP load generator in worker processes, a client that waits or one that pipelines.
 
-Each connection reads the greeting, says EHLO, then writes MAIL, RCPT, DATA, the body and the
-final "." in one write and counts the four replies before writing the next transaction (a
-pipelining client, RFC 2920, one transaction in flight per connection). Connections are spread
+Each connection reads the greeting and says EHLO. Then, in the default `waiting` mode, it
+writes MAIL, RCPT and DATA each after the reply to the one before, and the message and its
+final "." after DATA's 354, as RFC 2920 requires of every client (the body may not go before
+the 354) and as most mailers send. In `pipelined` mode it writes MAIL, RCPT, DATA, the body
+and the "." in one write and counts the four replies: one transaction in flight per
+connection, but the body sent before the 354, which RFC 2920 forbids and which flatters a
+server that answers a batch of commands in one write. Connections are spread
 over `processes` worker processes, each an asyncio loop of bare `Protocol`s (no streams, no
 parsing beyond finding reply lines), so the generator costs far less per message than any SMTP
 server: `python bench/throughput.py` measures it against an instant sink to show that.
@@ -36,6 +40,7 @@ class Load:
     seconds: float | None = None
     messages: int | None = None
     per_session: int | None = None  # QUIT and reconnect after this many (None: never)
+    pipelined: bool = False  # the whole transaction in one write (the body before the 354)
 
 
 @dataclass
@@ -50,14 +55,22 @@ class Result:
         return self.acked / self.elapsed_s if self.elapsed_s else 0.0
 
 
-def transaction(n: int, tag: str, body_bytes: int) -> bytes:
-    """MAIL, RCPT, DATA, a message of about `body_bytes` with a unique Message-ID, and '.'."""
+#: The replies a waiting client expects before its next write: MAIL's, RCPT's, DATA's 354.
+WAITING_FOR = (b"250", b"250", b"354")
+
+
+def transaction_parts(n: int, tag: str, body_bytes: int) -> tuple[bytes, bytes, bytes, bytes]:
+    """MAIL, RCPT, DATA, and a message of about `body_bytes` with a unique Message-ID and its
+    final '.': what a waiting client writes one at a time."""
     head = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: bench\r\n"
     head += b"Message-ID: <%d.%s@bench>\r\n\r\n" % (n, tag.encode())
     line = b"x" * 78 + b"\r\n"
     body = line * max(1, (body_bytes - len(head)) // len(line))
     return (
-        b"MAIL FROM:<a@example.com>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n" + head + body + b".\r\n"
+        b"MAIL FROM:<a@example.com>\r\n",
+        b"RCPT TO:<b@example.com>\r\n",
+        b"DATA\r\n",
+        head + body + b".\r\n",
     )
 
 
@@ -71,6 +84,7 @@ class _Client(asyncio.Protocol):
         self.phase = "greeting"
         self.in_session = 0
         self.eom_reply = b""
+        self.parts: list[bytes] = []  # what a waiting client writes after each next reply
         self.done = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,7 +102,20 @@ class _Client(asyncio.Protocol):
             self.expect -= 1
             if self.expect == 0:
                 self.eom_reply = line
-                self._next()
+                if self.parts:
+                    self._step(line)
+                else:
+                    self._next()
+
+    def _step(self, reply: bytes) -> None:
+        """A waiting client: the next part of the transaction, after the reply it waits for."""
+        wanted = WAITING_FOR[3 - len(self.parts)]
+        if not reply.startswith(wanted):
+            self.phase = f"a transaction (wanted {wanted.decode()}, got {reply[:80]!r})"
+            self.transport.close()
+            return
+        self.expect = 1
+        self.transport.write(self.parts.pop(0))
 
     def _next(self) -> None:
         worker = self.worker
@@ -112,8 +139,14 @@ class _Client(asyncio.Protocol):
             self.phase, self.expect = "quit", 1
             self.transport.write(b"QUIT\r\n")
             return
-        self.expect = 4  # MAIL, RCPT, DATA (354) and end of data
-        self.transport.write(worker.next_transaction())
+        parts = worker.next_transaction()
+        if worker.load.pipelined:
+            self.expect = 4  # MAIL, RCPT, DATA (354) and end of data
+            self.transport.write(b"".join(parts))
+        else:
+            self.expect = 1
+            self.transport.write(parts[0])
+            self.parts = list(parts[1:])
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
@@ -138,9 +171,9 @@ class _Worker:
             return self.sent < self.quota
         return time.monotonic() < self.deadline
 
-    def next_transaction(self) -> bytes:
+    def next_transaction(self) -> tuple[bytes, bytes, bytes, bytes]:
         self.sent += 1
-        return transaction(self.sent, f"{self.index}", self.load.body_bytes)
+        return transaction_parts(self.sent, f"{self.index}", self.load.body_bytes)
 
     async def connection(self) -> None:
         loop = asyncio.get_running_loop()
@@ -152,7 +185,7 @@ class _Worker:
             self.opened += 1
             await client.done
             if client.phase != "quit":
-                raise ConnectionError(f"server closed the connection during {client.phase}")
+                raise ConnectionError(f"the connection ended during {client.phase}")
 
     async def run(self, start_at: float) -> tuple[int, int, int, float]:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))

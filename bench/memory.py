@@ -37,6 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         help="the ledger's memory budget for bodies (default: the Ledger's own, 32 MiB)",
     )
+    parser.add_argument(
+        "--pipelined",
+        action="store_true",
+        help="the old load: each transaction in one write, the body before the 354",
+    )
     parser.add_argument("--quick", action="store_true", help="5,000 messages")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parser.parse_args(argv)
@@ -57,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
                 body_bytes=args.body_bytes,
                 messages=args.messages,
                 per_session=SESSION_CAP,
+                pipelined=args.pipelined,
             )
         )
         elapsed = time.perf_counter() - began

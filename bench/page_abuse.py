@@ -132,7 +132,9 @@ def _closed(sock: socket.socket) -> bool:
 
 
 def rate(serve: Serve, seconds: float) -> float:
-    load = Load(serve.smtp_port, sessions=SESSIONS, processes=PROCESSES, seconds=seconds)
+    load = Load(
+        serve.smtp_port, sessions=SESSIONS, processes=PROCESSES, seconds=seconds, pipelined=True
+    )
     result = drive(load)
     if result.refused:
         raise RuntimeError(f"{result.refused} messages refused: the load hit a limit")

@@ -4,6 +4,8 @@
   fault rules armed that never fire, ledger on.
 - `aiosmtpd`: bare aiosmtpd with its `Sink` handler (the library we build on).
 - `maildev`: the npm package, installed by `npm ci` in bench/peers/.
+- `smtp_sink`: Postfix's `smtp-sink` (Debian's `postfix` package), a C test server that
+  answers every command and throws the mail away: what a fast SMTP server costs here.
 - `instant`: an asyncio sink that answers every command at once without parsing it: the
   ceiling of the load generator on this machine.
 
@@ -31,7 +33,21 @@ from typing import Any
 PEERS_DIR = Path(__file__).resolve().parent / "peers"
 MAILDEV = PEERS_DIR / "node_modules" / "maildev" / "bin" / "maildev"
 START_TIMEOUT_S = 30.0
-NAMES = ("fake_ses", "aiosmtpd", "maildev", "instant")
+NAMES = ("fake_ses", "aiosmtpd", "maildev", "smtp_sink", "instant")
+SMTP_SINK_PATHS = ("/usr/sbin/smtp-sink", "/usr/lib/postfix/sbin/smtp-sink")
+
+
+def smtp_sink() -> str | None:
+    """Where Postfix's smtp-sink is, or None."""
+    found = shutil.which("smtp-sink")
+    return found or next((p for p in SMTP_SINK_PATHS if os.access(p, os.X_OK)), None)
+
+
+def smtp_sink_missing() -> str | None:
+    """Why smtp-sink cannot run here, or None."""
+    if smtp_sink() is None:
+        return "smtp-sink is not installed (Debian: apt-get install postfix; .ci/run does)"
+    return None
 
 
 def maildev_missing() -> str | None:
@@ -202,6 +218,10 @@ def serving(
         with _maildev() as peer:
             yield peer
         return
+    if name == "smtp_sink":
+        with _smtp_sink() as peer:
+            yield peer
+        return
     if name == "fake_ses":
         options = fake_ses_options(**options)
     context = multiprocessing.get_context("spawn")
@@ -266,16 +286,40 @@ def _maildev() -> Iterator[Peer]:
                 process.wait()
 
 
+@contextlib.contextmanager
+def _smtp_sink() -> Iterator[Peer]:
+    program = smtp_sink()
+    if program is None:
+        raise RuntimeError(smtp_sink_missing())
+    port = _free_port()
+    # 127.0.0.1 only; as root it must be told whose privileges to take after binding.
+    command = [program, *(["-u", "nobody"] if os.geteuid() == 0 else []), f"127.0.0.1:{port}"]
+    command.append("1024")  # the listen backlog
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_for_port(port, process)
+        yield Peer("smtp_sink", port, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
     until = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < until:
         if process.poll() is not None:
             error = process.stderr.read().decode() if process.stderr else ""
-            raise RuntimeError(f"maildev exited with {process.returncode}: {error[-500:]}")
+            raise RuntimeError(
+                f"{process.args[0]} exited with {process.returncode}: {error[-500:]}"
+            )
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1.0):
             return
         time.sleep(0.05)
-    raise TimeoutError(f"maildev did not listen on {port} within {START_TIMEOUT_S}s")
+    raise TimeoutError(f"{process.args[0]} did not listen on {port} within {START_TIMEOUT_S}s")
 
 
 def cpu_s(pid: int) -> float:

@@ -7,6 +7,7 @@
 2. fixture_overhead.py: per-test cost of `fake_ses` next to smtpdfix's `smtpd`, 500 tests.
 3. matrix_speed.py: the default scenario matrix's wall time against the time it simulates.
 4. memory.py: peak RSS of the server after 100,000 messages of 10 KB, counts checked.
+   case_memory.py: peak RSS of a whole case of 100,000 messages (runner, server, strategy).
 5. long_line.py: peak RSS of the server while a client sends a 1 GiB line with no CRLF in DATA.
 6. fuzz_hardening.py: the hardening fuzz of `ses-harness serve` at 2,000 examples, its figures.
 7. live_page.py: the live page's first render and searches with 10,000 messages (headless
@@ -33,6 +34,7 @@ BENCHMARKS = (
     "fixture_overhead",
     "matrix_speed",
     "memory",
+    "case_memory",
     "long_line",
     "fuzz_hardening",
     "live_page",

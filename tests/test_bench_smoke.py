@@ -6,9 +6,12 @@ prints its comparison, and that the load generator and the ledger agree message 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from shutil import which as shutil_which
 
@@ -18,7 +21,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 from loadgen import Load, drive  # noqa: E402
-from peers import maildev_missing, serving  # noqa: E402
+from peers import maildev_missing, serving, smtp_sink_missing  # noqa: E402
 
 
 def run_bench(script: str, *args: str, timeout_s: float = 300.0) -> str:
@@ -50,14 +53,97 @@ def test_fake_ses_ledger_matches_the_load_message_for_message() -> None:
     assert ledger["sessions"] == result.sessions
 
 
+class _Strict(asyncio.Protocol):
+    """An SMTP sink that counts bytes a client wrote before the reply it had to wait for: what
+    is left in the buffer after a command (RFC 2920 lets a client send MAIL and RCPT on
+    without waiting, never the message before DATA's 354; this counts strictly)."""
+
+    early = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.buffer, self.in_data = b"", False
+        transport.write(b"220 strict ESMTP\r\n")  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            if self.in_data:
+                end = self.buffer.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buffer, self.in_data, reply = self.buffer[end + 5 :], False, b"250 ok"
+            else:
+                end = self.buffer.find(b"\r\n")
+                if end < 0:
+                    return
+                verb, self.buffer = self.buffer[:4].upper(), self.buffer[end + 2 :]
+                self.in_data = verb == b"DATA"
+                reply = b"354 go" if self.in_data else b"221 bye" if verb == b"QUIT" else b"250 ok"
+            _Strict.early += len(self.buffer)  # written before this reply went out
+            self.transport.write(reply + b"\r\n")  # type: ignore[attr-defined]
+
+
+def _strict_server(ready: queue.Queue[int], stop: threading.Event) -> None:
+    async def serve() -> None:
+        server = await asyncio.get_running_loop().create_server(_Strict, "127.0.0.1", 0)
+        ready.put(server.sockets[0].getsockname()[1])
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        server.close()
+
+    asyncio.run(serve())
+
+
+@pytest.mark.parametrize(("pipelined", "early"), [(False, False), (True, True)])
+def test_the_waiting_client_writes_nothing_before_the_reply_it_waits_for(
+    pipelined: bool, early: bool
+) -> None:
+    """The headline's client sends the message after the 354 (RFC 2920); the old one, kept as
+    `pipelined`, sent it before, which the same sink sees."""
+    ready: queue.Queue[int] = queue.Queue()
+    stop = threading.Event()
+    thread = threading.Thread(target=_strict_server, args=(ready, stop), daemon=True)
+    thread.start()
+    try:
+        port = ready.get(timeout=10)
+        _Strict.early = 0
+        load = Load(port, sessions=2, processes=1, messages=20, per_session=7, pipelined=pipelined)
+        result = drive(load)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert (result.acked, result.refused) == (20, 0)
+    assert (_Strict.early > 0) is early, _Strict.early
+
+
 @pytest.mark.slow
 def test_throughput_compares_against_aiosmtpd_and_the_instant_sink() -> None:
     out = run_bench(
         "throughput.py", "--seconds", "0.3", "--repeats", "1", "--concurrency", "1", "2",
-        "--no-maildev",
+        "--no-maildev", "--no-smtp-sink",
     )  # fmt: skip
+    assert "== waiting: a client that waits for each reply (the headline)" in out
+    assert "== pipelined:" in out
     assert "fake_ses / aiosmtpd" in out
     assert "instant / fake_ses" in out
+    assert "smtp_sink: left out (--no-smtp-sink); measuring without it" in out
+
+
+@pytest.mark.skipif(
+    smtp_sink_missing() is not None,
+    reason=f"Postfix's smtp-sink unavailable ({smtp_sink_missing()}); see docs/performance.md",
+)
+def test_throughput_compares_smtp_sink_with_the_baseline_in_the_same_run(tmp_path: Path) -> None:
+    out = run_bench(
+        "throughput.py", "--seconds", "0.3", "--repeats", "1", "--concurrency", "1",
+        "--servers", "aiosmtpd", "fake_ses", "smtp_sink", "--no-maildev",
+        "--json", str(tmp_path / "t.json"),
+    )  # fmt: skip
+    assert "smtp_sink / aiosmtpd" in out and "fake_ses / smtp_sink" in out
+    figures = json.loads((tmp_path / "t.json").read_text())
+    assert figures["waiting"]["messages_per_s"]["smtp_sink"]["1"] > 0
+    assert set(figures["waiting/pipelined"]) == {"aiosmtpd", "fake_ses", "smtp_sink"}
 
 
 @pytest.mark.skipif(
@@ -78,6 +164,13 @@ def test_memory_run_reports_exact_counts() -> None:
         "--processes", "1",
     )  # fmt: skip
     assert "counts and ids exact: yes" in out
+
+
+def test_case_memory_prints_the_case_peak_and_checks_the_score(tmp_path: Path) -> None:
+    out = run_bench("case_memory.py", "--messages", "300", "--json", str(tmp_path / "c.json"))
+    assert "300 messages in" in out and "case process peak" in out
+    assert "delivered once 300, duplicated 0, silently lost 0" in out
+    assert json.loads((tmp_path / "c.json").read_text())["exact"] is True
 
 
 def test_long_line_run_refuses_the_line_and_takes_the_next_message() -> None:

@@ -167,3 +167,24 @@ def test_serve_answers_a_bad_v1_field_in_xml_and_a_bad_v2_field_in_json(start):
     assert (status, headers["x-amzn-ErrorType"]) == (400, "BadRequestException")
     _code, _out, err = server.stop()
     assert "Traceback" not in err and "API error" not in err
+
+
+def test_an_unsigned_v1_form_through_serve_gets_ses_403_in_xml_not_the_page_guard_415(start):
+    """serve's page guard wants JSON on every POST; a v1 form with no signature is the SES
+    API's to refuse, as SES does (403 MissingAuthenticationToken, XML). It was a 415 in the
+    page's JSON; /api/ keeps its 415."""
+    import urllib.parse
+
+    from tests.sesapi_requests import FORM, send
+
+    server = start()
+    url = server.ready["api_url"]
+    form = urllib.parse.urlencode({"Action": "GetSendQuota"}).encode()
+    for content_type in (FORM, "text/plain"):
+        status, headers, body = send(url + "/", form, {"Content-Type": content_type})
+        assert (status, headers["Content-Type"].split(";")[0]) == (403, "text/xml"), body[:300]
+        assert b"<Code>MissingAuthenticationToken</Code>" in body
+    status, headers, body = send(url + "/api/reset", b"", {"Content-Type": FORM})
+    assert (status, headers["Content-Type"].split(";")[0]) == (415, "application/json")
+    _code, _out, err = server.stop()
+    assert "Traceback" not in err

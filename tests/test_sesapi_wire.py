@@ -219,6 +219,38 @@ def test_sandbox_refuses_unverified_identities_as_message_rejected():
     assert ses.messages == []
 
 
+def test_the_sandbox_names_the_servers_region_in_both_versions_and_over_smtp():
+    """SES writes the account's region, upper case (EU-WEST-1 in opensupplyhub/
+    open-apparel-registry#298); the text said US-EAST-1 whatever the server's region."""
+    text = (
+        "Email address is not verified. The following identities failed the check in region "
+        "EU-WEST-1: "
+    )
+    with FakeSES(profile="ses-sandbox", region="eu-west-1") as ses:
+        v2 = ses.boto3_client("sesv2")
+        with pytest.raises(v2.exceptions.MessageRejected) as refused:
+            v2.send_email(
+                FromEmailAddress="app@example.com",
+                Destination={"ToAddresses": ["someone@elsewhere.test"]},
+                Content=SIMPLE,
+            )
+        assert refused.value.response["Error"]["Message"] == text + "someone@elsewhere.test"
+        v1 = ses.boto3_client("ses")
+        with pytest.raises(v1.exceptions.MessageRejected) as v1_refused:
+            v1.send_raw_email(RawMessage={"Data": message(1, sender="app@unverified.test")})
+        assert v1_refused.value.response["Error"]["Message"] == text + "app@unverified.test"
+        with (
+            smtplib.SMTP(ses.host, ses.port) as smtp,
+            pytest.raises(smtplib.SMTPDataError) as smtp_refused,
+        ):
+            smtp.sendmail("app@example.com", ["someone@elsewhere.test"], message(2))
+        assert smtp_refused.value.smtp_code == 554
+        assert smtp_refused.value.smtp_error.decode() == (
+            "Message rejected: " + text + "someone@elsewhere.test"
+        )
+    assert ses.messages == []
+
+
 def test_recipient_cap_and_v1_size_cap():
     with FakeSES(profile="ses", max_recipients=2) as ses:
         v2 = ses.boto3_client("sesv2")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -28,7 +29,9 @@ def parse_headers(data: bytes) -> tuple[tuple[str, str], ...]:
                 fields[-1][1].append(line)
             elif line:
                 name, _, value = line.partition(":")
-                fields.append((name, [value]))
+                # One copy of each usual name: a ledger of 100,000 messages holds each one's
+                # Message-ID field, and "Message-ID" 100,000 times was 5.6 MiB.
+                fields.append((sys.intern(name) if len(name) <= 64 else name, [value]))
         return tuple((name, " ".join("".join(lines).split())) for name, lines in fields)
     message = BytesHeaderParser(policy=compat32).parsebytes(head + b"\r\n\r\n")
     return tuple((k, " ".join(str(v).split())) for k, v in message.items())

@@ -21,6 +21,7 @@ from harness.base.records import (
     ServerLine,
     SessionRecord,
     TranscriptLine,
+    shape_of,
 )
 
 __all__ = [  # the records are read through here too
@@ -39,6 +40,8 @@ __all__ = [  # the records are read through here too
 
 #: How many distinct repeated texts the ledger keeps one copy of (first come, first kept).
 SHARED_VALUES = 4096
+#: Transcript lines kept as one object per shape (everything but the time), at most.
+SHAPES = 16_384
 
 
 class LedgerSink(Protocol):
@@ -76,6 +79,7 @@ class Ledger:
         # One copy of each text that repeats (a batch's MAIL FROM, its From: header...), so a
         # long run's transcripts and headers hold references, not copies. Bounded.
         self._shared: dict[object, Any] = {}
+        self._shapes: dict[tuple[object, ...], TranscriptLine] = {}  # one line of each shape
         self._sessions: list[SessionRecord] = []
         self._messages: list[MessageRecord] = []
         self._faults: list[FaultRecord] = []
@@ -97,7 +101,13 @@ class Ledger:
     def log(self, session: SessionRecord, line: TranscriptLine) -> None:
         """Add a line to `session`'s conversation (and count it, if it is a command)."""
         with self._mutex:  # nobody waits for transcript lines: no notify
-            session._append(line, self.transcript_limit_lines)
+            key = shape_of(line)
+            shape = self._shapes.get(key)
+            if shape is None:
+                if len(self._shapes) >= SHAPES:  # unique lines (an SES id) fill it: start over
+                    self._shapes.clear()
+                self._shapes[key] = shape = line
+            session._append(line.at, shape, self.transcript_limit_lines)
             if isinstance(line, ClientLine):
                 session.commands[line.verb] = session.commands.get(line.verb, 0) + 1
 
@@ -146,6 +156,7 @@ class Ledger:
         headers = parse_headers(data) if headers is None else headers
         with self._lock:
             headers = tuple(self._share(field) for field in headers)
+            message_id, subject = _first(headers, "message-id"), _first(headers, "subject")
             mail_from, rcpt_tos = self._share(mail_from), self._share(rcpt_tos)
             keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
@@ -154,8 +165,8 @@ class Ledger:
                 ses_id=ses_id,
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
-                message_id=_first(headers, "message-id"),
-                subject=decoded(_first(headers, "subject")),
+                message_id=message_id,
+                subject=decoded(subject),
                 headers=headers,
                 size=len(data),
                 sha256=hashlib.sha256(data).hexdigest(),
@@ -206,6 +217,7 @@ class Ledger:
             self._messages.clear()
             self._faults.clear()
             self._shared.clear()
+            self._shapes.clear()
             self._bytes_held = 0
         self._tell("cleared", None)
 

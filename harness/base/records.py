@@ -12,7 +12,9 @@ command runner, conformance) read fields, never SMTP text.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -146,6 +148,20 @@ def _enhanced(code: int | None, message: str) -> str | None:
     return head
 
 
+def shape_of(line: TranscriptLine) -> tuple[object, ...]:
+    """Everything about `line` but its time: lines of one shape are kept as one object (see
+    `SessionRecord`). A batch's sessions repeat the same commands and replies."""
+    if type(line) is ClientLine:
+        return (">", line.verb, line.argument, line.address, line.size, line.number)
+    if type(line) is ServerLine:
+        return ("<", line.code, line.message, line.enhanced, line.decided_by, line.last)
+    return (type(line), line)
+
+
+def _at(shape: TranscriptLine, at: float) -> TranscriptLine:
+    return shape if shape.at == at else dataclasses.replace(shape, at=at)
+
+
 def line_json(line: TranscriptLine) -> dict[str, Any]:
     """A line's fields for JSON (the HTTP API, the store), with its text."""
     out: dict[str, Any] = {"at": line.at, "direction": line.direction, "text": line.text}
@@ -216,7 +232,11 @@ class SessionRecord:
     # Commands received, by verb (EOM for a message's data), counted in full: the transcript
     # keeps only its first and newest lines.
     commands: dict[str, int] = field(default_factory=dict)
-    _lines: list[TranscriptLine] = field(default_factory=list, repr=False)
+    # The kept lines, compactly: each one's time in `_at`, the rest in `_shapes`, a line that
+    # may stand for every line of its shape (`Ledger.log` keeps one object per shape). A line
+    # object and its float cost about 100 bytes; 100,000 messages make 800,000 lines.
+    _shapes: list[TranscriptLine] = field(default_factory=list, repr=False)
+    _at: array[float] = field(default_factory=lambda: array("d"), repr=False)
     # Where each fault of this session was decided: the number of transcript lines logged
     # before it (dropped ones included), so a view can show it between a command and its reply.
     _fault_marks: list[tuple[int, FaultRecord]] = field(default_factory=list, repr=False)
@@ -247,13 +267,15 @@ class SessionRecord:
     def transcript(self) -> list[TranscriptLine]:
         """The first and the newest lines; see `Ledger.transcript_limit_lines`."""
         with _TRANSCRIPTS:
-            return list(self._lines)
+            shapes, times = list(self._shapes), self._at.tolist()
+        return [_at(shape, at) for shape, at in zip(shapes, times, strict=True)]
 
     @transcript.setter
     def transcript(self, lines: list[TranscriptLine]) -> None:
         with _TRANSCRIPTS:
-            self._lines = list(lines)
-            self._logged = len(self._lines)
+            self._shapes = list(lines)
+            self._at = array("d", (line.at for line in lines))
+            self._logged = len(self._shapes)
             self._fault_marks = []
 
     def commands_sent(self) -> list[ClientLine]:
@@ -264,11 +286,12 @@ class SessionRecord:
         """The transcript with each fault of the session where it was decided: after the
         command it answered, before the reply it caused. An int stands for lines left out."""
         with _TRANSCRIPTS:
-            lines = list(self._lines)
+            shapes, times = list(self._shapes), self._at.tolist()
             marks = list(self._fault_marks)
             logged, dropped = self._logged, self.transcript_dropped
         # Kept lines: the first `head` (numbered from 0), then the newest, numbered up to
         # `logged`; at the limit the kept head is half of it (see `Ledger.log`).
+        lines = [_at(shape, at) for shape, at in zip(shapes, times, strict=True)]
         head = len(lines) // 2 if dropped else len(lines)
         tail_from = logged - (len(lines) - head)
         numbers = [*range(head), *range(tail_from, logged)]
@@ -283,13 +306,16 @@ class SessionRecord:
         out.extend(mark[1] for mark in reversed(marks))
         return out
 
-    def _append(self, line: TranscriptLine, limit: int) -> None:
+    def _append(self, at: float, shape: TranscriptLine, limit: int) -> None:
+        """Keep a line: its time `at`, and `shape`, a line like it (see `shape_of`)."""
         with _TRANSCRIPTS:
-            self._lines.append(line)
+            self._shapes.append(shape)
+            self._at.append(at)
             self._logged += 1
-            if len(self._lines) > limit:
+            if len(self._shapes) > limit:
                 # The oldest line after the kept head goes; a short shift, no copy.
-                del self._lines[limit // 2]
+                del self._shapes[limit // 2]
+                del self._at[limit // 2]
                 self.transcript_dropped += 1
 
 

@@ -10,8 +10,10 @@ The API binds loopback and, by default, has no token, so two browser tricks reac
 So, as careful local dev servers do, every request must name this server in its `Host` (an IP
 address, `localhost`, or a name the user listed), a state-changing request that comes from a
 page must come from the page's own origin, and it must say it sends JSON (which a page on
-another origin cannot do without a preflight this server never grants). Every response tells the
-browser not to sniff content types, not to frame it, and to run only the page's own files.
+another origin cannot do without a preflight this server never grants) or go to the SES API,
+which takes only requests signed in a header (no such page can send one either). Every
+response tells the browser not to sniff content types, not to frame it, and to run only the
+page's own files.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
+
+from harness.server import sesapi
 
 #: Methods that only read; everything else changes state and gets the stricter checks.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -66,7 +70,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         problem = cross_origin(request)
         if problem:
             return _refuse(403, problem)
-        if request.content_type != JSON_TYPE and not aws_signed(request):
+        if request.content_type != JSON_TYPE and not ses_api(request):
             return _refuse(
                 415,
                 f"a {request.method} needs 'Content-Type: {JSON_TYPE}', got "
@@ -75,11 +79,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-def aws_signed(request: web.Request) -> bool:
-    """A request to the SES API mounted beside /api/ (v1 posts a form): its SigV4
-    `Authorization` header is one a page on another origin cannot send without a preflight
-    either, and the SES API refuses a request without it."""
-    return request.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 ")
+def ses_api(request: web.Request) -> bool:
+    """A request to the SES API mounted beside /api/ (v1 posts a form). It answers only a
+    request signed in its `Authorization` header, which a page on another origin cannot send
+    without a preflight either, and it refuses any other in SES's own words and format (a 403
+    in XML for v1, in JSON for v2), not in the page's."""
+    return sesapi.serves(request.path)
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:

@@ -44,8 +44,11 @@ class SesApiError:
     source: str = ""
     sender_fault: bool = True
 
-    def filled(self, detail: str = "") -> SesApiError:
-        return dataclasses.replace(self, message=self.message.format(detail)) if detail else self
+    def filled(self, detail: str = "", region: str = "us-east-1") -> SesApiError:
+        """The error with `detail` in its message's ``{}`` and `region` in its ``{region}``."""
+        if not detail:
+            return self
+        return dataclasses.replace(self, message=self.message.format(detail, region=region.upper()))
 
     @property
     def line(self) -> str:
@@ -53,9 +56,11 @@ class SesApiError:
         return f"{self.status} {self.code}: {self.message}"
 
 
+# {region}: the server's, upper case as SES writes it (EU-WEST-1: opensupplyhub/
+# open-apparel-registry#298; US-WEST-2: danilop/LambdAuth#64, mettle/sendportal#94).
 _NOT_VERIFIED = (
     "Email address is not verified. The following identities failed the check in region "
-    "US-EAST-1: {}"
+    "{region}: {}"
 )
 
 V2_ERRORS: dict[str, SesApiError] = {
@@ -266,13 +271,18 @@ _BY_STATUS = {400: "bad_request", 404: "not_found", 429: "rate_per_s", 500: "int
 
 
 def error_for(
-    name: str, version: str, detail: str = "", throttle: str = THROTTLE_STYLES[0]
+    name: str,
+    version: str,
+    detail: str = "",
+    throttle: str = THROTTLE_STYLES[0],
+    region: str = "us-east-1",
 ) -> SesApiError:
-    """The error SES answers for `name` (a limit's field name or an error kind) in `version`."""
+    """The error SES answers for `name` (a limit's field name or an error kind) in `version`,
+    from a server in `region`."""
     if version == V2 and throttle == "ThrottlingException" and name in V2_GUIDE_THROTTLING:
-        return V2_GUIDE_THROTTLING[name].filled(detail)
+        return V2_GUIDE_THROTTLING[name].filled(detail, region)
     table = V2_ERRORS if version == V2 else V1_ERRORS
-    return table[name].filled(detail)
+    return table[name].filled(detail, region)
 
 
 def for_rule(status: int, code: str | None, message: str, version: str) -> SesApiError:

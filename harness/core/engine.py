@@ -47,7 +47,8 @@ class Engine:
     '421 Connection closed by server. Maximum message count per session reached.'
     """
 
-    def __init__(self, plan: Plan, now: float) -> None:
+    def __init__(self, plan: Plan, now: float, region: str = "us-east-1") -> None:
+        self.region = region  # the account's region: SES names it in some refusals
         self._sessions: dict[int, SessionState] = {}
         self._next_session = 1
         self._attempts: dict[object, int] = {}
@@ -146,7 +147,7 @@ class Engine:
             return idle
         attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            key = ("rcpt", (sender or "").lower(), recipients[0].lower())
+            key = f"rcpt\n{sender or ''}\n{recipients[0]}".lower()
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
@@ -174,8 +175,9 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        attempt = self._count_attempt(("eom", key), now)
-        age_s = self._age(("eom", key), now)
+        # The Message-ID alone (RCPT keys hold line breaks, which no unfolded value has).
+        attempt = self._count_attempt(key, now)
+        age_s = self._age(key, now)
         command = Command(
             Stage.EOM, session, state.commands, sender, recipients, attempt, age_s, tenant
         )
@@ -250,7 +252,9 @@ class Engine:
                 name, fill = refused
                 if name == "max_message_bytes":
                     fill = str(max_bytes)
-                error = api_errors.error_for(name, version, fill, self.limits.api_throttle)
+                error = api_errors.error_for(
+                    name, version, fill, self.limits.api_throttle, self.region
+                )
                 fired = (Fired("limit", name, "reply", error.line),)
                 answer = Answer(error.status, f"{error.code}: {error.message}")
                 return Decision(Outcome.REPLY, reply=answer, fired=fired, error=error)
@@ -354,7 +358,7 @@ class Engine:
         return None
 
     def _refuse(self, limit: str, line: Line, close: bool, fill: str = "") -> Decision:
-        reply = _answer(line, fill)
+        reply = _answer(line, fill, self.region)
         fired = (Fired("limit", limit, "reply", str(reply)),)
         return Decision(Outcome.REPLY, reply=reply, close=close, fired=fired)
 
@@ -425,9 +429,9 @@ _LINES = {
 }
 
 
-def _answer(line: Line, fill: str = "") -> Answer:
-    """A profile's reply line, `{}` in its text filled with `fill` when one is given."""
-    return Answer(line.code, line.text.format(fill) if fill else line.text)
+def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
+    """A profile's reply line, `{}` filled with `fill` when given, `{region}` with `region`."""
+    return Answer(line.code, line.text.format(fill, region=region.upper()) if fill else line.text)
 
 
 def _after(rules: Decision, then: Decision) -> Decision:

@@ -50,7 +50,8 @@ class Cite:
 
 @dataclass(frozen=True)
 class Replies:
-    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids."""
+    """What the server says. `{}` in `accepted` is the message id; in `not_verified`, the ids,
+    and `{region}` the server's region as SES writes it (``US-WEST-2``)."""
 
     host: str  # greeting host and first EHLO line
     ident: str  # after the host in the 220; `{instance}` and `{token}` are seeded

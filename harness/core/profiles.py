@@ -40,7 +40,7 @@ SES_REPLIES = Replies(
     not_verified=Line(
         554,
         "Message rejected: Email address is not verified. The following identities failed "
-        "the check in region US-EAST-1: {}",
+        "the check in region {region}: {}",
         DOC,
         "DG-SMTP; stage inferred",
     ),

@@ -25,9 +25,10 @@ from harness.runner.resolve import name_of, resolve_strategy
 from harness.runner.scale import clock_record
 from harness.runner.scenario import Scenario, builtin_scenario
 from harness.runner.scoring import score_case
-from harness.runner.strategy import Claim, OutgoingMessage, Strategy, hooks_of
+from harness.runner.strategy import Claim, Strategy, hooks_of
+from harness.runner.stream import StreamedBatch
 from harness.runner.workers import Lost, Task, on_own_core, supervise
-from harness.runner.workload import Workload, WorkloadSpec, build_messages
+from harness.runner.workload import Workload, WorkloadSpec
 from harness.server.fake_ses import FakeSES
 from harness.server.relay.proxy import SesProxy
 
@@ -75,7 +76,9 @@ def run_case(
     claims: list[Claim] = []
     error = None
     if ledger is None:
-        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES)
+        # Scoring reads records and transcripts, never bodies: none is held (32 MiB otherwise).
+        # Header fields stay: SES events (harness.base.sesevents) are written from them.
+        ledger = Ledger(transcript_limit_lines=TRANSCRIPT_LIMIT_LINES, memory_budget_bytes=0)
     pinned = on_own_core() if hooks.pinned else contextlib.nullcontext()
     upstream = scenario.upstream
     if upstream is None:
@@ -139,6 +142,11 @@ def run_case(
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
         "messages": [m.to_dict() for m in card.messages],
         "matching": card.matching.to_dict(_stray),
+    }
+    # The scorecard and the claims are in the case now: let them go before the timeline is
+    # written (a case of 100,000 messages holds one of each per message).
+    del card, claims
+    case |= {
         "timeline": _timeline(ledger, start),
         "error": error,
         "reproducer": reproducer(scenario, name, seed),
@@ -308,9 +316,10 @@ def display_path(path: Path) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _messages(spec: WorkloadSpec, seed: int | None) -> tuple[OutgoingMessage, ...]:
-    # Every strategy of a scenario gets the same batch; building it is the slow part of a case.
-    return tuple(build_messages(spec, seed))
+def _messages(spec: WorkloadSpec, seed: int | None) -> StreamedBatch:
+    # Every strategy of a scenario gets the same batch; writing it is the slow part of a case.
+    # It holds the envelopes and a chunk or two of bytes, never the whole batch (issue 28).
+    return StreamedBatch(spec, seed)
 
 
 def _settle(ledger: Ledger) -> None:

@@ -105,7 +105,7 @@ class MessageClass(enum.StrEnum):
     DUPLICATED = "duplicated"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per message of a case
 class MessageScore:
     """The verdict on one message, with what it rests on."""
 
@@ -318,7 +318,7 @@ def efficiency(fastest_s: float, elapsed_s: float) -> float:
 # --- transactions from the transcript ---------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # one per transaction: 100,000 in a large case
 class _Transaction:
     order: tuple[float, int, int]  # time, session, position: the order they happened in
     sender: str

@@ -92,7 +92,7 @@ class ClaimStatus(enum.StrEnum):
     UNCERTAIN = "uncertain"  # the client cannot tell whether the server kept it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # a case of 100,000 messages holds 100,000 of them
 class Claim:
     """What the client believes happened to one message."""
 

@@ -20,6 +20,7 @@ import base64
 import random
 import textwrap
 import unicodedata
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,49 +101,106 @@ class WorkloadSpec:
 
 
 def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[OutgoingMessage]:
-    """The batch for `spec`; `seed` overrides the spec's own. Same seed, same bytes."""
-    from faker import Faker  # heavy import, only where mail is written
+    """The batch for `spec`; `seed` overrides the spec's own. Same seed, same bytes.
 
-    seed = spec.seed if seed is None else seed
-    rng = random.Random(f"workload:{seed}")
-    fakers = {}
-    for locale in ("en_US", *OTHER_LOCALES):
-        fake = Faker(locale)
-        fake.seed_instance(f"{seed}:{locale}")
-        fakers[locale] = fake
-    # Paragraphs from a per-locale pool: faker's lorem is slow, and bodies need only look real.
-    pools = {
-        locale: [_wrapped(fake.paragraph(nb_sentences=5)) for _ in range(PARAGRAPHS)]
-        for locale, fake in fakers.items()
-    }
-    domains, weights = zip(*spec.domains, strict=True)
-    sender = formataddr((fakers["en_US"].company(), spec.sender))
-    used: set[str] = set()
-    messages = []
-    per_mailing = -(-spec.count // spec.mailings)
-    lists: list[tuple[list[tuple[str, str]], list[str]]] = []
-    for index in range(spec.count):
+    This holds the whole batch; a run reads it through :class:`harness.runner.stream.
+    StreamedBatch` instead, which holds a chunk of it at a time and gives the same bytes.
+    """
+    writer = Writer(spec, seed)
+    return [writer.write(index) for index in range(spec.count)]
+
+
+#: A writer's random state at some message: its own generator's and each locale's faker's,
+#: the 624 words of each Mersenne Twister packed in an array (2.5 KB rather than 25 KB).
+Checkpoint = tuple[tuple[int, "array[int]", float | None], ...]
+
+
+class Writer:
+    """Writes a spec's messages in order, one at a time, from one seeded random stream.
+
+    `state` and `restore` let a reader write a stretch of the batch again later, the same bytes,
+    without holding it (:class:`harness.runner.stream.StreamedBatch`).
+    """
+
+    def __init__(self, spec: WorkloadSpec, seed: int | None = None) -> None:
+        from faker import Faker  # heavy import, only where mail is written
+
+        self.spec = spec
+        seed = spec.seed if seed is None else seed
+        self._rng = random.Random(f"workload:{seed}")
+        self._fakers = {}
+        for locale in ("en_US", *OTHER_LOCALES):
+            fake = Faker(locale)
+            fake.seed_instance(f"{seed}:{locale}")
+            self._fakers[locale] = fake
+        # Paragraphs from a per-locale pool: faker's lorem is slow; bodies need only look real.
+        self._pools = {
+            locale: [_wrapped(fake.paragraph(nb_sentences=5)) for _ in range(PARAGRAPHS)]
+            for locale, fake in self._fakers.items()
+        }
+        self._domains, self._weights = zip(*spec.domains, strict=True)
+        self._sender = formataddr((self._fakers["en_US"].company(), spec.sender))
+        self._used: set[str] = set()
+        self._per_mailing = -(-spec.count // spec.mailings)
+        #: The first mailing's people and addresses, which later mailings send to again (only
+        #: with mailings > 1). A writer that writes a stretch again shares its first writer's.
+        self.lists: list[tuple[list[tuple[str, str]], list[str]]] = []
+        self._senders: dict[int, str] = {}
+
+    def _mailing_sender(self, mailing: int) -> str:
+        """The envelope sender of a later mailing (one string per mailing)."""
+        if mailing not in self._senders:
+            local, _, domain = self.spec.sender.rpartition("@")
+            self._senders[mailing] = f"{local}+m{mailing}@{domain}"
+        return self._senders[mailing]
+
+    def _randoms(self) -> list[random.Random]:
+        return [self._rng, *(fake.random for fake in self._fakers.values())]
+
+    def state(self) -> Checkpoint:
+        """Where the random stream is now: :meth:`restore` comes back to it."""
+        return tuple(
+            (version, array("I", words), gauss)
+            for version, words, gauss in (r.getstate() for r in self._randoms())
+        )
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        for r, (version, words, gauss) in zip(self._randoms(), checkpoint, strict=True):
+            r.setstate((version, tuple(words), gauss))
+
+    def write(self, index: int, addresses: Sequence[str] | None = None) -> OutgoingMessage:
+        """Message `index`, the next in the stream. Writing it again after :meth:`restore`
+        takes the `addresses` it had the first time (their numbering depends on every address
+        written before it); the random draws are the same either way."""
+        spec, rng = self.spec, self._rng
         locale = rng.choice(OTHER_LOCALES) if rng.random() < spec.unicode else "en_US"
-        fake = fakers[locale]
-        mailing, sender_address = divmod(index, per_mailing)[0], spec.sender
+        fake = self._fakers[locale]
+        mailing, sender_address = index // self._per_mailing, spec.sender
         if mailing == 0:
             people = [
                 (fake.first_name(), fake.last_name()) for _ in range(rng.randint(*spec.recipients))
             ]
-            addresses = [
+            used = self._used if addresses is None else set()
+            drawn = [
                 _simulated(
-                    rng, spec, _address(fakers["en_US"], p, rng.choices(domains, weights)[0], used)
+                    rng,
+                    spec,
+                    _address(
+                        self._fakers["en_US"], p, rng.choices(self._domains, self._weights)[0], used
+                    ),
                 )
                 for p in people
             ]
-            lists.append((people, addresses))
+            if addresses is None:
+                addresses = drawn
+            if spec.mailings > 1 and index == len(self.lists):  # the list the later mailings mail
+                self.lists.append((people, list(addresses)))
         else:
-            people, addresses = lists[index % per_mailing]
-            local, _, domain = spec.sender.rpartition("@")
-            sender_address = f"{local}+m{mailing}@{domain}"
+            people, addresses = self.lists[index % self._per_mailing]
+            sender_address = self._mailing_sender(mailing)
         message_id = f"<{rng.getrandbits(64):016x}.{index}@{spec.sender.rpartition('@')[2]}>"
         headers = [
-            ("From", sender),
+            ("From", self._sender),
             (
                 "To",
                 ", ".join(
@@ -155,12 +213,13 @@ def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[Outgoing
             ("Message-ID", message_id),
             ("MIME-Version", "1.0"),
         ]
+        pool = self._pools[locale]
         name = f"{people[0][0]} {people[0][1]}"
         body_size = rng.randint(*spec.body_bytes)
         body: str | _Later = (
-            _Later(rng.getrandbits(64), body_size, pools[locale], name)
+            _Later(rng.getrandbits(64), body_size, pool, name)
             if body_size > LAZY_BYTES
-            else _body(rng, pools[locale], name, body_size)
+            else _body(rng, pool, name, body_size)
         )
         attachment = None
         if rng.random() < spec.attachments:
@@ -171,13 +230,12 @@ def build_messages(spec: WorkloadSpec, seed: int | None = None) -> list[Outgoing
             )
             attachment = (pattern.format(n=index + 1), mime_type, payload)
         boundary = f"=_{rng.getrandbits(64):016x}"
+        recipients = tuple(addresses)
         if isinstance(body, _Later) or (attachment and isinstance(attachment[2], _Later)):
             recipe = _Recipe(headers, body, attachment, boundary)
-            messages.append(LazyMessage(message_id, sender_address, tuple(addresses), recipe))
-        else:
-            data = _mime(headers, body, attachment, boundary)  # type: ignore[arg-type]
-            messages.append(OutgoingMessage(message_id, sender_address, tuple(addresses), data))
-    return messages
+            return LazyMessage(message_id, sender_address, recipients, recipe)
+        data = _mime(headers, body, attachment, boundary)  # type: ignore[arg-type]
+        return OutgoingMessage(message_id, sender_address, recipients, data)
 
 
 @dataclass(frozen=True)
@@ -213,9 +271,29 @@ class _Recipe:
 
 class LazyMessage(OutgoingMessage):
     """An OutgoingMessage whose `data` is written each time it is read, the same bytes each
-    time: a batch of large messages then holds only the ones being sent."""
+    time: a batch of large messages then holds only the ones being sent. `dataclasses.replace`
+    on one gives a plain OutgoingMessage."""
 
-    def __init__(self, id: str, sender: str, recipients: tuple[str, ...], recipe: _Recipe) -> None:
+    def __new__(
+        cls,
+        id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        recipe: _Recipe | None = None,
+        data: bytes | None = None,
+    ) -> OutgoingMessage:
+        if data is not None:  # dataclasses.replace passes every field, the bytes among them
+            return OutgoingMessage(id, sender, recipients, data)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        id: str,
+        sender: str,
+        recipients: tuple[str, ...],
+        recipe: _Recipe | None = None,
+        data: bytes | None = None,
+    ) -> None:
         object.__setattr__(self, "id", id)
         object.__setattr__(self, "sender", sender)
         object.__setattr__(self, "recipients", recipients)
@@ -331,7 +409,7 @@ class Workload(Sequence[OutgoingMessage]):
     def __init__(
         self, messages: Sequence[OutgoingMessage], arrivals_s: Sequence[float], clock: Clock
     ) -> None:
-        self._messages = list(messages)
+        self._messages = messages  # not copied: a StreamedBatch writes its bytes as they are read
         self._arrivals_s = list(arrivals_s)
         self._clock = clock
         self._start = clock.now()

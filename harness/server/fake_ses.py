@@ -181,6 +181,7 @@ class FakeSES(EventsSide):
             tls=self.tls,
             ssl_context=ssl_context,
             credentials=self.users,
+            region=self.region,
         )
         state = self._state
         state.engine.id_salt = self.id_salt

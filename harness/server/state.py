@@ -43,8 +43,11 @@ class ServerState:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, plan: Plan, ledger: Ledger, clock: Clock, **config: object) -> ServerState:
-        return cls(Engine(plan, now=clock.now()), ledger, clock, **config)  # type: ignore[arg-type]
+    def create(
+        cls, plan: Plan, ledger: Ledger, clock: Clock, region: str = "us-east-1", **config: object
+    ) -> ServerState:
+        engine = Engine(plan, now=clock.now(), region=region)
+        return cls(engine, ledger, clock, **config)  # type: ignore[arg-type]
 
     def set_plan(self, plan: Plan) -> None:
         with self.lock:

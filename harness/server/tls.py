@@ -7,8 +7,6 @@ import ssl
 import tempfile
 from pathlib import Path
 
-import trustme
-
 
 class TestCertificates:
     """A throwaway CA and a certificate for 127.0.0.1 and localhost."""
@@ -16,6 +14,8 @@ class TestCertificates:
     __test__ = False  # not a pytest test class
 
     def __init__(self) -> None:
+        import trustme  # loads cryptography: 9 MiB a server without TLS need not hold
+
         self._ca = trustme.CA()
         self._cert = self._ca.issue_cert("127.0.0.1", "localhost", "email-smtp.amazonaws.com")
         self._dir = tempfile.TemporaryDirectory(prefix="ses-harness-ca-")

@@ -26,21 +26,25 @@ def write_batch(messages: Sequence[OutgoingMessage], root: Path) -> tuple[Path, 
     an empty ``claims.jsonl``; the manifest's path and the claims file's."""
     folder = root / "messages"
     folder.mkdir()
-    entries = []
-    for index, message in enumerate(messages, 1):
-        path = folder / f"{index:05d}.eml"
-        path.write_bytes(message.data)
-        entries.append(
-            {
+    manifest = root / "manifest.json"
+    # One entry at a time, as json.dumps(entries, indent=1) would lay them out: the batch may be
+    # a StreamedBatch too large to hold (issue 28).
+    with manifest.open("w", encoding="utf-8") as out:
+        out.write("[")
+        for index, message in enumerate(messages, 1):
+            path = folder / f"{index:05d}.eml"
+            data = message.data
+            path.write_bytes(data)
+            entry = {
                 "id": message.id,
                 "sender": message.sender,
                 "recipients": list(message.recipients),
                 "file": str(path),
-                **_fields(message.data, root / "attachments" / f"{index:05d}"),
+                **_fields(data, root / "attachments" / f"{index:05d}"),
             }
-        )
-    manifest = root / "manifest.json"
-    manifest.write_text(json.dumps(entries, ensure_ascii=False, indent=1), encoding="utf-8")
+            text = json.dumps(entry, ensure_ascii=False, indent=1)
+            out.write(("\n " if index == 1 else ",\n ") + text.replace("\n", "\n "))
+        out.write("\n]" if messages else "]")
     claims = root / "claims.jsonl"
     claims.touch()
     return manifest, claims

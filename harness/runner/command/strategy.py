@@ -86,7 +86,7 @@ class CommandStrategy(CaseHooks):
         """Write the batch, run the process, and yield its claims (then raise if it failed)."""
         with tempfile.TemporaryDirectory(prefix="ses-harness-cmd-") as folder:
             root = Path(folder)
-            manifest, claims_path = write_batch(list(messages), root)
+            manifest, claims_path = write_batch(messages, root)
             failure = self._run(endpoint, root / "messages", manifest, claims_path, root, clock)
             yield from read_claims(claims_path)
         if failure:

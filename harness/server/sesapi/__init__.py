@@ -7,6 +7,6 @@
 """
 
 from harness.server.sesapi.app import ApiService
-from harness.server.sesapi.mount import add_routes, make_app
+from harness.server.sesapi.mount import add_routes, make_app, serves
 
-__all__ = ["ApiService", "add_routes", "make_app"]
+__all__ = ["ApiService", "add_routes", "make_app", "serves"]

@@ -30,6 +30,11 @@ ROUTES = (
 )
 
 
+def serves(path: str) -> bool:
+    """Whether the SES API answers at `path` (``serve`` mounts it beside its page and /api/)."""
+    return path == "/" or path.startswith("/v2/email/")
+
+
 def make_app(service: ApiService) -> web.Application:
     """An app that serves only the SES API (FakeSES runs it on a port of its own)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES)
