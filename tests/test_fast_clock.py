@@ -68,7 +68,13 @@ def spec(tmp_path, source, options=""):
 def test_a_20_minute_backoff_ladder_runs_on_the_fast_clock_and_the_ledger_counts_ses_seconds(
     tmp_path,
 ):
-    case = run_case(scenario_of("session-cap", 4), spec(tmp_path, LADDER, "[time_scale=100]"))
+    # The idle timeout is off: at 100x SES's 10 s are 0.1 s of wall time between a fresh
+    # connection's commands, which a busy CI machine can exceed (see docs/performance.md on
+    # high scales); this test is about the ladder's waits in SES seconds.
+    scenario = scenario_of("session-cap", 4)
+    plan = scenario.plan.with_limits(idle_timeout_s=None)
+    scenario = dataclasses.replace(scenario, plan=plan)
+    case = run_case(scenario, spec(tmp_path, LADDER, "[time_scale=100]"))
 
     assert case["error"] is None, case["command"]["stderr_tail"]
     assert case["score"]["delivered_once"] == 4
