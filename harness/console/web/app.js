@@ -621,6 +621,7 @@ function shown(value) {
 async function drawPlan(force) {
   if (state.dirty && !force) return;
   const panel = await getJson("/api/steering");
+  if (state.dirty && !force) return; // typed into while it loaded: what was typed stays
   state.panel = panel;
   state.dirty = false;
   $("plan-error").hidden = true;
