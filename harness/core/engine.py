@@ -391,9 +391,11 @@ class Engine:
 
     def _user_connections(self, state: SessionState) -> Decision | None:
         """Past the cap of sessions one user may have open (Microsoft 365's 3 a mailbox), the
-        later sessions' messages are refused at end of data, whatever the earlier ones do."""
+        later sessions' messages are refused at end of data, whatever the earlier ones do.
+        Sessions that did not log in (where `require_auth` is off) are one mailbox, the
+        account, as the rate and the quota count them."""
         cap = self.limits.max_connections_per_user
-        if cap is None or state.user is None:
+        if cap is None:
             return None
         peers = sorted(n for n, s in self._sessions.items() if s.open and s.user == state.user)
         if state.number in peers[:cap]:
