@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from harness.core.api_errors import SesApiError
+from harness.core.outcomes import Fate
 
 
 class Outcome(enum.StrEnum):
@@ -63,6 +64,8 @@ class Decision:
     error: SesApiError | None = None  # API only: the error to answer with (outcome REPLY)
     # What decided it when no rule or limit fired (a protocol rule, e.g. "protocol:starttls_first").
     rule: str | None = None
+    # What becomes of the message once accepted (a rule's bounce, the suppression list...).
+    fates: tuple[Fate, ...] = ()
 
     @property
     def decided_by(self) -> str | None:

@@ -26,6 +26,7 @@ from harness.core import profile_table, schema
 from harness.core.errors import PlanError
 from harness.core.evidence import Profile
 from harness.core.limits import Limits
+from harness.core.outcomes import OUTCOMES, Aftermath
 from harness.core.profiles import PROFILES
 
 
@@ -132,8 +133,10 @@ class Stall:
             raise PlanError("stall_s", f"{self.stall_s} is negative", allowed=">= 0")
 
 
-Action = Reply | Drop | DropAfterAccept | Delay | Stall
-ACTIONS: dict[str, type[Action]] = {a.kind: a for a in (Reply, Drop, DropAfterAccept, Delay, Stall)}
+Action = Reply | Drop | DropAfterAccept | Delay | Stall | Aftermath
+ACTIONS: dict[str, type[Action]] = {
+    a.kind: a for a in (Reply, Drop, DropAfterAccept, Delay, Stall, *OUTCOMES)
+}
 
 
 # --- matcher --------------------------------------------------------------------------------
@@ -218,13 +221,13 @@ class Rule:
 
     def __post_init__(self) -> None:
         at_api = self.match.stage is Stage.API
-        if isinstance(self.action, DropAfterAccept) and self.match.stage not in (
+        if isinstance(self.action, (DropAfterAccept, *OUTCOMES)) and self.match.stage not in (
             Stage.EOM,
             Stage.API,
         ):
             raise PlanError(
                 "action",
-                "drop_after_accept only happens at end of data or an API send",
+                f"{self.action.kind} only happens at end of data or an API send",
                 allowed="stage = EOM or API",
             )
         if isinstance(self.action, Reply):
