@@ -150,6 +150,13 @@ class EventsSide:
         with state.lock:
             return state.engine.suppression.entries(now=self.clock.now())
 
+    @property
+    def suppression_reasons(self) -> tuple[str, ...]:
+        """The account's SuppressedReasons now: why SES adds addresses itself."""
+        state = self._running()
+        with state.lock:
+            return state.engine.suppression.reasons
+
     def suppress(self, address: str, reason: str = "BOUNCE") -> Entry:
         """Put `address` on the account's suppression list now, as ``PutSuppressedDestination``
         does: a later send to it is accepted and bounces (``OnAccountSuppressionList``)."""
