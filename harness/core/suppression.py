@@ -81,7 +81,9 @@ class SuppressionList:
         self._reason_sets.append(tuple(r for r in REASONS if r in reasons))
 
     def _reasons_at(self, at: float) -> tuple[str, ...]:
-        return self._reason_sets[bisect.bisect_right(self._reason_times, at) - 1]
+        """The reasons in force for an event published at `at`: a change made at the same
+        moment comes after it (the event was already out)."""
+        return self._reason_sets[bisect.bisect_left(self._reason_times, at) - 1]
 
     # --- entries --------------------------------------------------------------------------
 
