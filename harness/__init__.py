@@ -56,6 +56,13 @@ if TYPE_CHECKING:
     from harness.core.limits import (
         Limits as Limits,
     )
+    from harness.core.outcomes import (
+        Bounce as Bounce,
+        Complain as Complain,
+        DeliveryDelay as DeliveryDelay,
+        Fate as Fate,
+        RejectVirus as RejectVirus,
+    )
     from harness.core.plan import (
         ACTIONS as ACTIONS,
         Delay as Delay,
@@ -77,6 +84,9 @@ if TYPE_CHECKING:
         Evidence as Evidence,
         Line as Line,
         Profile as Profile,
+    )
+    from harness.core.suppression import (
+        SuppressedDestination as SuppressedDestination,
     )
     from harness.hunting.search import (
         hunt as hunt,

@@ -190,9 +190,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_bad_fault_flag_exits_2_naming_the_key_and_allowed_values() -> None:
-    result = run_cli("--fault", "stage=MAIL,action=explode")
+    result = run_cli("--fault", "stage=MAIL,action=boom")
     assert result.returncode == 2
-    assert result.stderr.startswith("ses-harness: --fault 'stage=MAIL,action=explode': key 'action'")
+    assert result.stderr.startswith("ses-harness: --fault 'stage=MAIL,action=boom': key 'action'")
     assert "allowed: reply, drop, drop_after_accept, delay, stall" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -33,7 +33,7 @@ DEFAULT_REASONS = REASONS
 
 
 @dataclass(frozen=True)
-class Entry:
+class SuppressedDestination:
     """One address on the list: `reason`, `at` (its LastUpdateTime, server clock), and for an
     address SES added itself, the message and feedback ids of the event that added it."""
 
@@ -65,7 +65,7 @@ class SuppressionList:
     def __init__(self, reasons: tuple[str, ...] = DEFAULT_REASONS) -> None:
         self._reason_times: list[float] = [-math.inf]
         self._reason_sets: list[tuple[str, ...]] = [tuple(reasons)]
-        self._entries: dict[str, list[Entry]] = {}
+        self._entries: dict[str, list[SuppressedDestination]] = {}
         self._deleted: dict[str, float] = {}
 
     # --- the account's settings -----------------------------------------------------------
@@ -87,9 +87,9 @@ class SuppressionList:
 
     # --- entries --------------------------------------------------------------------------
 
-    def put(self, address: str, reason: str, *, now: float) -> Entry:
+    def put(self, address: str, reason: str, *, now: float) -> SuppressedDestination:
         """PutSuppressedDestination: on the list from `now`, for `reason`."""
-        return self._add(Entry(address, reason, now))
+        return self._add(SuppressedDestination(address, reason, now))
 
     def join(
         self,
@@ -99,11 +99,11 @@ class SuppressionList:
         at: float,
         message_id: str,
         feedback_id: str | None = None,
-    ) -> Entry | None:
+    ) -> SuppressedDestination | None:
         """SES adds `address` for an event it publishes at `at` (None: a simulator address)."""
         if simulator.scenario(address) is not None:
             return None
-        return self._add(Entry(address, reason, at, message_id, feedback_id))
+        return self._add(SuppressedDestination(address, reason, at, message_id, feedback_id))
 
     def delete(self, address: str, *, now: float) -> bool:
         """DeleteSuppressedDestination: off the list from `now` (until an event adds it again);
@@ -113,7 +113,7 @@ class SuppressionList:
         self._deleted[address.lower()] = now
         return True
 
-    def get(self, address: str, *, now: float) -> Entry | None:
+    def get(self, address: str, *, now: float) -> SuppressedDestination | None:
         """The address's entry at `now`, or None when it is not on the list."""
         key = address.lower()
         deleted = self._deleted.get(key, -math.inf)
@@ -125,7 +125,7 @@ class SuppressionList:
             return entry
         return None
 
-    def entries(self, *, now: float) -> list[Entry]:
+    def entries(self, *, now: float) -> list[SuppressedDestination]:
         """Every address on the list at `now`, oldest update first."""
         found = (self.get(key, now=now) for key in list(self._entries))
         return sorted((e for e in found if e is not None), key=lambda e: (e.at, e.address))
@@ -135,7 +135,7 @@ class SuppressionList:
         self._entries.clear()
         self._deleted.clear()
 
-    def _add(self, entry: Entry) -> Entry:
+    def _add(self, entry: SuppressedDestination) -> SuppressedDestination:
         history = self._entries.setdefault(entry.address.lower(), [])
         history.append(entry)
         history.sort(key=lambda e: e.at)

@@ -10,7 +10,7 @@ from typing import Any
 from harness.base.event_plan import joins
 from harness.base.ledger import Ledger, MessageRecord
 from harness.base.sesevents import FeedFaults, SesEvent
-from harness.core.suppression import REASONS, Entry
+from harness.core.suppression import REASONS, SuppressedDestination
 from harness.server.events import sns
 from harness.server.events.delivery import Attempt, DeliveryPolicy
 from harness.server.events.endpoint import SnsEndpoint
@@ -143,9 +143,9 @@ class EventsSide:
                     )
 
     @property
-    def suppressed(self) -> list[Entry]:
-        """The account-level suppression list now: an `Entry` (address, reason, since when,
-        the message that put it there) for each address SES will not send to."""
+    def suppressed(self) -> list[SuppressedDestination]:
+        """The account-level suppression list now: a `SuppressedDestination` (address, reason,
+        since when, the message that put it there) for each address SES will not send to."""
         state = self._running()
         with state.lock:
             return state.engine.suppression.entries(now=self.clock.now())
@@ -157,7 +157,7 @@ class EventsSide:
         with state.lock:
             return state.engine.suppression.reasons
 
-    def suppress(self, address: str, reason: str = "BOUNCE") -> Entry:
+    def suppress(self, address: str, reason: str = "BOUNCE") -> SuppressedDestination:
         """Put `address` on the account's suppression list now, as ``PutSuppressedDestination``
         does: a later send to it is accepted and bounces (``OnAccountSuppressionList``)."""
         if reason not in REASONS:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from harness.core.suppression import REASONS, Entry, SuppressionList
+from harness.core.suppression import REASONS, SuppressedDestination, SuppressionList
 from harness.server.sesapi import responses, v2
 from harness.server.sesapi.requests import BadRequest, address
 from harness.server.state import ServerState
@@ -53,7 +53,7 @@ def _address(request: web.Request) -> str:
     return address(unquote(request.match_info["EmailAddress"]), "EmailAddress")
 
 
-def _summary(entry: Entry) -> dict[str, Any]:
+def _summary(entry: SuppressedDestination) -> dict[str, Any]:
     return {"EmailAddress": entry.address, "Reason": entry.reason, "LastUpdateTime": entry.at}
 
 
