@@ -117,6 +117,7 @@ def test_a_scenario_file_names_the_bad_outcome_field(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as raised:
         load_scenario(path)
     assert raised.value.key == "plan.faults[0].bounce_type" and str(path) in str(raised.value)
+    assert "allowed: Undetermined, Permanent, Transient" in str(raised.value)
 
 
 def test_serve_takes_an_outcome_fault_flag_and_refuses_a_bad_one() -> None:
