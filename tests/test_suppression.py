@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime
 import json
 import smtplib
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -174,14 +172,20 @@ def test_bad_input_is_answered_in_v2s_error_format(
     assert words in got[2]
 
 
-def test_a_body_that_is_not_json_is_a_400_not_a_500(ses: FakeSES) -> None:
-    request = urllib.request.Request(
-        f"{ses.api_url}/v2/email/suppression/addresses", data=b"{nope", method="PUT"
+@pytest.mark.parametrize("body", [b"{nope", b"[1, 2]", b'{"EmailAddress": 5, "Reason": "BOUNCE"}'])
+def test_a_body_that_is_not_the_operations_json_is_a_400_not_a_500(ses: FakeSES, body) -> None:
+    client = ses.boto3_client("sesv2")
+
+    def replace_body(request, **_: object) -> None:  # signed afterwards, as sent
+        request.data = body
+
+    client.meta.events.register("before-sign.sesv2.PutSuppressedDestination", replace_body)
+    status, code, message = _error(
+        client.put_suppressed_destination, EmailAddress="a@x.com", Reason="BOUNCE"
     )
-    with pytest.raises(urllib.error.HTTPError) as raised:
-        urllib.request.urlopen(request)
-    assert raised.value.code in (400, 403)  # unsigned: refused before or at the body
-    assert raised.value.headers["x-amzn-ErrorType"] != "InternalFailure"
+    assert (status, code) == (400, "BadRequestException")
+    assert message and "Internal" not in message
+    assert ses.suppressed == []
 
 
 def test_get_account_says_both_reasons_by_default_and_put_changes_them(ses: FakeSES) -> None:
