@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.base.ledger import Ledger
 from harness.base.sesevents import FeedFaults, SesEvent
+from harness.core.plan import Plan
 from harness.server.events import sns
 from harness.server.events.delivery import Attempt, DeliveryPolicy
 from harness.server.events.endpoint import SnsEndpoint
@@ -27,6 +28,7 @@ class EventsSide:
     ledger: Ledger
     bind_host: str
     region: str
+    plan: Plan
 
     def _init_events(
         self,
@@ -36,7 +38,9 @@ class EventsSide:
         clock: Any,
         feed: bool | FeedFaults,
     ) -> None:
-        self.events_hub = EventHub(self.ledger, clock, region=self.region, policy=policy)
+        self.events_hub = EventHub(
+            self.ledger, clock, region=self.region, policy=policy, plan=lambda: self.plan
+        )
         self._sns_endpoint = None
         self._events_feed = FeedFaults() if feed is True else feed or None
         if events_url is not None:
