@@ -85,7 +85,7 @@ class Deliverer:
         sub: Subscription,
         clock: Clock,
         policy: DeliveryPolicy,
-        record: Callable[[Attempt], None],
+        record: Callable[..., None],  # takes the Attempts of one try at once
         decide: Callable[[Post], PostFaults] | None = None,
     ) -> None:
         self.sub = sub
@@ -99,6 +99,7 @@ class Deliverer:
         self._added = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._posting: set[asyncio.Task[None]] = set()
+        self._in_flight = 0  # attempts begun whose outcome is not recorded yet
         self._session: aiohttp.ClientSession | None = None
 
     def push(self, message: Outgoing, due: float, attempt: int = 1) -> None:
@@ -113,7 +114,7 @@ class Deliverer:
 
     def pending(self) -> int:
         """Messages waiting for their time or their answer."""
-        return len(self._queue) + len(self._posting)
+        return len(self._queue) + self._in_flight
 
     async def close(self) -> None:
         tasks = [t for t in (self._task, *self._posting) if t is not None]
@@ -136,6 +137,7 @@ class Deliverer:
                 if faults.delay_s > 0:  # held back: carried out when the delay is over
                     self._push(due + faults.delay_s, attempt, message, faults)
                     continue
+            self._in_flight += 1
             if message.body["Type"] != "Notification":
                 await self._attempt(message, attempt, due, faults)
                 continue
@@ -154,23 +156,31 @@ class Deliverer:
     async def _attempt(
         self, message: Outgoing, attempt: int, due: float, faults: PostFaults
     ) -> None:
-        last = attempt > self.policy.retries
-        fault = ", ".join(faults.fired) or None
-        if faults.drop:
-            error = f"dropped by rule {fault} (as if the endpoint were unreachable)"
-            self._note(message, attempt, self.clock.now(), (None, error), fault, 1, last)
-            ok = False
-        else:
-            ok = False
-            for copy in range(1, faults.copies + 1):  # a duplicate is posted after the first
+        answers: list[tuple[float, tuple[int | None, str | None]]] = []
+        try:
+            if faults.drop:
+                fault = ", ".join(faults.fired)
+                error = f"dropped by rule {fault} (as if the endpoint were unreachable)"
+                answers.append((self.clock.now(), (None, error)))
+            for _ in range(0 if faults.drop else faults.copies):  # a duplicate after the first
                 sent_at = self.clock.now()
-                answer = await self._post(message)
-                ok = ok or delivered(answer[0])
-                gave_up = last and not ok and copy == faults.copies
-                self._note(message, attempt, sent_at, answer, fault, copy, gave_up)
-        if not ok and not last:
+                answers.append((sent_at, await self._post(message)))
+        finally:
+            self._in_flight -= 1
+        ok = any(delivered(status) for _, (status, _) in answers)
+        last = attempt > self.policy.retries
+        if not ok and not last:  # queued before it is recorded: a waiter sees it pending
             retry_at = max(due, self.clock.now()) + self.policy.delay_before(attempt + 1)
             self._push(retry_at, attempt + 1, message, None)
+        gave_up = last and not ok  # SNS discards it after this try: its last post says so
+        self._record(
+            *(
+                self._note(
+                    message, attempt, at, answer, faults, copy, gave_up and copy == len(answers)
+                )
+                for copy, (at, answer) in enumerate(answers, 1)
+            )
+        )
 
     async def _next(self) -> tuple[float, int, int, Outgoing, PostFaults | None]:
         while True:
@@ -206,27 +216,25 @@ class Deliverer:
         attempt: int,
         at: float,
         answer: tuple[int | None, str | None],
-        fault: str | None,
+        faults: PostFaults,
         copy: int,
         gave_up: bool,
-    ) -> None:
+    ) -> Attempt:
         body = message.body
         status, error = answer
-        self._record(
-            Attempt(
-                url=self.sub.url,
-                topic_arn=self.sub.topic_arn,
-                type=body["Type"],
-                sns_message_id=body["MessageId"],
-                kind=message.kind,
-                ses_id=message.ses_id,
-                attempt=attempt,
-                at=at,
-                status=status,
-                error=error,
-                delivered=delivered(status),
-                fault=fault,
-                copy=copy,
-                gave_up=gave_up,
-            )
+        return Attempt(
+            url=self.sub.url,
+            topic_arn=self.sub.topic_arn,
+            type=body["Type"],
+            sns_message_id=body["MessageId"],
+            kind=message.kind,
+            ses_id=message.ses_id,
+            attempt=attempt,
+            at=at,
+            status=status,
+            error=error,
+            delivered=delivered(status),
+            fault=", ".join(faults.fired) or None,
+            copy=copy,
+            gave_up=gave_up,
         )

@@ -235,9 +235,9 @@ class EventHub:
         out.sort(key=lambda item: (item[0], item[2].sequence))
         return out
 
-    def _record(self, attempt: Attempt) -> None:
+    def _record(self, *attempts: Attempt) -> None:
         with self._lock:
-            self._attempts.append(attempt)
+            self._attempts.extend(attempts)
             self._lock.notify_all()
 
     def wait_for_attempts(self, condition: Any, timeout_s: float = 10.0) -> list[Attempt]:
