@@ -381,6 +381,20 @@ def test_the_http_api_shows_which_rule_fired_on_a_post(webhook) -> None:
     )
 
 
+def test_a_test_arranges_notify_faults_and_reads_their_firings(webhook) -> None:
+    with FakeSES(clock=ScaledClock(200), idle_timeout_s=None) as ses:
+        view = ses.view()
+        twice = view.on("NOTIFY", kind="Delivery").duplicate()
+        never = view.on("NOTIFY", kind="Bounce").delay(5.0)
+        ses.subscribe(webhook.url)
+        _send(ses, f"success@{SIM}")
+        _settled(ses)
+    assert twice.call_count == 1
+    assert (twice.calls[0].stage, twice.calls[0].recipient) == ("NOTIFY", f"success@{SIM}")
+    assert never.call_count == 0  # strictness reports it, as any rule that never fired
+    assert [kind for _, kind in webhook.notifications()].count("Delivery") == 2
+
+
 # --- what SNS does when the webhook itself fails --------------------------------------------
 
 

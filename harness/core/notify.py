@@ -40,12 +40,14 @@ class Post:
 @dataclass(frozen=True)
 class PostFaults:
     """What the rules make of one attempt: held back `delay_s`, dropped, or posted `copies`
-    times; `fired` names the rules that fired, in plan order."""
+    times; `fired` names the rules that fired, in plan order, and `rules` gives their indexes
+    in the plan's faults."""
 
     delay_s: float = 0.0
     drop: bool = False
     copies: int = 1
     fired: tuple[str, ...] = ()
+    rules: tuple[int, ...] = ()
 
 
 def _matches(match: Matcher, post: Post) -> bool:
@@ -90,7 +92,7 @@ class NotifyBook:
 
     def decide(self, post: Post) -> PostFaults:
         """The faults on `post`: delays add up; a drop wins over duplicates."""
-        delay_s, drop, copies, fired = 0.0, False, 1, []
+        delay_s, drop, copies, fired, indexes = 0.0, False, 1, [], []
         for slot, (index, rule) in enumerate(self.rules):
             match = rule.match
             if not _matches(match, post):
@@ -102,13 +104,14 @@ class NotifyBook:
             if match.probability is not None and chance(self.seed, *where) >= match.probability:
                 continue
             fired.append(rule.label)
+            indexes.append(index)
             if isinstance(rule.action, Delay):
                 delay_s += rule.action.delay_s
             elif isinstance(rule.action, Drop):
                 drop = True
             elif isinstance(rule.action, Duplicate):
                 copies += 1
-        return PostFaults(delay_s, drop, 1 if drop else copies, tuple(fired))
+        return PostFaults(delay_s, drop, 1 if drop else copies, tuple(fired), tuple(indexes))
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness.base import sesevents
 from harness.base.clock import Clock
-from harness.base.ledger import Ledger, MessageRecord
+from harness.base.ledger import FaultRecord, Ledger, MessageRecord
 from harness.base.sesevents import SesEvent
 from harness.core.notify import CONFIRMATION, NotifyBook, Post, PostFaults, arrival
 from harness.core.plan import Plan, Rule
@@ -209,7 +209,25 @@ class EventHub:
         book = self._books.get(arn)
         if book is None:
             book = self._books[arn] = NotifyBook(plan.faults, plan.seed)
-        return book.decide(post)
+        faults = book.decide(post)
+        for index in faults.rules:  # in the ledger as every rule's firing (session 0: no SMTP)
+            rule = plan.faults[index]
+            self.ledger.fault(
+                FaultRecord(
+                    0,
+                    0,
+                    "NOTIFY",
+                    "rule",
+                    rule.label,
+                    rule.action.kind,
+                    None,
+                    self.clock.now(),
+                    rule_index=index,
+                    sender=post.sender,
+                    recipient=post.recipients[0] if post.recipients else None,
+                )
+            )
+        return faults
 
     def feed(self, extra: tuple[Rule, ...] = ()) -> list[tuple[float, int, SesEvent]]:
         """The events as they reach a reader of the events feed, through the plan's NOTIFY rules
