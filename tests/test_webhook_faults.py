@@ -251,6 +251,17 @@ def test_a_dropped_attempt_is_retried_per_the_policy_and_given_up_after_its_last
     assert (way.at, way.copies, way.attempts) == (None, 0, 4)
 
 
+def test_a_time_window_and_the_envelope_match_posts_too() -> None:
+    # dropped while the event is younger than 30 s: tries at 0 and 20 s fail, the one at 40 s not
+    window = NotifyBook([Rule.from_spec("stage=NOTIFY,greylist_s=30,action=drop")], 0)
+    assert arrival(window, (20.0, 20.0, 20.0), 0.0, Post("Send", "m")).at == 40.0
+    held = NotifyBook(
+        [Rule.from_spec("stage=NOTIFY,recipient=*@b.example,action=delay,delay_s=9")], 0
+    )
+    assert held.decide(Post("Send", "m", recipients=("x@b.example",))).delay_s == 9.0
+    assert held.decide(Post("Send", "n", recipients=("x@a.example",))).delay_s == 0.0
+
+
 def test_a_rule_without_a_kind_leaves_the_subscription_confirmation_alone() -> None:
     book = NotifyBook([Rule.from_spec("stage=NOTIFY,action=drop")], 0)
     assert not book.decide(Post("SubscriptionConfirmation", "c")).drop
