@@ -308,6 +308,30 @@ def test_the_policy_has_sns_phases_and_limits() -> None:
     ]
 
 
+def test_serve_takes_snss_own_policy_json_and_refuses_a_bad_one_in_one_line() -> None:
+    import argparse
+
+    from harness.cli.events_args import add_events_arguments, events_options
+
+    parser = argparse.ArgumentParser()
+    add_events_arguments(parser)
+    policy = '{"healthyRetryPolicy": {"numRetries": 5, "minDelayTarget": 1, "maxDelayTarget": 16,'
+    policy += ' "backoffFunction": "geometric"}}'
+    options = events_options(parser.parse_args(["--events-policy", policy]))
+    assert options["events_policy"].delays_s() == (1.0, 2.0, 4.0, 8.0, 16.0)
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "serve", "--events-policy", '{"numRetries": 101}'],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "ses-harness serve: error: argument --events-policy: key 'numRetries': 101 is out of "
+        "range (allowed: 0..100)"
+    )
+
+
 # --- NOTIFY rules on the posts to a real webhook -------------------------------------------
 
 

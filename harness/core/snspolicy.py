@@ -71,7 +71,9 @@ class DeliveryPolicy:
     def __post_init__(self) -> None:
         if self.retry_delay_s is not None:
             if not 0 <= self.retry_delay_s <= MAX_RETRY_TIME_S:
-                raise PlanError("retry_delay_s", f"{self.retry_delay_s}", allowed="0..3600")
+                raise PlanError(
+                    "retry_delay_s", f"{self.retry_delay_s} is out of range", allowed="0..3600"
+                )
             object.__setattr__(self, "min_delay_s", float(self.retry_delay_s))
             object.__setattr__(self, "max_delay_s", float(self.retry_delay_s))
         if not 0 <= self.retries <= 100:
@@ -94,7 +96,9 @@ class DeliveryPolicy:
         if not 0 < self.timeout_s <= MAX_RETRY_TIME_S:
             raise PlanError("timeout_s", f"{self.timeout_s} is out of range", allowed="(0, 3600]")
         if self.backoff not in BACKOFF_FUNCTIONS:
-            raise PlanError("backoff", f"{self.backoff!r}", allowed=BACKOFF_FUNCTIONS)
+            raise PlanError(
+                "backoff", f"{self.backoff!r} is not a backoff function", allowed=BACKOFF_FUNCTIONS
+            )
         if sum(self.delays_s()) > MAX_RETRY_TIME_S:
             raise PlanError(
                 "retries", f"{sum(self.delays_s()):g} s of retries", allowed="<= 3600 s in all"
@@ -110,10 +114,24 @@ class DeliveryPolicy:
         unknown = sorted(set(inner) - set(_SNS_KEYS), key=str)
         if unknown:
             raise PlanError(unknown[0], "unknown key", allowed=list(_SNS_KEYS))
-        fields = {_SNS_KEYS[k]: v for k, v in inner.items()}
-        if "backoff" in fields:
-            fields["backoff"] = str(fields["backoff"]).lower()
-        return cls(**fields, **extra)
+        fields: dict[str, Any] = {}
+        for key, value in inner.items():
+            name = _SNS_KEYS[key]
+            if name == "backoff":
+                fields[name] = str(value).lower()
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise PlanError(
+                    key, f"{value!r} is not a number", allowed="whole seconds or counts"
+                )
+            elif not name.endswith("_s") and value != int(value):
+                raise PlanError(key, f"{value!r} is not a whole number", allowed="0..100")
+            else:
+                fields[name] = float(value) if name.endswith("_s") else int(value)
+        try:
+            return cls(**fields, **extra)
+        except PlanError as error:  # named as the user wrote it: SNS's key
+            sns_key = {v: k for k, v in _SNS_KEYS.items()}.get(error.key, error.key)
+            raise PlanError(sns_key, error.problem, allowed=error.allowed) from None
 
     def delays_s(self) -> tuple[float, ...]:
         """The wait before each retry, in order (``len`` is `retries`)."""

@@ -108,7 +108,8 @@ class EventsSide:
         return self.events_hub.subscribe(Subscription(url, arn, signature_version, form, raw))
 
     def wait_for_deliveries(self, count: int, timeout_s: float = 10.0) -> list[Attempt]:
-        """Block until `count` posts to subscribers were answered 2xx; return every attempt."""
+        """Block until `count` posts to subscribers were delivered as SNS counts it (answered
+        200-4xx in time); return every attempt."""
         return self.events_hub.wait_for_attempts(
             lambda attempts: sum(a.delivered for a in attempts) >= count, timeout_s
         )
