@@ -95,7 +95,7 @@ def test_an_action_of_the_wrong_type_is_one_line_naming_the_allowed_actions(acti
         Plan.from_dict({"faults": [{"stage": "MAIL", "action": action}]}, source="p.toml")
     assert str(raised.value) == (
         f"p.toml: key 'faults[0].action': {action!r} is not an action "
-        "(allowed: reply, drop, drop_after_accept, delay, stall)"
+        "(allowed: reply, drop, drop_after_accept, delay, stall, duplicate)"
     )
 
 

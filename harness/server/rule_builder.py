@@ -101,6 +101,10 @@ class RuleBuilder:
             action["stall_s"] = seconds
         return self._done(action)
 
+    def duplicate(self) -> ArrangedRule:
+        """At NOTIFY: SNS posts the notification twice, with the same MessageId."""
+        return self._done({"action": "duplicate"})
+
     def _done(self, action: dict[str, Any]) -> ArrangedRule:
         self._pending.remove(self)  # given an action, even one the rule then refuses
         return self._arrange(Rule.from_dict({**self._data, **action}))
