@@ -86,7 +86,10 @@ def seed_profile(
     date = transcript.recorded or recorded
     origin = f"{transcript.source}, recorded from {transcript.upstream}"
     origin += f" on {date}" if date else ""
-    builder = _Builder(Reading(transcript), PROFILES[base], origin)
+    # Each line's and limit's source: the file's name, the upstream, the day; then where.
+    cite = f"{transcript.source.replace(chr(92), '/').rsplit('/', 1)[-1]} recorded from "
+    cite += transcript.upstream + (f" on {date[:10]}" if date else "")
+    builder = _Builder(Reading(transcript), PROFILES[base], cite)
     builder.build()
     description = f"Seeded from {transcript.upstream} as recorded"
     description += f" on {date[:10]}" if date else ""
@@ -299,7 +302,10 @@ class _Builder:
             self.unknown.append("a rate or a daily quota (no refusal for one)")
             return
         stage = next(iter(quotas.values())).stage
-        self._limit("quota_stage", stage, USER, f"the rate or quota refusal came at {stage}")
+        first = next(iter(quotas))
+        said = self.reading.lines[first]
+        what = f"the {first} refusal ({said.code} {next(iter(said.texts))}) came at {stage}"
+        self._limit("quota_stage", stage, USER, what)
         unit = "MAIL FROMs" if stage == "MAIL" else "recipients"
         for name, limit in quotas.items():
             key = "rate_per_s" if name == "rate_exceeded" else "daily_quota"
@@ -317,6 +323,10 @@ class _Builder:
                 continue
             guess = "; a recording holds no times: that many a minute is a guess"
             self._limit("rate_per_s", round(limit.before / 60.0, 6), INFER, what + guess)
+            self.notes.append(
+                f"rate_per_s is a guess ({limit.before} a minute): a recording holds no times; "
+                "set it from the provider's documents"
+            )
             self._limit("burst", float(limit.before), INFER, what)
 
 
