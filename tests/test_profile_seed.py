@@ -5,6 +5,7 @@ explained), and answers, as `FakeSES(profile=NEW.toml)`, as the recorded server 
 from __future__ import annotations
 
 import datetime
+import json
 import smtplib
 import socket
 import subprocess
@@ -19,9 +20,13 @@ from hypothesis import strategies as st
 from harness import FakeSES, SesProxy
 from harness.base.clock import VirtualClock
 from harness.base.profile_file import load_profile_file
+from harness.core import profile_table
+from harness.core.errors import PlanError
 from harness.core.evidence import Evidence
+from harness.core.profiles import PROFILES
 from harness.core.seed_file import value
-from harness.core.transcript import Transcript, parse_transcript, shape
+from harness.core.seeding import seed_profile
+from harness.core.transcript import Transcript, check_profile, parse_transcript, shape
 from tests.helpers import Replies, send
 from tests.upstreams import postfix, postfix_missing, smtp_sink, smtp_sink_missing
 
@@ -341,3 +346,40 @@ def test_the_fake_says_a_profiles_own_354_and_221(tmp_path: Path) -> None:
         client.send(b"Subject: hi\r\n\r\nhi\r\n.\r\n")
         assert client.getreply()[0] == 250
         assert client.docmd("QUIT") == (221, b"2.0.0 See you")
+
+
+REPLY_TEXT = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF), max_size=40)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(1, 3),
+            st.sampled_from(["CONNECT", "EHLO", "AUTH", "MAIL", "RCPT", "DATA", "EOM", "RSET"]),
+            st.sampled_from([220, 221, 235, 250, 334, 354, 421, 450, 451, 452, 454, 530, 550, 552]),
+            REPLY_TEXT,
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.sampled_from(["plain", "ses", "gmail"]),
+)
+def test_any_recording_seeds_a_file_that_loads_or_a_plan_error(
+    rows: list[tuple[int, str, int, str]], base: str
+) -> None:
+    text = HEAD + "".join(
+        json.dumps({"session": s, "stage": g, "sent": g})
+        + "\n"
+        + json.dumps({"session": s, "stage": g, "code": c, "text": t})
+        + "\n"
+        for s, g, c, t in rows
+    )
+    transcript = parse_transcript(text, source="any.jsonl")
+    try:
+        seeded = seed_profile(transcript, name="any", base=base)
+    except PlanError as error:  # only a line a profile cannot hold
+        assert "not a line to seed a profile with" in str(error)
+        return
+    assert profile_table.from_table(tomllib.loads(seeded.text), PROFILES) == seeded.profile
+    for difference in check_profile(transcript, seeded.profile):
+        str(difference)  # and the check runs through

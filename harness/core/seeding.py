@@ -185,8 +185,9 @@ class _Builder:
             return
         lines = self.reading.ehlo[0]
         host = lines[0].split(" ")[0]
-        self.replies.setdefault("host", host)
-        if host != self.replies["host"]:
+        if host:
+            self.replies.setdefault("host", host)
+        if host != self.replies.get("host", host):
             why = f"the EHLO names {host}, the greeting {self.replies['host']}: a profile, one"
             self.gaps.append(Gap("EHLO", ("text",), f"first line 250 {lines[0]}", why))
         if len(lines) > 1:
