@@ -232,7 +232,8 @@ def test_postfixs_limits_seed_the_recipient_cap_and_the_rate_at_mail(tmp_path: P
     new = tmp_path / "postfix.toml"
     done = harness(str(path), "--write-profile", str(new), "--name", "postfix")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "note: the recorded server refused recipient 4 at RCPT TO" in done.stdout
+    assert "recorded: refused recipient 4 at RCPT TO (452 4.5.3" in done.stdout
+    assert "why:      a profile's recipient cap takes every RCPT TO" in done.stdout
     profile = load_profile_file(new)
     limits_seen = profile.limits
     assert (limits_seen.max_recipients, limits_seen.quota_stage, limits_seen.burst) == (
@@ -383,3 +384,22 @@ def test_any_recording_seeds_a_file_that_loads_or_a_plan_error(
     assert profile_table.from_table(tomllib.loads(seeded.text), PROFILES) == seeded.profile
     for difference in check_profile(transcript, seeded.profile):
         str(difference)  # and the check runs through
+
+
+def test_a_recipient_cap_at_end_of_data_matches_the_ses_profile_and_seeds_inferred(
+    tmp_path: Path,
+) -> None:
+    # SES (and the fake) take every RCPT TO and refuse the message at the end of its data.
+    path = tmp_path / "ses.jsonl"
+    many = [f"user{n}@example.com" for n in range(51)]
+    with FakeSES(profile="ses", rate_per_s=None) as upstream:
+        transcript = record(path, upstream.address, [[many, ["a@example.com"]]])
+    assert check_profile(transcript, PROFILES["ses"]) == []
+    done = harness(str(path), "--write-profile", str(tmp_path / "seen.toml"))
+    assert done.returncode == 0 and "no differences" in done.stdout, done.stdout
+    profile = load_profile_file(tmp_path / "seen.toml")
+    assert profile.limits.max_recipients == 50  # at most: the recording shows 51 refused
+    assert profile.evidence["max_recipients"].evidence is Evidence.INFERRED
+    assert str(profile.replies.too_many_recipients) == (
+        "554 Transaction failed: Recipient count exceeds 50."
+    )

@@ -49,6 +49,7 @@ class Limit:
     where: str
     stage: str
     closed: bool
+    said: str = ""  # the refusal, "452 4.5.3 Error: too many recipients"
 
 
 @dataclass
@@ -140,11 +141,14 @@ class Reading:
             return "starttls_first" if "starttls" in words else "auth_required"
         if stage == "MAIL" and code == 503:
             return "sender_repeated"
-        if stage in ("RCPT", "EOM") and (status[1:] == ".5.3" or "too many recipients" in words):
+        if stage in ("RCPT", "EOM") and (
+            status[1:] == ".5.3"
+            or any(w in words for w in ("too many recipients", "recipient count"))
+        ):
             cap = recipients if stage == "RCPT" else recipients - 1
             if cap < 1:
                 return None
-            self.recipient_caps.append(Limit(cap, where, stage, closed))
+            self.recipient_caps.append(Limit(cap, where, stage, closed, exchange.text))
             return "too_many_recipients"
         if (
             stage in ("MAIL", "RCPT")

@@ -266,13 +266,14 @@ class _Builder:
 
     def _recipient_cap(self) -> None:
         caps, most = self.reading.recipient_caps, self.reading.most_recipients
+        why = "a profile's recipient cap takes every RCPT TO and refuses the message at the end "
+        why += "of its data (with the recorded line)"
         if not caps:
             limit = self.base.limits.max_recipients
             if limit is not None and most > limit:
+                said = f"accepted a message of {most} recipients"
                 why = f"a message of {most} recipients was accepted, where the base caps {limit}"
-                self.gaps.append(
-                    Gap("RCPT", ("behaviour",), f"accepted recipient {limit + 1}", why)
-                )
+                self.gaps.append(Gap("EOM", ("behaviour",), said, why))
             self.unknown.append(f"a cap on recipients a message (none in {most})")
             return
         values = sorted({cap.before for cap in caps})
@@ -282,20 +283,18 @@ class _Builder:
             what += f" (a message of {values[0] + 1}: the cap may be lower)"
         evidence = USER if len(values) == 1 and first.stage == "RCPT" else INFER
         self._limit("max_recipients", values[0], evidence, what)
-        if any(cap.stage == "RCPT" for cap in caps):
-            self.notes.append(
-                f"the recorded server refused recipient {values[0] + 1} at RCPT TO; the fake "
-                f"takes every RCPT TO and refuses a message of more than {values[0]} recipients "
-                "at the end of its data, with the same line"
-            )
-        for value in values[1:]:
-            why = "the recorded refusals of too many recipients came at different counts"
-            self.gaps.append(Gap("RCPT", ("behaviour",), f"refused recipient {value + 1} (", why))
+        for cap in caps:
+            if cap.stage == "RCPT" and cap.before == values[0]:
+                said = f"refused recipient {cap.before + 1} at RCPT TO ({cap.said})"
+                self.gaps.append(Gap("RCPT", ("behaviour",), said, why))
+            elif cap.stage == "RCPT":
+                said = f"refused recipient {cap.before + 1} ({cap.said})"
+                why = "the recorded refusals of too many recipients came at different counts"
+                self.gaps.append(Gap("RCPT", ("behaviour",), said, why))
         if most > values[0]:
+            said = f"accepted a message of {most} recipients"
             why = f"a message of {most} recipients was accepted though another was refused"
-            self.gaps.append(
-                Gap("RCPT", ("behaviour",), f"accepted recipient {values[0] + 1}", why)
-            )
+            self.gaps.append(Gap("EOM", ("behaviour",), said, why))
 
     def _quotas(self) -> None:
         quotas: dict[str, Limit] = self.reading.quotas

@@ -178,30 +178,25 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
                         differ("MAIL", "behaviour", f"421 after {accepted} messages", text, where)
             elif exchange.stage == "RCPT" and 200 <= exchange.code < 300:
                 recipients += 1
-                cap = profile.limits.max_recipients
-                if cap is not None and recipients == cap + 1:
-                    differ(
-                        "RCPT",
-                        "behaviour",
-                        f"accepted recipient {recipients}",
-                        f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
-                        where,
-                    )
             elif exchange.stage == "RCPT" and exchange.lines[-1][1:6] == ".5.3 ":
-                # RFC 3463's X.5.3, "too many recipients": the server's recipient cap.
+                # RFC 3463's X.5.3, "too many recipients": the server's recipient cap. A
+                # profile's takes every RCPT TO and refuses the message at the end of its data.
                 cap = profile.limits.max_recipients
-                if cap != recipients:
-                    differ(
-                        "RCPT",
-                        "behaviour",
-                        f"refused recipient {recipients + 1} ({exchange.text})",
-                        "has no recipient cap"
-                        if cap is None
-                        else f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
-                        where,
-                    )
+                said = f"refused recipient {recipients + 1} ({exchange.text})"
+                if cap is None:
+                    differ("RCPT", "behaviour", said, "has no recipient cap", where)
+                elif cap != recipients:
+                    differ("RCPT", "behaviour", said, _too_many(cap, replies), where)
+                else:
+                    said = f"refused recipient {cap + 1} at RCPT TO ({exchange.text})"
+                    expected = f"takes it, then {_too_many(cap, replies)}"
+                    differ("RCPT", "behaviour", said, expected, where)
             elif exchange.stage == "EOM" and 200 <= exchange.code < 300:
                 accepted += 1
+                cap = profile.limits.max_recipients
+                if cap is not None and recipients > cap:
+                    said = f"accepted a message of {recipients} recipients"
+                    differ("EOM", "behaviour", said, _too_many(cap, replies), where)
                 cap = profile.limits.session_limit
                 if cap is not None and accepted == cap + 1:
                     differ(
@@ -214,6 +209,11 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
     order = {stage: n for n, stage in enumerate(STAGES)}
     kinds = {"code": 0, "text": 1, "extensions": 2, "behaviour": 3}
     return sorted(found.values(), key=lambda d: (order.get(d.stage, 99), kinds[d.kind]))
+
+
+def _too_many(cap: int, replies: Replies) -> str:
+    line = replies.too_many_recipients
+    return f"refuses a message of more than {cap} recipients at the end of its data: {line}"
 
 
 def _cap(limit: int | None, accepted: int) -> Iterable[str]:
@@ -244,7 +244,12 @@ def _refusals(profile: Profile) -> dict[str, tuple[Line, ...]]:
         ),
         "RCPT": (replies.too_many_recipients, replies.bad_recipient, replies.idle_timeout),
         "DATA": (replies.idle_timeout,),
-        "EOM": (replies.too_large, replies.not_verified, replies.user_connections),
+        "EOM": (
+            replies.too_many_recipients,
+            replies.too_large,
+            replies.not_verified,
+            replies.user_connections,
+        ),
     }
     # The rate and the daily quota refuse where the profile says (Limits.quota_stage); at
     # AUTH only the quota does, the rate staying at end of data.
