@@ -403,3 +403,17 @@ def test_a_recipient_cap_at_end_of_data_matches_the_ses_profile_and_seeds_inferr
     assert str(profile.replies.too_many_recipients) == (
         "554 Transaction failed: Recipient count exceeds 50."
     )
+
+
+def test_more_messages_than_the_bases_cap_is_explained_not_hidden(tmp_path: Path) -> None:
+    rows = [(1, "CONNECT", None, 220, "mx.example ESMTP")]
+    for _ in range(351):
+        rows.append((1, "MAIL", "MAIL FROM:<a@x.example>", 250, "Ok"))
+        rows.append((1, "EOM", ".", 250, "Ok"))
+    path = tmp_path / "mx.jsonl"
+    path.write_text(HEAD + _rows(rows))
+    done = harness(str(path), "--write-profile", str(tmp_path / "mx.toml"), "--base", "ses")
+    assert done.returncode == 0, done.stdout
+    assert "MAIL     behaviour  recorded: accepted message 351 in one session" in done.stdout
+    assert "a profile file cannot switch a base's limit off (seed over plain)" in done.stdout
+    assert load_profile_file(tmp_path / "mx.toml").limits.session_limit == 350  # the base's
