@@ -68,12 +68,16 @@ if TYPE_CHECKING:
         Delay as Delay,
         Drop as Drop,
         DropAfterAccept as DropAfterAccept,
+        Duplicate as Duplicate,
         Matcher as Matcher,
         Plan as Plan,
         Reply as Reply,
         Rule as Rule,
         Stage as Stage,
         Stall as Stall,
+    )
+    from harness.core.snspolicy import (
+        DeliveryPolicy as DeliveryPolicy,
     )
     from harness.core.evidence import (
         Cite as Cite,
@@ -111,9 +115,6 @@ if TYPE_CHECKING:
         ClaimStatus as ClaimStatus,
         OutgoingMessage as OutgoingMessage,
         Strategy as Strategy,
-    )
-    from harness.server.events.delivery import (
-        DeliveryPolicy as DeliveryPolicy,
     )
     from harness.server.events.signing import (
         verify_sns_message as verify_sns_message,

@@ -58,7 +58,7 @@ BAD_PLANS = [
     (
         {"faults": [{"stage": "EHLO", "attempts": 2, "action": "drop"}]},
         "faults[0].attempts",
-        "stage = RCPT, EOM or API",
+        "stage = RCPT, EOM, API or NOTIFY",
     ),
     (
         {"faults": [GOOD_RULE, {"stage": "EOM", "action": "delay", "delay_s": -1}]},

@@ -95,8 +95,8 @@ def test_an_action_of_the_wrong_type_is_one_line_naming_the_allowed_actions(acti
         Plan.from_dict({"faults": [{"stage": "MAIL", "action": action}]}, source="p.toml")
     assert str(raised.value) == (
         f"p.toml: key 'faults[0].action': {action!r} is not an action "
-        "(allowed: reply, drop, drop_after_accept, delay, stall, bounce, complain, reject_virus, "
-        "delivery_delay)"
+        "(allowed: reply, drop, drop_after_accept, delay, stall, duplicate, bounce, complain, "
+        "reject_virus, delivery_delay)"
     )
 
 

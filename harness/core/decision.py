@@ -43,7 +43,7 @@ class Fired:
 
     source: str  # "rule" or "limit"
     name: str  # rule label, or the limit's field name (e.g. "session_limit")
-    action: str  # reply, drop, drop_after_accept, delay, stall
+    action: str  # reply, drop, drop_after_accept, delay, stall, duplicate (NOTIFY)
     reply: str | None = None
     rule_index: int | None = None
 

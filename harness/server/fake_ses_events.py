@@ -10,6 +10,7 @@ from typing import Any
 from harness.base.event_plan import joins
 from harness.base.ledger import Ledger, MessageRecord
 from harness.base.sesevents import FeedFaults, SesEvent
+from harness.core.plan import Plan
 from harness.core.suppression import REASONS, SuppressedDestination
 from harness.server.events import sns
 from harness.server.events.delivery import Attempt, DeliveryPolicy
@@ -30,6 +31,7 @@ class EventsSide:
     ledger: Ledger
     bind_host: str
     region: str
+    plan: Plan
     clock: Any
     _state: ServerState | None
     _unwatch_joins: Any = None
@@ -42,7 +44,9 @@ class EventsSide:
         clock: Any,
         feed: bool | FeedFaults,
     ) -> None:
-        self.events_hub = EventHub(self.ledger, clock, region=self.region, policy=policy)
+        self.events_hub = EventHub(
+            self.ledger, clock, region=self.region, policy=policy, plan=lambda: self.plan
+        )
         self._sns_endpoint = None
         self._events_feed = FeedFaults() if feed is True else feed or None
         if events_url is not None:
@@ -115,7 +119,8 @@ class EventsSide:
         return self.events_hub.subscribe(Subscription(url, arn, signature_version, form, raw))
 
     def wait_for_deliveries(self, count: int, timeout_s: float = 10.0) -> list[Attempt]:
-        """Block until `count` posts to subscribers were answered 2xx; return every attempt."""
+        """Block until `count` posts to subscribers were delivered as SNS counts it (answered
+        200-4xx in time); return every attempt."""
         return self.events_hub.wait_for_attempts(
             lambda attempts: sum(a.delivered for a in attempts) >= count, timeout_s
         )

@@ -126,6 +126,10 @@ class RuleBuilder:
         fields = {"delay_s": delay_s, "then": then, **more}
         return self._done({"action": "delivery_delay", **fields})
 
+    def duplicate(self) -> ArrangedRule:
+        """At NOTIFY: SNS posts the notification twice, with the same MessageId."""
+        return self._done({"action": "duplicate"})
+
     def _done(self, action: dict[str, Any]) -> ArrangedRule:
         self._pending.remove(self)  # given an action, even one the rule then refuses
         return self._arrange(Rule.from_dict({**self._data, **action}))
