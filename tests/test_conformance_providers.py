@@ -110,3 +110,28 @@ def test_nodemailers_pool_of_five_meets_microsoft_365s_three_connections_on_the_
     # nodemailer reports those messages failed; none lost or sent twice.
     assert "survives" not in pooled and "given up" in pooled, pooled
     assert "lost" not in pooled and "duplicat" not in pooled, pooled
+
+
+def test_a_tarpits_wait_is_told_as_a_reply_held_back_not_a_refusal(tmp_path):
+    from harness.core.plan import Plan
+    from harness.runner.conformance import CLIENTS as OURS
+    from harness.runner.conformance import run_row
+    from harness.runner.scenario import Scenario
+    from harness.runner.workload import WorkloadSpec
+
+    smtplib_client = next(c for c in OURS if c.name == "smtplib")
+    plan = Plan(profile="microsoft365", seed=3).with_limits(require_auth=False, tarpit_per_minute=3)
+    scenario = Scenario(
+        name="small-tarpit",
+        path=tmp_path / "small-tarpit.toml",
+        workload=WorkloadSpec(count=5, seed=3),
+        plan=plan,
+    )
+
+    row = run_row(smtplib_client, scenario, CLIENTS, time_scale=None, seed=None)
+
+    assert row.score["delivered_once"] == 5
+    assert row.story.startswith(
+        "First reply held back, at end of data in session 1 after 3 messages: the server "
+        "waited before answering (`tarpit_per_minute`)"
+    ), row.story

@@ -355,3 +355,26 @@ def test_run_plays_any_scenario_against_a_profile_file_and_says_so_in_the_reprod
     (case,) = json.loads(results.read_text())["cases"]
     assert case["reproducer"].endswith(f"--strategy naive --profile-file {profile}")
     assert {m["reply"] for m in case["messages"] if m["reply"]} == {"421 4.7.0 Only 3 a connection"}
+
+
+@pytest.mark.parametrize("profile", ["gmail", "microsoft365"])
+def test_a_profile_that_advertises_smtputf8_takes_it(profile):
+    # Go's net/smtp adds SMTPUTF8 to MAIL FROM whenever the server advertises it.
+    ses = FakeSES(profile=profile, require_auth=False)
+    with ses, smtplib.SMTP(ses.host, ses.port, timeout=10) as client:
+        _, lines = client.ehlo()
+        said = lines.decode().splitlines()
+        assert said[-1] == "SMTPUTF8" and said.count("SMTPUTF8") == 1
+        client.sendmail(
+            "app@contoso.example", ["jos\u00e9@example.com"], body(1), mail_options=["SMTPUTF8"]
+        )
+    assert ses.messages[0].rcpt_tos == ("jos\u00e9@example.com",)
+
+
+def test_ses_does_not_advertise_smtputf8_and_refuses_it():
+    ses = FakeSES(rate_per_s=None)
+    with ses, smtplib.SMTP(ses.host, ses.port, timeout=10) as client:
+        client.ehlo()
+        assert not client.has_extn("smtputf8")
+        code, _ = client.docmd("MAIL FROM:<a@example.com> SMTPUTF8")
+    assert code == 501

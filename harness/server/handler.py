@@ -19,7 +19,10 @@ class SesHandler:
     ) -> list[str]:
         session.host_name = hostname
         lines = [responses[0]]
+        last = f"250 {self.replies.ehlo_last}"
         for line in responses[1:-1]:
+            if line[4:].upper() == self.replies.ehlo_last.upper():
+                continue  # said last, once
             if line.startswith("250-SIZE") and not self.replies.advertise_size:
                 continue
             if line.startswith("250-AUTH "):
@@ -27,7 +30,7 @@ class SesHandler:
                 methods = line[len("250-AUTH ") :].split()
                 line = "250-AUTH " + " ".join(sorted(methods, key=lambda m: m != "PLAIN"))
             lines.append(line)
-        lines.append(f"250 {self.replies.ehlo_last}")
+        lines.append(last)
         return lines
 
     def __dir__(self) -> list[str]:

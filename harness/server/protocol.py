@@ -54,6 +54,8 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
             auth_require_tls=False,  # the SES wording for it is sent from _on_command
             authenticator=self._check_credentials,
             timeout=SAFETY_TIMEOUT_S,
+            # Gmail and Microsoft 365 say SMTPUTF8 last: what is advertised is taken.
+            enable_SMTPUTF8=engine.replies.ehlo_last.upper() == "SMTPUTF8",
         )
         self.state = state
         self.number = 0

@@ -24,6 +24,9 @@ STAGES = {
     "IDLE": "idle",
 }
 REPLY_CHARS = 80  # a reply quoted in a sentence is cut here
+#: Faults that hold a reply back rather than refuse (Microsoft 365's tarpit, delay and stall
+#: rules): the answer comes late, or not before the client gives up.
+HELD = frozenset({"delay", "stall"})
 
 
 def story(case: dict[str, Any], ledger: Ledger) -> str:
@@ -54,8 +57,9 @@ def story(case: dict[str, Any], ledger: Ledger) -> str:
     later = sum(1 for s in sessions if s.number > first.session and s.opened_at >= first.at)
     where = f"at {STAGES.get(first.stage, first.stage)} in session {first.session}"
     where += f" after {_count(stored, 'message')}" if stored else ", its first message"
+    lead = "First reply held back" if first.action in HELD else "First refusal"
     parts = [
-        f"First refusal, {where}: {_what(first)}",
+        f"{lead}, {where}: {_what(first)}",
         _next(session, first),
         f"{_count(later, 'more session') if later else 'no more sessions'} opened after it",
     ]
@@ -108,6 +112,8 @@ def _api_story(case: dict[str, Any], faults: Sequence[FaultRecord], ledger: Ledg
 
 
 def _what(fault: FaultRecord) -> str:
+    if fault.action in HELD:  # a tarpit's wait, a delay or a stall: no refusal, a late answer
+        return f"the server waited before answering (`{fault.name}`)"
     if fault.reply:
         return f"`{_cut(fault.reply, REPLY_CHARS)}`"
     if fault.action == "drop_after_accept":
