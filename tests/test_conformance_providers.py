@@ -135,3 +135,19 @@ def test_a_tarpits_wait_is_told_as_a_reply_held_back_not_a_refusal(tmp_path):
         "First reply held back, at end of data in session 1 after 3 messages: the server "
         "waited before answering (`tarpit_per_minute`)"
     ), row.story
+
+
+def test_a_client_that_stopped_is_not_given_the_librarys_verdict():
+    stopped = Row(
+        "lib-c",
+        "sendgrid-connection-cap",
+        score(235, 5200, abandoned=4965),
+        "The client failed: node exited with status -6.",
+        failed=True,
+    )
+    table = render_by_provider([stopped], dict(by_provider.PROVIDER_SCENARIOS)).splitlines()
+    assert table[2] == "| lib-c | **client failed**: honest: 235/5200 (4965 never sent) |"
+    assert (
+        "- **lib-c**, sendgrid-connection-cap: The client failed: node exited with status -6."
+        in table
+    )

@@ -8,7 +8,9 @@ fared and the counts behind it. A cell is one of
 - **honest**: some mail not delivered, but the application was told (given up, never sent);
 - **loses mail**, **duplicates**, **misreports**, **uncertain**: the counts that make it so,
   and, under the table, the sentence read from that run's ledger (the first refusal, what the
-  client did next, what it reported), which is the evidence.
+  client did next, what it reported), which is the evidence;
+- **client failed**: the client stopped before its batch was done (it crashed or timed out),
+  with its counts until then and, under the table, how it ended.
 
 SES's own API clients are left out: they never speak SMTP to a provider.
 
@@ -87,25 +89,28 @@ def render_by_provider(rows: Sequence[Row], headings: Mapping[str, str]) -> str:
                 continue
             text = cell(row.score)
             word = verdict(row.score)
-            if word not in ("survives", "honest"):
+            if row.failed:  # what it did before it stopped: not the library's verdict
+                text = f"**client failed**: {text}"
+            elif word not in ("survives", "honest"):
                 text = f"**{word}**{text[len(word) :]}"
             cells.append(text + (" †" if row.stretched else ""))
         lines.append(f"| {client} | " + " | ".join(cells) + " |")
     evidence = [
         f"- **{row.client}**, {row.scenario}: {row.story}"
         for row in rows
-        if verdict(row.score) not in ("survives", "honest")
+        if row.failed or verdict(row.score) not in ("survives", "honest")
     ]
     lines += [
         "",
         "survives: every message delivered once, or refused by the provider and reported "
         "failed; honest: some mail not delivered, and the application was told; loses mail, "
         "duplicates, misreports, uncertain: what the ledger shows against what the library "
-        "reported. The scenarios, their limits and the evidence for each provider are in "
+        "reported; client failed: the client stopped before its batch was done. The "
+        "scenarios, their limits and the evidence for each provider are in "
         "[providers.md](providers.md) and `scenarios/providers/`.",
     ]
     if evidence:
-        lines += ["", "What the ledger shows where a library misbehaves:", "", *evidence]
+        lines += ["", "What the ledger shows where a library misbehaves or stopped:", "", *evidence]
     if any(row.stretched for row in rows):
         lines += [
             "",

@@ -133,6 +133,9 @@ class Row:
     #: The client did not keep up with the scale (see harness.runner.pace) in a run where the
     #: clock decides counts (see _clock_decided): not the real-time counts; the table marks them.
     stretched: bool = False
+    #: The client did not finish its batch (it crashed, timed out, or its run failed): the
+    #: counts are what it did before; the story says how it ended.
+    failed: bool = False
 
 
 def check_clients(clients: Sequence[Client], clients_dir: Path) -> None:
@@ -249,6 +252,7 @@ def run_row(
         clock.get("time_scale", 1.0),
         clock.get("note"),
         stretched=_depends_on_time(case),
+        failed=case["error"] is not None,
     )
 
 
@@ -278,4 +282,4 @@ def _failed_row(client: Client, scenario: Scenario, reason: str) -> Row:
         "uncertain": 0,
         "rejected_reported": 0,
     }
-    return Row(client.name, scenario.name, score, run_failed(reason))
+    return Row(client.name, scenario.name, score, run_failed(reason), failed=True)
