@@ -169,7 +169,9 @@ def score_case(
 ) -> Scorecard:
     """Score one run of a strategy. `accepted` are the ledger's messages; a later claim for the
     same message replaces an earlier one; claims for unknown ids are ignored."""
-    by_id = {m.id: m for m in messages}
+    # Each message's recipients by its id, not the message: a streamed batch's messages are
+    # objects made as they are read (tests/test_ledger_memory.py holds scoring's memory).
+    by_id = {m.id: m.recipients for m in messages}
     claimed = {c.message_id: c for c in claims if c.message_id in by_id}
     matching = match_copies(messages, accepted)
     copies = matching.copies
@@ -198,18 +200,20 @@ def score_case(
     classes = Counter(v.cls for v in verdicts)
     total = len(messages)
 
-    attempted = seen | {i for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED}
+    attempted = len(seen) + sum(
+        1 for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED and i not in seen
+    )
 
-    counted = [by_id[v.id] for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
+    counted = [v.id for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
     arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
     fastest = fastest_possible_s(
         [
             (
-                len(m.recipients),
-                arrivals[m.id],
-                len(copies[m.id][0].rcpt_tos) if copies.get(m.id) else 0,
+                len(by_id[i]),
+                arrivals[i],
+                len(copies[i][0].rcpt_tos) if copies.get(i) else 0,
             )
-            for m in counted
+            for i in counted
         ],
         limits=limits,
         latency_s=latency_s,
@@ -224,7 +228,7 @@ def score_case(
     score.update(
         sessions=len(sessions),
         commands=commands,
-        retries=max(0, len(transactions) - len(attempted)),
+        retries=max(0, len(transactions) - attempted),
         retried_5xx=_retried_5xx(transactions),
         commands_after_421=sum(s.commands_after_421 for s in sessions),
         throttle_violations=sum(1 for f in faults if f.source == "limit" and f.name in THROTTLES),
@@ -320,7 +324,10 @@ def efficiency(fastest_s: float, elapsed_s: float) -> float:
 
 @dataclass(slots=True)  # one per transaction: 100,000 in a large case
 class _Transaction:
-    order: tuple[float, int, int]  # time, session, position: the order they happened in
+    # When it began (time, session, position in the session): the order they happened in.
+    at: float
+    session: int
+    position: int
     sender: str
     recipient: str | None = None  # the first RCPT TO
     stage: str = "MAIL"  # the last command sent in it
@@ -383,11 +390,11 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
                 current.finish()
                 current = None
             if line.verb == "MAIL":
-                current = _Transaction((line.at, session.number, position), line.address or "")
+                current = _Transaction(line.at, session.number, position, line.address or "")
                 found.append(current)
         if current is not None:
             current.finish()
-    found.sort(key=lambda t: t.order)
+    found.sort(key=lambda t: (t.at, t.session, t.position))
     return found, commands
 
 
@@ -412,4 +419,11 @@ def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
 
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
-    return (sender.lower(), (recipient or "").lower())
+    return (_lower(sender), _lower(recipient or ""))
+
+
+def _lower(text: str) -> str:
+    """`text` in lower case: `text` itself when it is already (a key a message of a large case
+    holds then shares the batch's strings rather than copying them)."""
+    lowered = text.lower()
+    return text if lowered == text else lowered
