@@ -183,6 +183,7 @@ def score_case(
     refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
 
     verdicts = []
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # a session's messages share its tuple
     for message in messages:
         claim = claimed.get(message.id)
         records = copies.get(message.id, [])
@@ -194,7 +195,7 @@ def score_case(
                 claim=claim.status if claim else ClaimStatus.NOT_ATTEMPTED,
                 reply=claim.reply if claim else None,
                 ses_ids=tuple(r.ses_id for r in records),
-                sessions=tuple(r.session for r in records),
+                sessions=_one(shared, tuple(r.session for r in records)),
             )
         )
     classes = Counter(v.cls for v in verdicts)
@@ -420,6 +421,10 @@ def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
     return (_lower(sender), _lower(recipient or ""))
+
+
+def _one(shared: dict[tuple[int, ...], tuple[int, ...]], value: tuple[int, ...]) -> tuple[int, ...]:
+    return shared.setdefault(value, value)
 
 
 def _lower(text: str) -> str:
