@@ -41,6 +41,24 @@ SETTLE_S = 2.0
 TRANSCRIPT_LIMIT_LINES = 500_000
 #: Wall seconds a case may take before its worker is killed, unless the scenario or caller says.
 DEFAULT_CASE_TIMEOUT_S = 300.0
+#: The entries of a case the harness writes; a strategy's `case_record` adds only others.
+_HARNESS_KEYS = frozenset(
+    {
+        "scenario",
+        "strategy",
+        "seed",
+        "passed",
+        "held_to",
+        "expectations",
+        "score",
+        "messages",
+        "matching",
+        "timeline",
+        "error",
+        "reproducer",
+        "clock",
+    }
+)
 #: Messages from which a case collects its stopped server's cycles before scoring.
 LARGE_CASE = 10_000
 
@@ -151,19 +169,24 @@ def run_case(
         "held_to": held_to,
         "expectations": expectations,
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
-        "messages": [m.to_dict() for m in card.messages],
+        "messages": None,  # below
         "matching": card.matching.to_dict(_stray),
     }
-    # The scorecard is in the case now: let it go before the timeline is written.
+    own = {k: v for k, v in hooks.case_record(claims_from).items() if k not in _HARNESS_KEYS}
+    timeline = _timeline(ledger, start)
+    clock_entry = clock_record(plan, clock, ledger, own, closest, start)  # reads own's pace
+    # What follows reads no transcript: a ledger the case made goes now (its records stay
+    # while the scorecard holds them), so a large case's results are written beside the
+    # records, not beside their conversations too.
+    del ledger
+    # Each verdict let go as its dict is made: a case of 100,000 messages holds one of each.
+    verdicts = list(card.messages)
     del card
-    case |= {
-        "timeline": _timeline(ledger, start),
-        "error": error,
-        "reproducer": reproducer(scenario, name, seed),
-    }
-    own = hooks.case_record(claims_from)
-    case.update((key, value) for key, value in own.items() if key not in case)
-    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)  # reads the pace
+    verdicts.reverse()
+    case["messages"] = [verdicts.pop().to_dict() for _ in range(len(verdicts))]
+    case |= {"timeline": timeline, "error": error, "reproducer": reproducer(scenario, name, seed)}
+    case.update(own)
+    case["clock"] = clock_entry
     return case
 
 

@@ -170,7 +170,7 @@ def score_case(
     """Score one run of a strategy. `accepted` are the ledger's messages; a later claim for the
     same message replaces an earlier one; claims for unknown ids are ignored."""
     # Each message's recipients by its id, not the message: a streamed batch's messages are
-    # objects made as they are read (tests/test_ledger_memory.py holds scoring's memory).
+    # objects made as they are read (tests/test_scoring_memory.py holds scoring's memory).
     by_id = {m.id: m.recipients for m in messages}
     claimed = {c.message_id: c for c in claims if c.message_id in by_id}
     matching = match_copies(messages, accepted)
@@ -181,6 +181,13 @@ def score_case(
     seen = {keys[t.key] for t in transactions if t.key in keys}
     refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
     refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
+    # What is read of the transactions, before the verdicts are made: a large case's peak.
+    transacted, retried_5xx = len(transactions), _retried_5xx(transactions)
+    del transactions, keys
+    attempted = len(seen) + sum(
+        1 for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED and i not in seen
+    )
+    del seen
 
     verdicts = []
     shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # a session's messages share its tuple
@@ -200,10 +207,6 @@ def score_case(
         )
     classes = Counter(v.cls for v in verdicts)
     total = len(messages)
-
-    attempted = len(seen) + sum(
-        1 for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED and i not in seen
-    )
 
     counted = [v.id for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
     arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
@@ -229,8 +232,8 @@ def score_case(
     score.update(
         sessions=len(sessions),
         commands=commands,
-        retries=max(0, len(transactions) - attempted),
-        retried_5xx=_retried_5xx(transactions),
+        retries=max(0, transacted - attempted),
+        retried_5xx=retried_5xx,
         commands_after_421=sum(s.commands_after_421 for s in sessions),
         throttle_violations=sum(1 for f in faults if f.source == "limit" and f.name in THROTTLES),
         virtual_elapsed_s=round(elapsed_s, 6),
