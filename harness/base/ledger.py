@@ -79,6 +79,7 @@ class Ledger:
         # One copy of each text that repeats (a batch's MAIL FROM, its From: header...), so a
         # long run's transcripts and headers hold references, not copies. Bounded.
         self._shared: dict[object, Any] = {}
+        self._numbers: dict[int, int] = {}  # the same for ints (apart: 1 == True == 1.0)
         self._shapes: dict[tuple[object, ...], TranscriptLine] = {}  # one line of each shape
         self._sessions: list[SessionRecord] = []
         self._messages: list[MessageRecord] = []
@@ -169,7 +170,7 @@ class Ledger:
                 message_id=message_id,
                 subject=subject,
                 headers=fields,
-                size=len(data),
+                size=self._number(len(data)),
                 sha256=hashlib.sha256(data).hexdigest(),
                 at=at,
                 wall_at=wall_at,
@@ -177,7 +178,7 @@ class Ledger:
                 data=data if keep else None,
                 via=via,
                 configuration_set=configuration_set,
-                command=command,
+                command=None if command is None else self._number(command),
                 tenant=tenant,
             )
             if keep:
@@ -218,6 +219,7 @@ class Ledger:
             self._messages.clear()
             self._faults.clear()
             self._shared.clear()
+            self._numbers.clear()
             self._shapes.clear()
             self._bytes_held = 0
         self._tell("cleared", None)
@@ -242,6 +244,17 @@ class Ledger:
     def _tell(self, kind: str, record: Any) -> None:
         for watcher in self._watchers:  # a copy-on-write list: no lock to read it
             watcher(kind, record)
+
+    def _number(self, value: int) -> int:
+        """One object for each size and command number that repeats (a batch's messages are
+        often all one size, and its sessions number their commands alike): 28 bytes each.
+        Called under the lock; bounded."""
+        shared = self._numbers.get(value)
+        if shared is not None:
+            return shared
+        if len(self._numbers) < SHARED_VALUES:
+            self._numbers[value] = value
+        return value
 
     def _share(self, value: Any) -> Any:
         """The copy of `value` kept already, if any (called under the lock)."""
