@@ -102,6 +102,8 @@ class StreamedBatch(Sequence[OutgoingMessage]):
         self._ids += (m.id for m in written)
         self._senders += (m.sender for m in written)
         self._recipients += (m.recipients for m in written)
+        if len(self._ids) == len(self):
+            self._writer.written_all()
         self._hold(number, written)
 
     def _rewrite(self, number: int) -> None:
