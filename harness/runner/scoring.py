@@ -51,7 +51,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.base import sesevents
 from harness.base.records import (
@@ -91,6 +91,7 @@ METRICS = (
     "stray_copies",
     "sent_to_bounced",
 )
+_T = TypeVar("_T")
 THROTTLES = ("rate_per_s", "daily_quota")
 
 
@@ -208,16 +209,27 @@ def score_case(
     classes = Counter(v.cls for v in verdicts)
     total = len(messages)
 
-    counted = [v.id for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
-    arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
+    # A message's arrival by its place in the batch (the verdicts are in its order), and each
+    # send's tuple once: 100,000 messages of one shape make one (r, a, taken), not 100,000.
+    arrivals = list(arrivals_s) if arrivals_s is not None else [0.0] * total
+    if len(arrivals) != total:
+        raise ValueError(f"{len(arrivals)} arrival times for {total} messages")
+    if len(by_id) < total:  # a Message-ID twice: each copy takes the later one's arrival
+        last = dict(zip((m.id for m in messages), arrivals, strict=True))
+        arrivals = [last[v.id] for v in verdicts]
+    sends: dict[tuple[int, float, int], tuple[int, float, int]] = {}
     fastest = fastest_possible_s(
         [
-            (
-                len(by_id[i]),
-                arrivals[i],
-                len(copies[i][0].rcpt_tos) if copies.get(i) else 0,
+            _one(
+                sends,
+                (
+                    len(by_id[v.id]),
+                    arrivals[n],
+                    len(copies[v.id][0].rcpt_tos) if copies.get(v.id) else 0,
+                ),
             )
-            for i in counted
+            for n, v in enumerate(verdicts)
+            if v.copies or v.cls is MessageClass.REJECTED_REPORTED
         ],
         limits=limits,
         latency_s=latency_s,
@@ -426,7 +438,7 @@ def _key(sender: str, recipient: str | None) -> tuple[str, str]:
     return (_lower(sender), _lower(recipient or ""))
 
 
-def _one(shared: dict[tuple[int, ...], tuple[int, ...]], value: tuple[int, ...]) -> tuple[int, ...]:
+def _one(shared: dict[_T, _T], value: _T) -> _T:  # the equal one kept already, else `value`
     return shared.setdefault(value, value)
 
 
