@@ -56,17 +56,28 @@ if TYPE_CHECKING:
     from harness.core.limits import (
         Limits as Limits,
     )
+    from harness.core.outcomes import (
+        Bounce as Bounce,
+        Complain as Complain,
+        DeliveryDelay as DeliveryDelay,
+        Fate as Fate,
+        RejectVirus as RejectVirus,
+    )
     from harness.core.plan import (
         ACTIONS as ACTIONS,
         Delay as Delay,
         Drop as Drop,
         DropAfterAccept as DropAfterAccept,
+        Duplicate as Duplicate,
         Matcher as Matcher,
         Plan as Plan,
         Reply as Reply,
         Rule as Rule,
         Stage as Stage,
         Stall as Stall,
+    )
+    from harness.core.snspolicy import (
+        DeliveryPolicy as DeliveryPolicy,
     )
     from harness.core.evidence import (
         Cite as Cite,
@@ -77,6 +88,9 @@ if TYPE_CHECKING:
         Evidence as Evidence,
         Line as Line,
         Profile as Profile,
+    )
+    from harness.core.suppression import (
+        SuppressedDestination as SuppressedDestination,
     )
     from harness.hunting.search import (
         hunt as hunt,
@@ -101,9 +115,6 @@ if TYPE_CHECKING:
         ClaimStatus as ClaimStatus,
         OutgoingMessage as OutgoingMessage,
         Strategy as Strategy,
-    )
-    from harness.server.events.delivery import (
-        DeliveryPolicy as DeliveryPolicy,
     )
     from harness.server.events.signing import (
         verify_sns_message as verify_sns_message,

@@ -41,7 +41,7 @@ BAD_PLANS = [
     ({"faults": [{**GOOD_RULE, "code": 999}]}, "faults[0].code", "allowed: 200-599"),
     ({"faults": [{**GOOD_RULE, "code": "451"}]}, "faults[0].code", "is not an integer"),
     ({"faults": [{**GOOD_RULE, "stage": "RCPX"}]}, "faults[0].stage", "RSET"),
-    ({"faults": [{**GOOD_RULE, "action": "bounce"}]}, "faults[0].action", "drop_after_accept"),
+    ({"faults": [{**GOOD_RULE, "action": "explode"}]}, "faults[0].action", "drop_after_accept"),
     ({"faults": [{**GOOD_RULE, "action": {}}]}, "faults[0].action", "{} is not an action (allowed"),
     ({"faults": [{**GOOD_RULE, "action": []}]}, "faults[0].action", "[] is not an action (allowed"),
     ({"faults": [{"stage": "RCPT"}]}, "faults[0].action", "is required (allowed: reply"),
@@ -58,7 +58,7 @@ BAD_PLANS = [
     (
         {"faults": [{"stage": "EHLO", "attempts": 2, "action": "drop"}]},
         "faults[0].attempts",
-        "stage = RCPT, EOM or API",
+        "stage = RCPT, EOM, API or NOTIFY",
     ),
     (
         {"faults": [GOOD_RULE, {"stage": "EOM", "action": "delay", "delay_s": -1}]},

@@ -48,12 +48,12 @@ def test_late_events_read_twice_settle_once(monkeypatch) -> None:
 
 
 def test_a_scenarios_events_table_is_checked(tmp_path) -> None:
-    text = builtin_scenario("webhook-down").read_text()
+    text = builtin_scenario("reconcile-after-cut").read_text()
     path = tmp_path / "bad.toml"
-    path.write_text(text.replace("duplicates = 0.3", "duplicates = 3"))
+    path.write_text(text.replace("events = true", "events = { duplicates = 3 }"))
     with pytest.raises(PlanError, match="events"):
         load_scenario(path)
-    path.write_text(text.replace("duplicates = 0.3", "twice = 1"))
+    path.write_text(text.replace("events = true", "events = { twice = 1 }"))
     with pytest.raises(PlanError, match="events"):
         load_scenario(path)
 

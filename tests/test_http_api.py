@@ -158,7 +158,7 @@ def test_put_plan_changes_the_next_commands_on_the_wire() -> None:
 
 def test_a_bad_plan_is_400_naming_the_key_and_the_allowed_values() -> None:
     async def scenario(ses: FakeSES, client: TestClient) -> None:
-        bad = {"faults": [{"stage": "MAIL", "action": "bounce"}]}
+        bad = {"faults": [{"stage": "MAIL", "action": "explode"}]}
         response = await client.put("/api/plan", json=bad)
         assert response.status == 400
         body = await response.json()

@@ -153,7 +153,7 @@ def test_invalid_marker_is_a_setup_error_naming_the_key(project: pytest.Pytester
         def test_typo(fake_ses):
             pass
 
-        @pytest.mark.fake_ses(faults=["stage=RCPT,action=bounce"])
+        @pytest.mark.fake_ses(faults=["stage=RCPT,action=explode"])
         def test_bad_action(fake_ses):
             pass
         """
@@ -163,7 +163,7 @@ def test_invalid_marker_is_a_setup_error_naming_the_key(project: pytest.Pytester
     out = result.stdout.str()
     assert "@pytest.mark.fake_ses: key 'limits.session_limt': unknown key" in out
     assert "(allowed: " in out and "burst, daily_quota" in out
-    assert "key 'faults[0].action': 'bounce' is not an action (allowed: reply, drop" in out
+    assert "key 'faults[0].action': 'explode' is not an action (allowed: reply, drop" in out
     assert "Traceback" not in out and "harness/" not in out
 
 

@@ -58,6 +58,20 @@ def test_a_fourth_connection_of_one_mailbox_gets_432_and_another_mailbox_does_no
     assert [(f.session, f.stage) for f in refusals] == [(4, "EOM")]
 
 
+def test_without_logins_the_sessions_are_one_mailbox_and_a_fourth_gets_432():
+    # As the provider scenarios run (require_auth off): the account is the mailbox.
+    with FakeSES(profile="microsoft365", require_auth=False) as ses:
+        clients = [smtplib.SMTP(ses.host, ses.port, timeout=10) for _ in range(4)]
+        for n, client in enumerate(clients[:3]):
+            client.sendmail(MAILBOX[0], ["a@example.com"], body(n))
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            clients[3].sendmail(MAILBOX[0], ["a@example.com"], body(3))
+        for client in clients:
+            client.quit()
+    assert refused.value.smtp_code == 432
+    assert len(ses.messages) == 3
+
+
 def test_a_31st_message_in_a_minute_is_delayed_on_the_servers_clock_not_refused(monkeypatch):
     with (
         stepped_server(monkeypatch, profile="microsoft365", auth=MAILBOX) as (ses, clock),
@@ -272,8 +286,11 @@ def test_run_plays_one_providers_scenarios_and_names_the_ones_there_are(capsys, 
         == 0
     )
     (results,) = (tmp_path / "reports").glob("*/results.json")
-    (case,) = json.loads(results.read_text())["cases"]
-    assert (case["scenario"], case["passed"]) == ("microsoft365-minute-rate", True)
+    cases = json.loads(results.read_text())["cases"]
+    assert sorted((case["scenario"], case["passed"]) for case in cases) == [
+        ("microsoft365-connections", True),
+        ("microsoft365-minute-rate", True),
+    ]
 
 
 def test_serve_takes_a_profile_file(tmp_path):

@@ -150,7 +150,10 @@ def test_postfixs_own_limits_come_back_through_the_proxy_and_profile_check_names
     )
     out = checked.stdout
     assert "RCPT     behaviour  recorded: refused recipient 4 (452 4.5.3" in out
-    assert "refuses recipient 51: 554 Transaction failed: Recipient count exceeds 50." in out
+    assert (
+        "refuses a message of more than 50 recipients at the end of its data: "
+        "554 Transaction failed: Recipient count exceeds 50." in out
+    )
     assert "MAIL     code       recorded: 450 4.7.1 Error: too much mail from 127.0.0.1" in out
 
 

@@ -128,7 +128,7 @@ def test_expectations_read_numbers_as_equality_and_strings_as_comparisons(tmp_pa
         (MINIMAL.replace('"ses"', '"sess"'), "plan.profile", "ses-sandbox"),
         (MINIMAL + "limits = { session_limit = 0 }\n", "plan.limits.session_limit", ">= 1"),
         (
-            MINIMAL + '[[plan.faults]]\nstage = "RCPT"\naction = "bounce"\n',
+            MINIMAL + '[[plan.faults]]\nstage = "RCPT"\naction = "explode"\n',
             "plan.faults[0].action",
             "drop_after_accept",
         ),

@@ -190,9 +190,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_bad_fault_flag_exits_2_naming_the_key_and_allowed_values() -> None:
-    result = run_cli("--fault", "stage=MAIL,action=bounce")
+    result = run_cli("--fault", "stage=MAIL,action=boom")
     assert result.returncode == 2
-    assert result.stderr.startswith("ses-harness: --fault 'stage=MAIL,action=bounce': key 'action'")
+    assert result.stderr.startswith("ses-harness: --fault 'stage=MAIL,action=boom': key 'action'")
     assert "allowed: reply, drop, drop_after_accept, delay, stall" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -206,10 +206,10 @@ def test_a_bad_limit_flag_exits_2_naming_the_key() -> None:
 
 def test_a_bad_plan_file_exits_2_naming_the_file_and_key(tmp_path: Path) -> None:
     plan = tmp_path / "bad.toml"
-    plan.write_text('[[faults]]\nstage = "RCPT"\naction = "bounce"\n')
+    plan.write_text('[[faults]]\nstage = "RCPT"\naction = "explode"\n')
     result = run_cli("--plan", str(plan))
     assert result.returncode == 2
-    assert f"{plan}: key 'faults[0].action': 'bounce' is not an action" in result.stderr
+    assert f"{plan}: key 'faults[0].action': 'explode' is not an action" in result.stderr
 
 
 def test_a_plan_file_that_is_not_toml_exits_2(tmp_path: Path) -> None:

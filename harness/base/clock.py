@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 #: Where virtual time starts: 2026-01-01T00:00:00Z, so ids and timestamps look real but repeat.
 VIRTUAL_EPOCH_S = 1_767_225_600.0
@@ -193,16 +193,34 @@ class Accounting(Protocol):
         """Wall seconds until this clock reads `at_s` (0 once it does)."""
 
 
+#: Whether each clock class keeps an account: an isinstance check against a runtime-checkable
+#: protocol reads the class's attributes each time, and the server asks twice a command.
+_KEEPS_ACCOUNT: dict[type, bool] = {}
+
+
+def keeps_account(clock: Clock) -> bool:
+    """Whether `clock` is an :class:`Accounting` clock (cached for its class).
+
+    >>> keeps_account(RealClock())
+    False
+    """
+    kind = type(clock)
+    known = _KEEPS_ACCOUNT.get(kind)
+    if known is None:
+        known = _KEEPS_ACCOUNT[kind] = isinstance(clock, Accounting)
+    return known
+
+
 def arrived(clock: Clock) -> None:
     """Tell `clock` that the client reached the server (a no-op for most clocks)."""
-    if isinstance(clock, Accounting):
-        clock.arrived()
+    if keeps_account(clock):
+        cast(Accounting, clock).arrived()
 
 
 def answered(clock: Clock) -> None:
     """Tell `clock` that the server has answered (a no-op for clocks that keep no account)."""
-    if isinstance(clock, Accounting):
-        clock.answered()
+    if keeps_account(clock):
+        cast(Accounting, clock).answered()
 
 
 def wall_until(clock: Clock, at_s: float) -> float:
@@ -214,8 +232,8 @@ def wall_until(clock: Clock, at_s: float) -> float:
     >>> wall_until(VirtualClock(), 10.0)    # virtual time does not pass on the wall
     0.0
     """
-    if isinstance(clock, Accounting):
-        return clock.wall_until(at_s)
+    if keeps_account(clock):
+        return cast(Accounting, clock).wall_until(at_s)
     if clock.virtual:
         return 0.0
     return max(0.0, wall_seconds(clock, at_s - clock.now()))

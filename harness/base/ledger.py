@@ -23,6 +23,7 @@ from harness.base.records import (
     TranscriptLine,
     shape_of,
 )
+from harness.core.outcomes import Fate
 
 __all__ = [  # the records are read through here too
     "EOM",
@@ -152,6 +153,7 @@ class Ledger:
         configuration_set: str | None = None,
         command: int | None = None,
         tenant: str | None = None,
+        fates: tuple[Fate, ...] = (),
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
@@ -180,6 +182,7 @@ class Ledger:
                 configuration_set=configuration_set,
                 command=None if command is None else self._number(command),
                 tenant=tenant,
+                fates=fates,
             )
             if keep:
                 self._bytes_held += len(data)

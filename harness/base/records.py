@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from harness.core.outcomes import Fate
+
 # Records use __slots__: a long run holds hundreds of thousands of them.
 
 # Guards every transcript's list and fault marks, so a reader in another thread never sees
@@ -365,6 +367,10 @@ class MessageRecord:
     configuration_set: str | None = None  # the API's ConfigurationSetName (SMTP: its header)
     command: int | None = None  # the end of data's command number in its session (SMTP)
     tenant: str | None = None  # the SES tenant it named (X-SES-TENANT header, TenantName)
+    # What became of it after SES's answer (a rule's bounce, the suppression list...): its
+    # events follow from these (`harness.base.outcome_events`). Empty: the simulator decides,
+    # else it is delivered.
+    fates: tuple[Fate, ...] = ()
 
     def header(self, name: str) -> str | None:
         """The value of the first header field called `name` (any case); None without one."""

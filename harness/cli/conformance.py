@@ -85,12 +85,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--docs", type=Path, metavar="FILE", help="write the table as a whole page to FILE"
     )
+    parser.add_argument(
+        "--providers",
+        action="store_true",
+        help="the table by provider instead: each SMTP library on one scenario a provider ("
+        "SES, Microsoft 365, Gmail, SendGrid), a column each; --docs and --write rewrite its "
+        "own section (between <!-- conformance-providers:start --> and its end)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from harness.core.errors import PlanError
     from harness.runner.conformance import (
         DEFAULT_SCENARIOS,
+        PROVIDER_SCENARIOS,
         default_workers,
         render,
         run_rows,
@@ -103,14 +111,15 @@ def main(args: argparse.Namespace) -> int:
     if args.time_scale is not None and not args.time_scale > 0:
         raise PlanError("--time-scale", f"{args.time_scale:g} must be positive", allowed="> 0")
     clients = select_clients(args.client or [])
+    if args.providers:  # SES's API clients never speak SMTP to another provider
+        clients = [c for c in clients if not c.api]
     left_out: list = []
     if not args.client:  # all of ours: those this machine cannot run are left out, and said so
         clients, left_out = runnable(clients, args.clients_dir.resolve())
         for _, reason in left_out:
             print(f"left out: {reason}", file=sys.stderr)
-    scenarios = [
-        load_scenario(path) for path in scenario_paths(args.scenario or list(DEFAULT_SCENARIOS))
-    ]
+    default = [name for name, _ in PROVIDER_SCENARIOS] if args.providers else DEFAULT_SCENARIOS
+    scenarios = [load_scenario(path) for path in scenario_paths(args.scenario or list(default))]
 
     def progress(row) -> None:
         s = row.score
@@ -130,6 +139,8 @@ def main(args: argparse.Namespace) -> int:
         workers=args.workers or default_workers(),
         on_row=progress,
     )
+    if args.providers:
+        return _write_by_provider(args, rows, scenarios)
     block = render(
         rows,
         time_scale=args.time_scale,
@@ -145,6 +156,33 @@ def main(args: argparse.Namespace) -> int:
     if args.docs:
         write_doc(args.docs, block)
         print(f"wrote {args.docs}", file=sys.stderr)
+    return 0
+
+
+def _write_by_provider(args: argparse.Namespace, rows: list, scenarios: list) -> int:
+    """The table by provider, printed, and written into its own section of each file."""
+    from harness.runner.conformance import (
+        PROVIDER_SCENARIOS,
+        generated,
+        render_by_provider,
+        write_section,
+    )
+    from harness.runner.conformance.providers import END, START
+
+    headings = dict(PROVIDER_SCENARIOS)
+    for scenario in scenarios:  # a scenario of the user's own: its name is its heading
+        headings.setdefault(scenario.name, scenario.name)
+    made = generated(
+        rows,
+        time_scale=args.time_scale,
+        clients_dir=args.clients_dir.resolve(),
+        command=command_line(args),
+    )
+    block = f"{made}\n\n{render_by_provider(rows, headings)}"
+    print(block)
+    for path in [*args.write, *([args.docs] if args.docs else [])]:
+        write_section(path, block, (START, END))
+        print(f"rewrote the by-provider section of {path}", file=sys.stderr)
     return 0
 
 
@@ -189,4 +227,6 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--write", str(path)]
     if args.docs:
         words += ["--docs", str(args.docs)]
+    if args.providers:
+        words += ["--providers"]
     return shlex.join(words)

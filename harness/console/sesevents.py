@@ -1,11 +1,13 @@
 """SES's events over the HTTP API (docs/events.md): what SES has published about the mail
-(``GET /api/ses-events``) and every post to an SNS subscriber (``GET /api/ses-events/deliveries``).
+(``GET /api/ses-events``), every post to an SNS subscriber (``GET /api/ses-events/deliveries``)
+and the account's suppression list (``GET /api/suppression``).
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from harness.base.sesevents import iso
 from harness.console.api import SES_KEY, ConsoleError, reply, whole
 
 KINDS = ("Send", "Reject", "Delivery", "DeliveryDelay", "Bounce", "Complaint")
@@ -15,6 +17,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/api/ses-events", list_events),
         web.get("/api/ses-events/deliveries", list_deliveries),
+        web.get("/api/suppression", list_suppressed),
     ]
 
 
@@ -57,3 +60,22 @@ async def list_deliveries(request: web.Request) -> web.Response:
     ]
     attempts = [a.to_dict() for a in ses.event_deliveries]
     return reply({"subscriptions": subscriptions, "deliveries": attempts})
+
+
+async def list_suppressed(request: web.Request) -> web.Response:
+    """The account-level suppression list now (oldest update first) and the account's reasons
+    for adding addresses itself."""
+    ses = request.app[SES_KEY]
+    entries = [
+        {
+            "address": e.address,
+            "reason": e.reason,
+            "at": e.at,
+            "timestamp": iso(e.at),
+            "message_id": e.message_id,
+            "feedback_id": e.feedback_id,
+        }
+        for e in ses.suppressed
+    ]
+    reasons = list(ses.suppression_reasons)
+    return reply({"suppressed": entries, "count": len(entries), "suppressed_reasons": reasons})

@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from harness.base.ledger import FaultRecord, MessageRecord, SessionRecord
 from harness.base.records import line_json
+from harness.core.outcomes import Fate
 
 LEDGER_FILE = "ledger.jsonl"
 MESSAGES_DIR = "messages"
@@ -80,6 +81,7 @@ class Store:
                 "configuration_set": record.configuration_set,
                 "command": record.command,
                 "tenant": record.tenant,
+                "fates": [fate.to_dict() for fate in record.fates],
             }
         )
 
@@ -95,7 +97,7 @@ class Store:
         """
         try:
             messages = self._messages()
-        except (KeyError, TypeError) as error:
+        except (KeyError, TypeError, ValueError) as error:
             path = self.directory / LEDGER_FILE
             raise ValueError(f"{path}: a message record is malformed ({error!r})") from None
         self.restored = len(messages)
@@ -121,6 +123,7 @@ class Store:
                 configuration_set=item.get("configuration_set"),
                 command=item.get("command"),
                 tenant=item.get("tenant"),
+                fates=tuple(Fate.from_dict(f) for f in item.get("fates", ())),
             )
             for item in self.records("message")
             if item["run"] < self.run

@@ -98,6 +98,7 @@ V2_ERRORS: dict[str, SesApiError] = {
     "bad_request": SesApiError(400, "BadRequestException", "{}", DOC, "sesv2 model"),
     "not_found": SesApiError(404, "NotFoundException", "{}", DOC, "sesv2 model"),
     "already_exists": SesApiError(400, "AlreadyExistsException", "{}", DOC, "sesv2 model"),
+    "invalid_next_token": SesApiError(400, "InvalidNextTokenException", "{}", DOC, "sesv2 model"),
     "missing_auth": SesApiError(
         403, "MissingAuthenticationTokenException", "Missing Authentication Token", INFER, "AWS"
     ),

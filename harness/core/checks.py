@@ -9,6 +9,15 @@ from harness.core.margins import Margins
 from harness.core.meters import Meters
 from harness.core.rules import chance
 
+#: The profile's reply line (a `Replies` field) for each limit a message can break.
+REPLY_LINES = {
+    "max_message_bytes": "too_large",
+    "max_recipients": "too_many_recipients",
+    "verified": "not_verified",
+    "daily_quota": "daily_quota",
+    "rate_per_s": "rate_exceeded",
+}
+
 
 def content_limit(
     limits: Limits,

@@ -10,6 +10,7 @@ import enum
 from dataclasses import dataclass
 
 from harness.core.api_errors import SesApiError
+from harness.core.outcomes import Fate
 
 
 class Outcome(enum.StrEnum):
@@ -42,7 +43,7 @@ class Fired:
 
     source: str  # "rule" or "limit"
     name: str  # rule label, or the limit's field name (e.g. "session_limit")
-    action: str  # reply, drop, drop_after_accept, delay, stall
+    action: str  # reply, drop, drop_after_accept, delay, stall, duplicate (NOTIFY)
     reply: str | None = None
     rule_index: int | None = None
 
@@ -63,6 +64,8 @@ class Decision:
     error: SesApiError | None = None  # API only: the error to answer with (outcome REPLY)
     # What decided it when no rule or limit fired (a protocol rule, e.g. "protocol:starttls_first").
     rule: str | None = None
+    # What becomes of the message once accepted (a rule's bounce, the suppression list...).
+    fates: tuple[Fate, ...] = ()
 
     @property
     def decided_by(self) -> str | None:

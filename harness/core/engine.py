@@ -17,9 +17,11 @@ from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, Window
 from harness.core.margins import Margins
 from harness.core.meters import MeterBook, Meters
+from harness.core.outcomes import Fate
 from harness.core.plan import Plan, Reply, Stage
 from harness.core.profiles import Line, Replies
 from harness.core.rules import Command, RuleBook, decide
+from harness.core.suppression import SuppressionList
 
 
 @dataclass
@@ -58,6 +60,7 @@ class Engine:
         self._meters: MeterBook
         self._logins: Window | None = None
         self.margins = Margins()  # how near the clock came to deciding otherwise
+        self.suppression = SuppressionList()  # the account's; a reset empties it
         # "": SES ids follow from the seed alone, as a scenario's runs need; a run's own random
         # text (serve's): ids unique to that run and to each reset in it.
         self.id_salt = ""
@@ -101,6 +104,7 @@ class Engine:
             state.commands = state.accepted = 0
             state.last_active = now
         self.margins = Margins()
+        self.suppression.clear()
         self._apply(plan, now=now, previous=None)  # every limit starts afresh
 
     def ident(self, session: int) -> str:
@@ -187,7 +191,7 @@ class Engine:
         meters = self._meters.of(state.user)
         if rules.outcome is Outcome.DROP_AFTER_ACCEPT:
             meters.charge(len(recipients), now)
-            return self._accept(state, now, rules)
+            return self._accept(state, now, rules, recipients)
         if rules.outcome is not Outcome.PROCEED:
             return rules
         refusal = self._user_connections(state) or self._content_refusal(
@@ -195,7 +199,7 @@ class Engine:
         )
         if refusal is not None:
             return _after(rules, refusal)
-        return self._accept(state, now, _after(rules, checks.tarpit(meters, now)))
+        return self._accept(state, now, _after(rules, checks.tarpit(meters, now)), recipients)
 
     # --- the SES HTTP API: the same account through another door ---------------------------
 
@@ -228,10 +232,12 @@ class Engine:
         size: int,
         sender: str = "",
         by_fiat: bool = False,
+        fates: tuple[Fate, ...] = (),
     ) -> Decision:
         """One message of an API request: the account's limits (the SMTP server's own rate
-        and quota, per recipient), then an SES message id. `by_fiat` (a drop_after_accept rule
-        fired) accepts and charges without checking."""
+        and quota, per recipient), then an SES message id and its `fates` (the request's rules',
+        for this message's recipients). `by_fiat` (a drop_after_accept rule fired) accepts and
+        charges without checking."""
         meters = self._meters.of(None)
         if by_fiat:
             meters.charge(len(recipients), now)
@@ -263,7 +269,9 @@ class Engine:
         self._api_accepted += 1
         # Session 0: no SMTP session has it.
         ses_id = wire.ses_id(self.plan.seed, 0, self._api_accepted, now, self.salt)
-        return Decision(Outcome.ACCEPT, ses_id=ses_id)
+        mine = tuple(f for f in (fate.only(recipients) for fate in fates) if f is not None)
+        fated = self.suppression.fates(mine, recipients, now=now)
+        return Decision(Outcome.ACCEPT, ses_id=ses_id, fates=fated)
 
     def api_error(self, decision: Decision, version: str) -> SesApiError:
         """The API error a rule's reply stands for (its status, text and optional code)."""
@@ -388,14 +396,18 @@ class Engine:
             rate = stage is not Stage.AUTH
             refused = checks.spent(meters, count, now, rate=rate, margins=self.margins)
             if refused is not None:
-                return self._refuse(refused, getattr(self.replies, _LINES[refused]), False)
+                return self._refuse(
+                    refused, getattr(self.replies, checks.REPLY_LINES[refused]), False
+                )
         return None
 
     def _user_connections(self, state: SessionState) -> Decision | None:
         """Past the cap of sessions one user may have open (Microsoft 365's 3 a mailbox), the
-        later sessions' messages are refused at end of data, whatever the earlier ones do."""
+        later sessions' messages are refused at end of data, whatever the earlier ones do.
+        Sessions that did not log in (where `require_auth` is off) are one mailbox, the
+        account, as the rate and the quota count them."""
         cap = self.limits.max_connections_per_user
-        if cap is None or state.user is None:
+        if cap is None:
             return None
         peers = sorted(n for n, s in self._sessions.items() if s.open and s.user == state.user)
         if state.number in peers[:cap]:
@@ -412,23 +424,16 @@ class Engine:
         if refused is None:
             return None
         name, fill = refused
-        return self._refuse(name, getattr(self.replies, _LINES[name]), False, fill)
+        return self._refuse(name, getattr(self.replies, checks.REPLY_LINES[name]), False, fill)
 
-    def _accept(self, state: SessionState, now: float, decision: Decision) -> Decision:
+    def _accept(
+        self, state: SessionState, now: float, decision: Decision, recipients: tuple[str, ...]
+    ) -> Decision:
         state.accepted += 1
         ses_id = wire.ses_id(self.plan.seed, state.number, state.accepted, now, self.salt)
         reply = Answer(self.replies.accepted.code, self.replies.accepted.text.format(ses_id))
-        return dataclasses.replace(decision, reply=reply, ses_id=ses_id)
-
-
-# The profile's reply line for each limit a message can break at end of data.
-_LINES = {
-    "max_message_bytes": "too_large",
-    "max_recipients": "too_many_recipients",
-    "verified": "not_verified",
-    "daily_quota": "daily_quota",
-    "rate_per_s": "rate_exceeded",
-}
+        fates = self.suppression.fates(decision.fates, recipients, now=now)
+        return dataclasses.replace(decision, reply=reply, ses_id=ses_id, fates=fates)
 
 
 def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
@@ -438,11 +443,11 @@ def _answer(line: Line, fill: str = "", region: str = "us-east-1") -> Answer:
 
 def _after(rules: Decision, then: Decision) -> Decision:
     """`then`, preceded by what rules that let the command proceed did (their delays, added
-    to a limit's own: a tarpit's)."""
+    to a limit's own: a tarpit's; the outcomes they decided for the message)."""
     if not rules.fired:
         return then
-    delay_s = rules.delay_s + then.delay_s
-    return dataclasses.replace(then, delay_s=delay_s, fired=rules.fired + then.fired)
+    delay_s, fates = rules.delay_s + then.delay_s, rules.fates + then.fates
+    return dataclasses.replace(then, delay_s=delay_s, fired=rules.fired + then.fired, fates=fates)
 
 
 def _lower(text: str) -> str:

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.core import profile_table, schema
+from harness.core import notify_checks, profile_table, schema
 from harness.core.errors import PlanError
 from harness.core.evidence import Profile
 from harness.core.limits import Limits
+from harness.core.outcomes import OUTCOMES, Aftermath
 from harness.core.profiles import PROFILES
 
 
@@ -43,6 +44,7 @@ class Stage(enum.StrEnum):
     NOOP = "NOOP"
     QUIT = "QUIT"
     API = "API"  # a send request to the SES HTTP API (v2 SendEmail/SendBulkEmail, v1 Send*)
+    NOTIFY = "NOTIFY"  # an SNS post of an event to a subscriber (each attempt) or the feed
 
 
 #: The stage of each SMTP verb the engine is asked about (STARTTLS and the rest are not).
@@ -132,8 +134,16 @@ class Stall:
             raise PlanError("stall_s", f"{self.stall_s} is negative", allowed=">= 0")
 
 
-Action = Reply | Drop | DropAfterAccept | Delay | Stall
-ACTIONS: dict[str, type[Action]] = {a.kind: a for a in (Reply, Drop, DropAfterAccept, Delay, Stall)}
+@dataclass(frozen=True)
+class Duplicate:
+    """At stage NOTIFY: SNS posts the notification again, same MessageId (at least once)."""
+
+    kind: ClassVar[str] = "duplicate"
+
+
+Action = Reply | Drop | DropAfterAccept | Delay | Stall | Duplicate | Aftermath
+_ALL = (Reply, Drop, DropAfterAccept, Delay, Stall, Duplicate, *OUTCOMES)
+ACTIONS: dict[str, type[Action]] = {a.kind: a for a in _ALL}
 
 
 # --- matcher --------------------------------------------------------------------------------
@@ -162,6 +172,7 @@ class Matcher:
     # Time-based greylisting: while the message's first attempt is younger than this many
     # seconds on the server's clock (so a virtual clock keeps it fast), as real greylists do.
     greylist_s: float | None = None
+    kind: str | None = None  # stage NOTIFY: the event's kind, e.g. "Delivery"
 
     def __post_init__(self) -> None:
         for name in ("nth", "first", "every", "after", "session", "attempt", "attempts"):
@@ -172,13 +183,14 @@ class Matcher:
             raise PlanError("probability", f"{self.probability} is out of range", allowed="0.0-1.0")
         if self.greylist_s is not None and not self.greylist_s > 0:
             raise PlanError("greylist_s", f"{self.greylist_s} is too small", allowed="> 0")
+        notify_checks.check_matcher(self.stage is Stage.NOTIFY, self.kind, self.session)
         counted = [n for n in ("attempt", "attempts", "greylist_s") if getattr(self, n) is not None]
-        if counted and self.stage not in (Stage.RCPT, Stage.EOM, Stage.API):
+        if counted and self.stage not in (Stage.RCPT, Stage.EOM, Stage.API, Stage.NOTIFY):
             raise PlanError(
                 counted[0],
                 f"attempts of a message are counted at RCPT (by sender and recipient), EOM and "
-                f"API (by Message-ID), not at {self.stage.value}",
-                allowed="stage = RCPT, EOM or API",
+                f"API (by Message-ID), NOTIFY (SNS's), not at {self.stage.value}",
+                allowed="stage = RCPT, EOM, API or NOTIFY",
             )
         if self.tenant is not None and self.stage not in (Stage.EOM, Stage.API):
             raise PlanError(
@@ -218,13 +230,14 @@ class Rule:
 
     def __post_init__(self) -> None:
         at_api = self.match.stage is Stage.API
-        if isinstance(self.action, DropAfterAccept) and self.match.stage not in (
+        notify_checks.check_action(self.match.stage is Stage.NOTIFY, self.action.kind)
+        if isinstance(self.action, (DropAfterAccept, *OUTCOMES)) and self.match.stage not in (
             Stage.EOM,
             Stage.API,
         ):
             raise PlanError(
                 "action",
-                "drop_after_accept only happens at end of data or an API send",
+                f"{self.action.kind} only happens at end of data or an API send",
                 allowed="stage = EOM or API",
             )
         if isinstance(self.action, Reply):

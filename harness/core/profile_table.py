@@ -66,7 +66,8 @@ def from_table(data: Any, builtins: Mapping[str, Profile]) -> Profile:
     changes: dict[str, Any] = {}
     for key, value in replies.items():
         if key in TEXT_FIELDS:
-            changes[key] = _text(value, f"replies.{key}", required=True)
+            # A server may end its EHLO with a bare "250 " (Postfix's smtp-sink does).
+            changes[key] = _text(value, f"replies.{key}", required=key != "ehlo_last")
         elif key == "advertise_size":
             changes[key] = schema.coerce(value, bool, f"replies.{key}")
         elif key in LINE_FIELDS:

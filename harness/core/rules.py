@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.core.decision import Answer, Decision, Fired, Outcome
+from harness.core.outcomes import OUTCOMES, Fate
 from harness.core.plan import Delay, Drop, DropAfterAccept, Matcher, Reply, Rule, Stage, Stall
 
 
@@ -126,12 +127,16 @@ def decide(book: RuleBook, command: Command) -> Decision | None:
         return None
     delay_s = 0.0
     fired: list[Fired] = []
+    fates: list[Fate] = []
     for index in indexes:
         rule = book.rules[index]
         action = rule.action
-        if isinstance(action, Delay):
-            delay_s += action.delay_s
+        if isinstance(action, (Delay, *OUTCOMES)):
             fired.append(Fired("rule", rule.label, action.kind, rule_index=index))
+            if isinstance(action, Delay):
+                delay_s += action.delay_s
+            else:  # the message goes on to be accepted; this is what becomes of it then
+                fates.append(Fate(action, _recipients(rule.match, command), f"rule:{rule.label}"))
             continue
         if isinstance(action, Reply):
             close = action.close if action.close is not None else action.code == 421
@@ -142,9 +147,16 @@ def decide(book: RuleBook, command: Command) -> Decision | None:
         if isinstance(action, Drop):
             return Decision(Outcome.DROP, close=True, delay_s=delay_s, fired=tuple(fired))
         if isinstance(action, DropAfterAccept):
-            return Decision(
-                Outcome.DROP_AFTER_ACCEPT, close=True, delay_s=delay_s, fired=tuple(fired)
-            )
+            after = Outcome.DROP_AFTER_ACCEPT
+            return Decision(after, None, True, delay_s, fired=tuple(fired), fates=tuple(fates))
         assert isinstance(action, Stall)
         return Decision(Outcome.STALL, delay_s=delay_s, stall_s=action.stall_s, fired=tuple(fired))
-    return Decision(Outcome.PROCEED, delay_s=delay_s, fired=tuple(fired))
+    return Decision(Outcome.PROCEED, delay_s=delay_s, fired=tuple(fired), fates=tuple(fates))
+
+
+def _recipients(match: Matcher, command: Command) -> tuple[str, ...]:
+    """The recipients a rule's outcome is for: those its `recipient` glob names, else all."""
+    if match.recipient is None:
+        return command.recipients
+    glob = match.recipient.lower()
+    return tuple(r for r in command.recipients if fnmatch.fnmatch(r.lower(), glob))

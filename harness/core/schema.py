@@ -56,6 +56,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "code": (200, 599),
     "delay_s": (0.0, DAY_S),
     "stall_s": (0.0, DAY_S),
+    "after_s": (0.0, DAY_S),  # when an accepted message's event is published
     # the plan
     "seed": (0, 2**64 - 1),
     # scenario files (harness.runner.scenario reads these)

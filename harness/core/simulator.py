@@ -12,9 +12,14 @@ the events it publishes. Evidence (tags as in `profiles`):
 - A 2013 report of the simulator's notifications (geek-tips.imtqy.com/articles/540709):
   bounce@ gives bounceType Permanent, bounceSubType General, status 5.1.1, diagnosticCode
   "smtp; 550 5.1.1 user unknown", reportingMTA "dsn; a8-96.smtp-out.amazonses.com". User-reported.
-- A suppressed address's bounce (pastebin.com/GaJQvnXR): bounceSubType Suppressed, reportingMTA
-  "dns; amazonses.com", diagnosticCode "Amazon SES has suppressed sending to this address...".
-  User-reported.
+- A suppressed address's bounce (pastebin.com/GaJQvnXR; carbon/Amazon's SesNotification.cs, 2014,
+  for a simulator address): bounceSubType Suppressed, reportingMTA "dns; amazonses.com",
+  diagnosticCode "Amazon SES has suppressed sending to this address...". User-reported.
+- Which list suppressionlist@ plays: the global one, "as if the recipient's address is on the
+  global suppression list" (DG-SIMULATOR, current text): documented; the global list's subtype
+  is Suppressed (DG, "Contents of event data...": "Bounce types"), the account-level list's
+  OnAccountSuppressionList (`harness.core.suppression`). One 2026 report has suppressionlist@
+  give the General subtype bounce@ gives; we keep the documented list's subtype.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ BOUNCE_STATUS = Fact("5.1.1", DOC, "DG-SIMULATOR: 550 5.1.1 Unknown User")
 BOUNCE_DIAGNOSTIC = Fact("smtp; 550 5.1.1 user unknown", USER, "simulator notification, 2013")
 BOUNCE_REPORTING_MTA = Fact("dsn; a8-96.smtp-out.amazonses.com", USER, "same report")
 #: The Bounce of suppressionlist@ (and of any address on the account's suppression list).
-SUPPRESSED_SUBTYPE = Fact("Suppressed", USER, "pastebin.com/GaJQvnXR")
+SUPPRESSED_SUBTYPE = Fact("Suppressed", DOC, "DG-SIMULATOR (global list) + DG bounce types")
 SUPPRESSED_DIAGNOSTIC = Fact(
     "Amazon SES has suppressed sending to this address because it has a recent history of "
     "bouncing as an invalid address. For more information about how to remove an address from "

@@ -41,6 +41,7 @@ class Exchange:
     code: int | None = None
     lines: list[str] = field(default_factory=list)
     complete: bool = False
+    row: int = 0  # the file's line where it starts (for messages naming it)
 
     @property
     def text(self) -> str:
@@ -53,6 +54,7 @@ class Transcript:
     upstream: str
     tls: str
     exchanges: tuple[Exchange, ...]
+    recorded: str = ""  # when the recording started (ISO 8601, UTC), if the file says
 
     def sessions(self) -> dict[int, list[Exchange]]:
         out: dict[int, list[Exchange]] = {}
@@ -89,7 +91,7 @@ def parse_transcript(text: str, *, source: str) -> Transcript:
                 source=source,
             )
         if "sent" in item or session not in current or current[session].complete:
-            exchange = Exchange(session, stage, item.get("sent"))
+            exchange = Exchange(session, stage, item.get("sent"), row=number)
             exchanges.append(exchange)
             current[session] = exchange
             if "sent" in item:
@@ -102,7 +104,8 @@ def parse_transcript(text: str, *, source: str) -> Transcript:
         exchange.lines.append(str(item.get("text", "")))
         exchange.complete = code is None or bool(item.get("last", True))
     upstream, tls = str(head.get("upstream", "?")), str(head.get("tls", "none"))
-    return Transcript(source, upstream, tls, tuple(exchanges))
+    recorded = str(head.get("recorded", ""))
+    return Transcript(source, upstream, tls, tuple(exchanges), recorded)
 
 
 def _row(row: str, source: str, number: int) -> dict[str, Any]:
@@ -140,7 +143,7 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
     found: dict[tuple[str, str, str, str], Difference] = {}
 
     def differ(stage: str, kind: str, recorded: str, expected: str, where: str) -> None:
-        key = (stage, kind, _shape(recorded), expected)  # queue ids and the like vary
+        key = (stage, kind, shape(recorded), expected)  # queue ids and the like vary
         if key in found:
             found[key].count += 1
         else:
@@ -175,30 +178,25 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
                         differ("MAIL", "behaviour", f"421 after {accepted} messages", text, where)
             elif exchange.stage == "RCPT" and 200 <= exchange.code < 300:
                 recipients += 1
-                cap = profile.limits.max_recipients
-                if cap is not None and recipients == cap + 1:
-                    differ(
-                        "RCPT",
-                        "behaviour",
-                        f"accepted recipient {recipients}",
-                        f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
-                        where,
-                    )
             elif exchange.stage == "RCPT" and exchange.lines[-1][1:6] == ".5.3 ":
-                # RFC 3463's X.5.3, "too many recipients": the server's recipient cap.
+                # RFC 3463's X.5.3, "too many recipients": the server's recipient cap. A
+                # profile's takes every RCPT TO and refuses the message at the end of its data.
                 cap = profile.limits.max_recipients
-                if cap != recipients:
-                    differ(
-                        "RCPT",
-                        "behaviour",
-                        f"refused recipient {recipients + 1} ({exchange.text})",
-                        "has no recipient cap"
-                        if cap is None
-                        else f"refuses recipient {cap + 1}: {replies.too_many_recipients}",
-                        where,
-                    )
+                said = f"refused recipient {recipients + 1} ({exchange.text})"
+                if cap is None:
+                    differ("RCPT", "behaviour", said, "has no recipient cap", where)
+                elif cap != recipients:
+                    differ("RCPT", "behaviour", said, _too_many(cap, replies), where)
+                else:
+                    said = f"refused recipient {cap + 1} at RCPT TO ({exchange.text})"
+                    expected = f"takes it, then {_too_many(cap, replies)}"
+                    differ("RCPT", "behaviour", said, expected, where)
             elif exchange.stage == "EOM" and 200 <= exchange.code < 300:
                 accepted += 1
+                cap = profile.limits.max_recipients
+                if cap is not None and recipients > cap:
+                    said = f"accepted a message of {recipients} recipients"
+                    differ("EOM", "behaviour", said, _too_many(cap, replies), where)
                 cap = profile.limits.session_limit
                 if cap is not None and accepted == cap + 1:
                     differ(
@@ -213,6 +211,11 @@ def check_profile(transcript: Transcript, profile: Profile) -> list[Difference]:
     return sorted(found.values(), key=lambda d: (order.get(d.stage, 99), kinds[d.kind]))
 
 
+def _too_many(cap: int, replies: Replies) -> str:
+    line = replies.too_many_recipients
+    return f"refuses a message of more than {cap} recipients at the end of its data: {line}"
+
+
 def _cap(limit: int | None, accepted: int) -> Iterable[str]:
     if limit is None:
         yield "has no session cap"
@@ -225,8 +228,9 @@ def _is(line: Line, exchange: Exchange) -> bool:
 
 
 # What a profile says at each stage when it refuses, and the lines it accepts with.
-def _refusals(replies: Replies) -> dict[str, tuple[Line, ...]]:
-    return {
+def _refusals(profile: Profile) -> dict[str, tuple[Line, ...]]:
+    replies = profile.replies
+    out: dict[str, tuple[Line, ...]] = {
         "CONNECT": (replies.too_many_connections,),
         "EHLO": (),
         "AUTH": (replies.auth_invalid, replies.starttls_first),
@@ -241,12 +245,24 @@ def _refusals(replies: Replies) -> dict[str, tuple[Line, ...]]:
         "RCPT": (replies.too_many_recipients, replies.bad_recipient, replies.idle_timeout),
         "DATA": (replies.idle_timeout,),
         "EOM": (
-            replies.rate_exceeded,
-            replies.daily_quota,
+            replies.too_many_recipients,
             replies.too_large,
             replies.not_verified,
+            replies.user_connections,
         ),
     }
+    # The rate and the daily quota refuse where the profile says (Limits.quota_stage); at
+    # AUTH only the quota does, the rate staying at end of data.
+    stage = profile.limits.quota_stage
+    rate, quota = (replies.rate_exceeded,), (replies.daily_quota,)
+    if stage == "AUTH":
+        out["AUTH"] += quota
+        out["EOM"] += rate
+    else:
+        out[stage] += rate + quota
+    if profile.limits.auth_per_minute is not None:
+        out["AUTH"] += (replies.too_many_logins,)
+    return out
 
 
 def _accepts(replies: Replies) -> dict[str, Line]:
@@ -287,9 +303,10 @@ def _compare(
         return
     if code < 400:
         return
-    candidates = [line for line in _refusals(replies).get(stage, ()) if line.code == code]
+    refusals = _refusals(profile).get(stage, ())
+    candidates = [line for line in refusals if line.code == code]
     if not candidates:
-        said = {line.code for line in _refusals(replies).get(stage, ())}
+        said = {line.code for line in refusals}
         codes = ", ".join(str(c) for c in sorted(said)) or "none"
         yield "code", exchange.text, f"never answers {stage} with {code} (its refusals: {codes})"
     elif not any(_matches(str(line), exchange.text) for line in candidates):
@@ -323,7 +340,7 @@ def _ehlo(exchange: Exchange, replies: Replies, profile: Profile) -> Iterable[tu
         yield "text", recorded["SIZE"], expected["SIZE"]
 
 
-def _shape(text: str) -> str:
+def shape(text: str) -> str:
     """`text` with the words that vary from reply to reply (a queue id, a number, a random
     token: any word with a digit, or with a capital after a small letter) as "…"."""
     words = text.split(" ")
@@ -343,4 +360,12 @@ def _shown(template: str) -> str:
     return re.sub(r"\{[a-z_]*\}", "…", template)
 
 
-__all__ = ["PROFILES", "Difference", "Transcript", "check_profile", "parse_transcript"]
+__all__ = [
+    "PROFILES",
+    "Difference",
+    "Exchange",
+    "Transcript",
+    "check_profile",
+    "parse_transcript",
+    "shape",
+]

@@ -260,13 +260,16 @@ def score_case(
 def sent_to_bounced(accepted: Sequence[MessageRecord]) -> int:
     """Messages the server took for an address that had already hard-bounced or complained:
     SES had published the Bounce (Permanent) or Complaint event before the message came
-    (`harness.base.sesevents`, on the server's clock). An application that reads its events
-    stops mailing such addresses; SES pauses accounts whose bounce or complaint rates stay
-    high."""
+    (`harness.base.sesevents`, on the server's clock): the mailbox simulator's, a rule's seeded
+    bounce or complaint, or a send to an address on the account's suppression list. An
+    application that reads its events stops mailing such addresses; SES pauses accounts whose
+    bounce or complaint rates stay high."""
     bad_since: dict[str, float] = {}
     for record in accepted:
-        if not any(r.lower().endswith(SIMULATOR_DOMAIN) for r in record.rcpt_tos):
-            continue  # only the mailbox simulator bounces or complains (for now)
+        if not record.fates and not any(
+            r.lower().endswith(SIMULATOR_DOMAIN) for r in record.rcpt_tos
+        ):
+            continue  # delivered: only the simulator and fates (rules, the list) bounce
         for event in sesevents.plan(record, record.at):
             permanent = event.detail.get("bounceType", "Permanent") == "Permanent"
             if event.kind in ("Bounce", "Complaint") and permanent:

@@ -304,6 +304,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
                 headers=headers,
                 command=number,
                 tenant=tenant,
+                fates=decision.fates,
             )
             if decision.outcome is Outcome.ACCEPT:
                 assert decision.reply is not None

@@ -22,6 +22,8 @@ class Wording:
     def __init__(self, replies: Replies) -> None:
         self._lines = {
             "250 OK": str(replies.ok),
+            "354 End data with <CR><LF>.<CR><LF>": str(replies.data),
+            "221 Bye": str(replies.quit),
             "503 Error: nested MAIL command": str(replies.sender_repeated),
             "235 2.7.0 Authentication successful": str(replies.auth_ok),
             "535 5.7.8 Authentication credentials invalid": str(replies.auth_invalid),

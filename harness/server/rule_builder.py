@@ -101,6 +101,35 @@ class RuleBuilder:
             action["stall_s"] = seconds
         return self._done(action)
 
+    def bounce(
+        self, bounce_type: str = "Permanent", subtype: str = "General", **more: Any
+    ) -> ArrangedRule:
+        """At EOM or API: accept, then SES publishes a Bounce (``bounce_type``/``subtype``;
+        also `status`, `diagnostic`, `after_s`); a Permanent one puts the address on the
+        account's suppression list."""
+        fields = {"bounce_type": bounce_type, "bounce_subtype": subtype, **more}
+        return self._done({"action": "bounce", **fields})
+
+    def complain(self, feedback_type: str = "abuse", **more: Any) -> ArrangedRule:
+        """At EOM or API: accept, deliver, then SES publishes a Complaint (also `after_s`)."""
+        return self._done({"action": "complain", "feedback_type": feedback_type, **more})
+
+    def reject_virus(self) -> ArrangedRule:
+        """At EOM or API: accept, then SES publishes a Reject (a virus) and delivers nothing."""
+        return self._done({"action": "reject_virus"})
+
+    def delivery_delay(
+        self, delay_s: float = 600.0, then: str = "delivery", **more: Any
+    ) -> ArrangedRule:
+        """At EOM or API: accept; SES publishes a DeliveryDelay, then after `delay_s` a
+        Delivery or (`then="bounce"`) a Transient Bounce (also `delay_type`)."""
+        fields = {"delay_s": delay_s, "then": then, **more}
+        return self._done({"action": "delivery_delay", **fields})
+
+    def duplicate(self) -> ArrangedRule:
+        """At NOTIFY: SNS posts the notification twice, with the same MessageId."""
+        return self._done({"action": "duplicate"})
+
     def _done(self, action: dict[str, Any]) -> ArrangedRule:
         self._pending.remove(self)  # given an action, even one the rule then refuses
         return self._arrange(Rule.from_dict({**self._data, **action}))

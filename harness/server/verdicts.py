@@ -25,6 +25,10 @@ _WITHOUT_REPLY = {
     "drop_after_accept": "kept the message, then dropped the connection before its 250",
     "delay": "delayed the reply",
     "stall": "stalled, no reply",
+    "bounce": "accepted it; SES then publishes a Bounce",
+    "complain": "accepted it; SES then publishes a Delivery and a Complaint",
+    "reject_virus": "accepted it; SES then publishes a Reject (a virus)",
+    "delivery_delay": "accepted it; SES then publishes a DeliveryDelay",
 }
 
 

@@ -592,7 +592,8 @@ async function drawEvents() {
         el("td", { text: d.type }),
         el("td", { text: d.kind || "" }),
         el("td", { class: "num", text: d.attempt }),
-        el("td", { text: d.status === null ? d.error : d.status }),
+        el("td", { text: (d.status === null ? d.error : d.status) + (d.gave_up ? " (gave up)" : "") }),
+        el("td", { text: d.fault || "" }),
       ),
     ),
   );

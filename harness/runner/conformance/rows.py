@@ -56,6 +56,8 @@ class Client:
     #: "python", "django", "node", a language of harness.runner.conformance.toolchains ("php",
     #: "ruby", "perl", "go", "java"), or "own": a user's command, run as given
     needs: str
+    #: It sends through SES's HTTP API, not SMTP (so never to another provider).
+    api: bool = False
 
     @classmethod
     def own(cls, text: str) -> Client:
@@ -98,9 +100,9 @@ CLIENTS = (
     Client("nodemailer", ("node", "nodemailer/send.js"), "node"),
     Client("nodemailer, pooled", ("node", "nodemailer/send.js", "--pool"), "node"),
     # The SES API's clients (the aws extra; clients/aws-sdk after npm ci).
-    Client("django-ses", ("python", "django_ses_batch.py"), "django"),
-    Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django"),
-    Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node"),
+    Client("django-ses", ("python", "django_ses_batch.py"), "django", api=True),
+    Client("django-ses, v2", ("python", "django_ses_batch.py", "--v2"), "django", api=True),
+    Client("AWS SDK v3 (Node)", ("node", "aws-sdk/send.js"), "node", api=True),
     # Other languages, from Debian's packages (harness.runner.conformance.toolchains).
     Client("PHPMailer", ("php", "phpmailer/send.php"), "php"),
     Client("PHPMailer, SMTPKeepAlive", ("php", "phpmailer/send.php", "--keepalive"), "php"),

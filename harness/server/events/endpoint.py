@@ -1,8 +1,10 @@
 """The fake's stand-in for ``sns.<region>.amazonaws.com``: an HTTPS port on loopback that serves
 the signing certificate (the messages' SigningCertURL) and answers SubscribeURL and
-UnsubscribeURL visits. With `feed` (its faults: late, twice), a plain-HTTP port beside it serves
-the published events as JSON (``GET /ses-events``, like serve's ``/api/ses-events``): what a
-scenario's client reconciles from, as an application reads the queue its SNS topic fills.
+UnsubscribeURL visits. With `feed`, a plain-HTTP port beside it serves the published events as
+JSON (``GET /ses-events``, like serve's ``/api/ses-events``): what a scenario's client
+reconciles from, as an application reads the queue its SNS topic fills. The plan's NOTIFY rules
+(late, dropped and retried, twice) and the feed's own `delay_s`/`duplicates` decide when each
+event arrives there, as they do for the posts to a webhook.
 
 The HTTPS port's certificate is the run's test CA's (`harness.server.tls`), so a
 verifier that fetches the certificate trusts it with that CA file (``REQUESTS_CA_BUNDLE`` for
@@ -16,6 +18,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 
 from harness.base.sesevents import FeedFaults
+from harness.core import notify
 from harness.server.events.hub import EventHub
 from harness.server.events.signing import signing_key
 from harness.server.events.sns import CERTIFICATE_PATH
@@ -77,11 +80,14 @@ class SnsEndpoint:
         if request.url.scheme == "https" or faults is None:
             return _error("NotFound", "The events feed is on the feed port.", 404)
         now = self.hub.clock.now()
+        # The scenario's `events = { delay_s, duplicates }` is sugar for NOTIFY rules; the
+        # plan's own NOTIFY rules apply as well (harness.core.notify).
+        extra = notify.feed_rules(faults.delay_s, faults.duplicates)
         events = [
             event.to_dict()
-            for event in self.hub.events(pending=True)
-            if event.at + faults.delay_s <= now
-            for _ in range(faults.copies(event))
+            for at, copies, event in self.hub.feed(extra)
+            if at <= now
+            for _ in range(copies)
         ]
         return web.json_response({"events": events, "count": len(events)})
 

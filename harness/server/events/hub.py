@@ -10,13 +10,17 @@ falls due on the server's clock, to every subscriber of a topic it is published 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from harness.base import sesevents
 from harness.base.clock import Clock
-from harness.base.ledger import Ledger, MessageRecord
+from harness.base.ledger import FaultRecord, Ledger, MessageRecord
 from harness.base.sesevents import SesEvent
+from harness.core.notify import CONFIRMATION, NotifyBook, Post, PostFaults, arrival
+from harness.core.plan import Plan, Rule
 from harness.server.events import sns
 from harness.server.events.configsets import ConfigurationSets
 from harness.server.events.delivery import Attempt, Deliverer, DeliveryPolicy, Outgoing
@@ -33,6 +37,7 @@ class EventHub:
         *,
         region: str = "us-east-1",
         policy: DeliveryPolicy | None = None,
+        plan: Callable[[], Plan] | None = None,
     ) -> None:
         self.ledger = ledger
         self.clock = clock
@@ -47,6 +52,9 @@ class EventHub:
         self._attempts: list[Attempt] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._unwatch: Any = None
+        self._plan = plan  # the server's plan now: its NOTIFY rules fault the posts
+        self._books: dict[str, NotifyBook] = {}  # one a subscriber, for the plan in _books_of
+        self._books_of: Plan | None = None
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -138,6 +146,7 @@ class EventHub:
         elif kind == "cleared":
             with self._lock:
                 self._attempts.clear()
+                self._books = {}  # rule counters restart with the ledger
 
     def _call(self, function: Any, argument: Any) -> None:
         loop = self._loop
@@ -153,8 +162,10 @@ class EventHub:
             loop.call_soon_threadsafe(function, argument)
 
     def _confirm(self, sub: Subscription) -> None:
-        body = sns.confirmation(sub, self.clock.now(), self.sns_url)
-        self._deliverer(sub).push(Outgoing(body), self.clock.now())
+        now = self.clock.now()
+        body = sns.confirmation(sub, now, self.sns_url)
+        post = Post(CONFIRMATION, body["MessageId"])
+        self._deliverer(sub).push(Outgoing(body, post=post, published_at=now), now)
 
     def _publish(self, record: MessageRecord) -> None:
         subscriptions = self.subscriptions
@@ -174,18 +185,77 @@ class EventHub:
                     continue
                 sns_id = sns.message_id(sub.arn, record.ses_id, index)
                 envelope = sns.notification(sub, message, sns_id, at, self.sns_url)
-                self._deliverer(sub).push(Outgoing(envelope, event.kind, record.ses_id), at)
+                post = Post(
+                    event.kind, sns_id, sender=record.mail_from, recipients=event.recipients
+                )
+                outgoing = Outgoing(envelope, event.kind, record.ses_id, post, at)
+                self._deliverer(sub).push(outgoing, at)
 
     def _deliverer(self, sub: Subscription) -> Deliverer:
         deliverer = self._deliverers.get(sub.arn)
         if deliverer is None:
-            deliverer = Deliverer(sub, self.clock, self.policy, self._record)
+            decide = functools.partial(self._decide, sub.arn)
+            deliverer = Deliverer(sub, self.clock, self.policy, self._record, decide)
             self._deliverers[sub.arn] = deliverer
         return deliverer
 
-    def _record(self, attempt: Attempt) -> None:
+    def _decide(self, arn: str, post: Post) -> PostFaults:
+        """The plan's NOTIFY rules on one post to subscriber `arn` (on the loop)."""
+        plan = self._plan() if self._plan is not None else None
+        if plan is None:
+            return PostFaults()
+        if plan is not self._books_of:  # a new plan: its rules count afresh
+            self._books, self._books_of = {}, plan
+        book = self._books.get(arn)
+        if book is None:
+            book = self._books[arn] = NotifyBook(plan.faults, plan.seed)
+        faults = book.decide(post)
+        for index in faults.rules:  # in the ledger as every rule's firing (session 0: no SMTP)
+            rule = plan.faults[index]
+            self.ledger.fault(
+                FaultRecord(
+                    0,
+                    0,
+                    "NOTIFY",
+                    "rule",
+                    rule.label,
+                    rule.action.kind,
+                    None,
+                    self.clock.now(),
+                    rule_index=index,
+                    sender=post.sender,
+                    recipient=post.recipients[0] if post.recipients else None,
+                )
+            )
+        return faults
+
+    def feed(self, extra: tuple[Rule, ...] = ()) -> list[tuple[float, int, SesEvent]]:
+        """The events as they reach a reader of the events feed, through the plan's NOTIFY rules
+        and `extra` (SNS's policy retrying what they drop): (when it arrives, copies, event),
+        in order of arrival, given-up ones left out. Counted in the order SES published them."""
+        plan = self._plan() if self._plan is not None else None
+        rules = (plan.faults if plan is not None else ()) + extra
+        book = NotifyBook(rules, plan.seed if plan is not None else 0)
+        events = self.events(pending=True)
+        if not book:
+            return [(e.at, 1, e) for e in events]
+        order = {record.ses_id: record.sequence for record in self.ledger.messages}
+        delays_s = self.policy.delays_s()
+        out = []
+        for event in sorted(events, key=lambda e: order.get(e.ses_id, 0)):
+            # Keyed by what stays the same as more mail comes: not the event's sequence.
+            key = f"{event.ses_id}:{event.kind}:{','.join(event.recipients)}"
+            sender = event.body["mail"].get("source")
+            post = Post(event.kind, key, sender=sender, recipients=event.recipients)
+            way = arrival(book, delays_s, event.at, post)
+            if way.at is not None:
+                out.append((way.at, way.copies, event))
+        out.sort(key=lambda item: (item[0], item[2].sequence))
+        return out
+
+    def _record(self, *attempts: Attempt) -> None:
         with self._lock:
-            self._attempts.append(attempt)
+            self._attempts.extend(attempts)
             self._lock.notify_all()
 
     def wait_for_attempts(self, condition: Any, timeout_s: float = 10.0) -> list[Attempt]:

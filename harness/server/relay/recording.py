@@ -7,13 +7,15 @@ AUTH, MAIL, RCPT, DATA, EOM for the end of a message, RSET, NOOP, QUIT). AUTH's 
 masked. `harness.core.transcript` reads it back; `ses-harness profile-check` compares it
 with a profile::
 
-    {"transcript": "ses-harness", "version": 1, "upstream": "127.0.0.1:1025", "tls": "none"}
+    {"transcript": "ses-harness", "version": 1, "upstream": "127.0.0.1:1025", "tls": "none",
+     "recorded": "2026-12-07T00:30:00Z"}
     {"session": 1, "stage": "CONNECT", "code": 220, "text": "mx ESMTP", "last": true}
     {"session": 1, "stage": "EHLO", "sent": "EHLO client.example"}
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import threading
 from pathlib import Path
@@ -29,7 +31,10 @@ class Recorder:
         self.path = Path(path)
         self._file: IO[str] | None = self.path.open("w", encoding="utf-8")
         self._lock = threading.Lock()
-        self._write({"transcript": FORMAT, "version": VERSION, "upstream": upstream, "tls": tls})
+        # When, for the evidence of a profile seeded from it (`profile-check --write-profile`).
+        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        head = {"transcript": FORMAT, "version": VERSION, "upstream": upstream, "tls": tls}
+        self._write({**head, "recorded": now.replace("+00:00", "Z")})
 
     def line(
         self, session: int, stage: str, sent: bool, text: str, code: int | None, last: bool

@@ -27,7 +27,7 @@ from harness.core.api_errors import V1, V2, SesApiError
 from harness.core.engine import Decision, Outcome
 from harness.core.plan import Stage
 from harness.server.events.configsets import ConfigurationSets
-from harness.server.sesapi import configsets, responses, sigv4, v1, v2
+from harness.server.sesapi import configsets, responses, sigv4, suppression, v1, v2
 from harness.server.sesapi import templates as templates_
 from harness.server.sesapi.connection import Cut, abort, gone, read_body, stall
 from harness.server.sesapi.mime import content_key
@@ -90,6 +90,8 @@ class ApiService:
             self._handlers[name] = self._v2(
                 configsets.handler(operation, lambda: configuration_sets)
             )
+        for name, listed in suppression.OPERATIONS.items():  # the account's suppression list
+            self._handlers[name] = self._v2(suppression.handler(listed, state))
 
     # --- routes ----------------------------------------------------------------------------
 
@@ -221,7 +223,9 @@ class ApiService:
             engine = self.state.engine
             quota = engine.send_quota(now=self.state.clock.now())
             sandbox = engine.limits.verified is not None
-        return responses.json_answer(v2.account(quota, sandbox=sandbox), request_id)
+            reasons = engine.suppression.reasons
+        answer = v2.account(quota, sandbox=sandbox, suppressed_reasons=reasons)
+        return responses.json_answer(answer, request_id)
 
     def _v2_template(
         self, operation: str
@@ -294,6 +298,7 @@ class ApiService:
                     size=len(data),  # 0 past the cap: refused for its recipients, unbuilt
                     sender=send.sender,
                     by_fiat=by_fiat,
+                    fates=decision.fates,
                 )
             self._record_faults(verdict, number, send)
             if verdict.outcome is not Outcome.ACCEPT:
@@ -313,6 +318,7 @@ class ApiService:
                 via=via,
                 configuration_set=send.configuration_set,
                 tenant=send.tenant,
+                fates=verdict.fates,
             )
             results.append((verdict.ses_id, None, None))
         if by_fiat:

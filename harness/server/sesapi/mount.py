@@ -9,7 +9,7 @@ from aiohttp import web
 
 from harness.core import api_errors
 from harness.core.api_errors import V2
-from harness.server.sesapi import configsets, responses, v2
+from harness.server.sesapi import configsets, responses, suppression, v2
 from harness.server.sesapi.app import ApiService
 from harness.server.sesapi.connection import MAX_BODY_BYTES
 
@@ -26,6 +26,7 @@ ROUTES = (
     ("PUT", TEMPLATE, "UpdateEmailTemplate"),
     ("DELETE", TEMPLATE, "DeleteEmailTemplate"),
     *configsets.ROUTES,
+    *suppression.ROUTES,
     ("POST", "/", "v1"),
 )
 

@@ -376,7 +376,11 @@ def bulk_result(results: list[tuple[str | None, str | None, SesApiError | None]]
 
 
 def account(
-    quota: tuple[float, float, float], *, sandbox: bool, sending: bool = True
+    quota: tuple[float, float, float],
+    *,
+    sandbox: bool,
+    sending: bool = True,
+    suppressed_reasons: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     max_24h, rate, used = quota
     return {
@@ -385,6 +389,7 @@ def account(
         "ProductionAccessEnabled": not sandbox,
         "SendQuota": {"Max24HourSend": max_24h, "MaxSendRate": rate, "SentLast24Hours": used},
         "SendingEnabled": sending,
+        "SuppressionAttributes": {"SuppressedReasons": list(suppressed_reasons)},
     }
 
 
