@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from harness.core import account, api_errors, checks, wire
+from harness.core.address import lower_shared
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, Window
@@ -151,9 +152,8 @@ class Engine:
             return idle
         attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            # A tuple of the command's own strings when they are in lower case already: a
-            # batch of 100,000 messages keeps one key each (a joined string was 105 bytes).
-            key = ("rcpt", _lower(sender or ""), _lower(recipients[0]))
+            # The command's own strings when in lower case already (a joined one: 105 bytes).
+            key = ("rcpt", lower_shared(sender or ""), lower_shared(recipients[0]))
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
@@ -448,8 +448,3 @@ def _after(rules: Decision, then: Decision) -> Decision:
         return then
     delay_s, fates = rules.delay_s + then.delay_s, rules.fates + then.fates
     return dataclasses.replace(then, delay_s=delay_s, fired=rules.fired + then.fired, fates=fates)
-
-
-def _lower(text: str) -> str:
-    lowered = text.lower()
-    return text if lowered == text else lowered

@@ -62,6 +62,7 @@ from harness.base.records import (
     ServerLine,
     SessionRecord,
 )
+from harness.core.address import lower_shared
 from harness.core.limits import DAY_S, Limits
 from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.identity import Matching, match_copies
@@ -438,15 +439,9 @@ def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
 
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
-    return (_lower(sender), _lower(recipient or ""))
+    # The batch's own strings when in lower case already: a large case holds a key a message.
+    return (lower_shared(sender), lower_shared(recipient or ""))
 
 
 def _one(shared: dict[_T, _T], value: _T) -> _T:  # the equal one kept already, else `value`
     return shared.setdefault(value, value)
-
-
-def _lower(text: str) -> str:
-    """`text` in lower case: `text` itself when it is already (a key a message of a large case
-    holds then shares the batch's strings rather than copying them)."""
-    lowered = text.lower()
-    return text if lowered == text else lowered
