@@ -106,3 +106,13 @@ def test_a_strategy_may_replace_a_field_of_a_streamed_message() -> None:
     assert dataclasses.replace(message, data=b"x") == OutgoingMessage(
         message.id, message.sender, message.recipients, b"x"
     )
+
+
+def test_a_batch_that_let_go_of_its_bytes_writes_the_same_ones_again() -> None:
+    spec = WorkloadSpec(count=7, seed=11, recipients=(1, 3))
+    batch = StreamedBatch(spec, chunk=3)
+    first = [m.data for m in batch]
+    written = batch.chunks_written
+    batch.let_go()  # what run_case does before scoring
+    assert [m.data for m in batch] == first == [m.data for m in build_messages(spec)]
+    assert batch.chunks_written > written

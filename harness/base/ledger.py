@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from harness.base.headers import decoded, parse_headers
+from harness.base.headers import HeaderFields, decoded, parse_headers
 from harness.base.records import (
     _TRANSCRIPTS,
     EOM,
@@ -80,6 +80,7 @@ class Ledger:
         # One copy of each text that repeats (a batch's MAIL FROM, its From: header...), so a
         # long run's transcripts and headers hold references, not copies. Bounded.
         self._shared: dict[object, Any] = {}
+        self._numbers: dict[int, int] = {}  # the same for ints (apart: 1 == True == 1.0)
         self._shapes: dict[tuple[object, ...], TranscriptLine] = {}  # one line of each shape
         self._sessions: list[SessionRecord] = []
         self._messages: list[MessageRecord] = []
@@ -156,10 +157,11 @@ class Ledger:
     ) -> MessageRecord:
         """Record an accepted message; `session` is None for one that came through the API."""
         headers = parse_headers(data) if headers is None else headers
+        message_id, subject = _first(headers, "message-id"), _first(headers, "subject")
+        fields = HeaderFields(headers)  # packed: a third of the tuples' memory (headers.py)
         with self._lock:
-            headers = tuple(self._share(field) for field in headers)
-            message_id, subject = _first(headers, "message-id"), _first(headers, "subject")
             mail_from, rcpt_tos = self._share(mail_from), self._share(rcpt_tos)
+            subject = self._share(decoded(subject))
             keep = self._bytes_held + len(data) <= self.memory_budget_bytes
             record = MessageRecord(
                 sequence=len(self._messages) + 1,
@@ -168,9 +170,9 @@ class Ledger:
                 mail_from=mail_from,
                 rcpt_tos=rcpt_tos,
                 message_id=message_id,
-                subject=decoded(subject),
-                headers=headers,
-                size=len(data),
+                subject=subject,
+                headers=fields,
+                size=self._number(len(data)),
                 sha256=hashlib.sha256(data).hexdigest(),
                 at=at,
                 wall_at=wall_at,
@@ -178,7 +180,7 @@ class Ledger:
                 data=data if keep else None,
                 via=via,
                 configuration_set=configuration_set,
-                command=command,
+                command=None if command is None else self._number(command),
                 tenant=tenant,
                 fates=fates,
             )
@@ -220,6 +222,7 @@ class Ledger:
             self._messages.clear()
             self._faults.clear()
             self._shared.clear()
+            self._numbers.clear()
             self._shapes.clear()
             self._bytes_held = 0
         self._tell("cleared", None)
@@ -244,6 +247,17 @@ class Ledger:
     def _tell(self, kind: str, record: Any) -> None:
         for watcher in self._watchers:  # a copy-on-write list: no lock to read it
             watcher(kind, record)
+
+    def _number(self, value: int) -> int:
+        """One object for each size and command number that repeats (a batch's messages are
+        often all one size, and its sessions number their commands alike): 28 bytes each.
+        Called under the lock; bounded."""
+        shared = self._numbers.get(value)
+        if shared is not None:
+            return shared
+        if len(self._numbers) < SHARED_VALUES:
+            self._numbers[value] = value
+        return value
 
     def _share(self, value: Any) -> Any:
         """The copy of `value` kept already, if any (called under the lock)."""
@@ -290,5 +304,5 @@ class Ledger:
         return self.messages
 
 
-def _first(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+def _first(headers: Iterable[tuple[str, str]], name: str) -> str | None:
     return next((v for k, v in headers if k.lower() == name), None)

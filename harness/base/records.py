@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -355,7 +356,7 @@ class MessageRecord:
     rcpt_tos: tuple[str, ...]
     message_id: str | None  # the Message-ID header, as sent
     subject: str | None
-    headers: tuple[tuple[str, str], ...]
+    headers: Sequence[tuple[str, str]]  # the ledger's are a HeaderFields: packed (headers.py)
     size: int
     sha256: str
     at: float
@@ -372,6 +373,7 @@ class MessageRecord:
     fates: tuple[Fate, ...] = ()
 
     def header(self, name: str) -> str | None:
+        """The value of the first header field called `name` (any case); None without one."""
         for key, value in self.headers:
             if key.lower() == name.lower():
                 return value

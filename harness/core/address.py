@@ -28,3 +28,10 @@ MAX_PATH = 256  # RFC 5321 4.5.3.1.3, the brackets included
 def is_mailbox(address: str) -> bool:
     """`local@domain` as RFC 5321 (with SMTPUTF8) has it; no brackets, no parameters."""
     return len(address) <= MAX_PATH - 2 and _MAILBOX.fullmatch(address) is not None
+
+
+def lower_shared(text: str) -> str:
+    """`text` in lower case: `text` itself when it is already, so that a key kept for each of
+    100,000 messages shares the command's string rather than copying it."""
+    lowered = text.lower()
+    return text if lowered == text else lowered

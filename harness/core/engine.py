@@ -12,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from harness.core import account, api_errors, checks, wire
+from harness.core.address import lower_shared
 from harness.core.api_errors import SesApiError
 from harness.core.decision import PROCEED, Answer, Decision, Fired, Outcome
 from harness.core.limits import Limits, Window
@@ -151,7 +152,8 @@ class Engine:
             return idle
         attempt = age_s = None
         if stage is Stage.RCPT and recipients:
-            key = f"rcpt\n{sender or ''}\n{recipients[0]}".lower()
+            # The command's own strings when in lower case already (a joined one: 105 bytes).
+            key = ("rcpt", lower_shared(sender or ""), lower_shared(recipients[0]))
             attempt = self._count_attempt(key, now)
             age_s = self._age(key, now)
         command = Command(stage, session, state.commands, sender, recipients, attempt, age_s)
@@ -179,7 +181,7 @@ class Engine:
         idle = self._idle(state, now)
         if idle:
             return idle
-        # The Message-ID alone (RCPT keys hold line breaks, which no unfolded value has).
+        # The Message-ID alone (RCPT keys are tuples).
         attempt = self._count_attempt(key, now)
         age_s = self._age(key, now)
         command = Command(

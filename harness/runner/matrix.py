@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import datetime
 import functools
+import gc
 import importlib.metadata
 import secrets
 import shlex
@@ -40,6 +41,26 @@ SETTLE_S = 2.0
 TRANSCRIPT_LIMIT_LINES = 500_000
 #: Wall seconds a case may take before its worker is killed, unless the scenario or caller says.
 DEFAULT_CASE_TIMEOUT_S = 300.0
+#: The entries of a case the harness writes; a strategy's `case_record` adds only others.
+_HARNESS_KEYS = frozenset(
+    {
+        "scenario",
+        "strategy",
+        "seed",
+        "passed",
+        "held_to",
+        "expectations",
+        "score",
+        "messages",
+        "matching",
+        "timeline",
+        "error",
+        "reproducer",
+        "clock",
+    }
+)
+#: Messages from which a case collects its stopped server's cycles before scoring.
+LARGE_CASE = 10_000
 
 
 def run_case(
@@ -106,6 +127,14 @@ def run_case(
         _settle(ledger)
         closest = ses.closest_call
         copies = upstream.copies_of(ledger.messages) if upstream is not None else []
+    # The stopped server's engine holds every message's attempt counts: let it go before
+    # scoring, the case's peak (the ledger is kept: it is read from here on). It is in
+    # reference cycles; a large case collects them now (about 9 MiB at 100,000 messages), a
+    # small one leaves them to the collector rather than pay a full collection a case.
+    del server, ses, workload
+    messages.let_go()  # its last chunks' bytes (about 11 MiB): scoring reads envelopes
+    if len(messages) >= LARGE_CASE:
+        gc.collect()
     claims_from = "client"
     if not claims and error is None:
         inferred = hooks.claims_when_silent(messages, ledger)
@@ -122,6 +151,7 @@ def run_case(
         elapsed_s=elapsed_s,
         arrivals_s=arrivals_s,
     )
+    del claims  # in the scorecard now: a case of 100,000 messages holds one a message
     held, held_to = scenario.expectations_for(name)
     expectations = [
         {
@@ -140,20 +170,24 @@ def run_case(
         "held_to": held_to,
         "expectations": expectations,
         "score": {**card.score, "wall_s": round(time.perf_counter() - wall_start, 3)},
-        "messages": [m.to_dict() for m in card.messages],
+        "messages": None,  # below
         "matching": card.matching.to_dict(_stray),
     }
-    # The scorecard and the claims are in the case now: let them go before the timeline is
-    # written (a case of 100,000 messages holds one of each per message).
-    del card, claims
-    case |= {
-        "timeline": _timeline(ledger, start),
-        "error": error,
-        "reproducer": reproducer(scenario, name, seed),
-    }
-    own = hooks.case_record(claims_from)
-    case.update((key, value) for key, value in own.items() if key not in case)
-    case["clock"] = clock_record(plan, clock, ledger, case, closest, start)  # reads the pace
+    own = {k: v for k, v in hooks.case_record(claims_from).items() if k not in _HARNESS_KEYS}
+    timeline = _timeline(ledger, start)
+    clock_entry = clock_record(plan, clock, ledger, own, closest, start)  # reads own's pace
+    # What follows reads no transcript: a ledger the case made goes now (its records stay
+    # while the scorecard holds them), so a large case's results are written beside the
+    # records, not beside their conversations too.
+    del ledger
+    # Each verdict let go as its dict is made: a case of 100,000 messages holds one of each.
+    verdicts = list(card.messages)
+    del card
+    verdicts.reverse()
+    case["messages"] = [verdicts.pop().to_dict() for _ in range(len(verdicts))]
+    case |= {"timeline": timeline, "error": error, "reproducer": reproducer(scenario, name, seed)}
+    case.update(own)
+    case["clock"] = clock_entry
     return case
 
 

@@ -51,7 +51,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.base import sesevents
 from harness.base.records import (
@@ -62,6 +62,7 @@ from harness.base.records import (
     ServerLine,
     SessionRecord,
 )
+from harness.core.address import lower_shared
 from harness.core.limits import DAY_S, Limits
 from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.identity import Matching, match_copies
@@ -91,6 +92,7 @@ METRICS = (
     "stray_copies",
     "sent_to_bounced",
 )
+_T = TypeVar("_T")
 THROTTLES = ("rate_per_s", "daily_quota")
 
 
@@ -169,7 +171,9 @@ def score_case(
 ) -> Scorecard:
     """Score one run of a strategy. `accepted` are the ledger's messages; a later claim for the
     same message replaces an earlier one; claims for unknown ids are ignored."""
-    by_id = {m.id: m for m in messages}
+    # Each message's recipients by its id, not the message: a streamed batch's messages are
+    # objects made as they are read (tests/test_scoring_memory.py holds scoring's memory).
+    by_id = {m.id: m.recipients for m in messages}
     claimed = {c.message_id: c for c in claims if c.message_id in by_id}
     matching = match_copies(messages, accepted)
     copies = matching.copies
@@ -179,8 +183,16 @@ def score_case(
     seen = {keys[t.key] for t in transactions if t.key in keys}
     refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
     refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
+    # What is read of the transactions, before the verdicts are made: a large case's peak.
+    transacted, retried_5xx = len(transactions), _retried_5xx(transactions)
+    del transactions, keys
+    attempted = len(seen) + sum(
+        1 for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED and i not in seen
+    )
+    del seen
 
     verdicts = []
+    shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # a session's messages share its tuple
     for message in messages:
         claim = claimed.get(message.id)
         records = copies.get(message.id, [])
@@ -192,24 +204,33 @@ def score_case(
                 claim=claim.status if claim else ClaimStatus.NOT_ATTEMPTED,
                 reply=claim.reply if claim else None,
                 ses_ids=tuple(r.ses_id for r in records),
-                sessions=tuple(r.session for r in records),
+                sessions=_one(shared, tuple(r.session for r in records)),
             )
         )
     classes = Counter(v.cls for v in verdicts)
     total = len(messages)
 
-    attempted = seen | {i for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED}
-
-    counted = [by_id[v.id] for v in verdicts if v.copies or v.cls is MessageClass.REJECTED_REPORTED]
-    arrivals = dict(zip((m.id for m in messages), arrivals_s or [0.0] * total, strict=True))
+    # A message's arrival by its place in the batch (the verdicts are in its order), and each
+    # send's tuple once: 100,000 messages of one shape make one (r, a, taken), not 100,000.
+    arrivals = list(arrivals_s) if arrivals_s is not None else [0.0] * total
+    if len(arrivals) != total:
+        raise ValueError(f"{len(arrivals)} arrival times for {total} messages")
+    if len(by_id) < total:  # a Message-ID twice: each copy takes the later one's arrival
+        last = dict(zip((m.id for m in messages), arrivals, strict=True))
+        arrivals = [last[v.id] for v in verdicts]
+    sends: dict[tuple[int, float, int], tuple[int, float, int]] = {}
     fastest = fastest_possible_s(
         [
-            (
-                len(m.recipients),
-                arrivals[m.id],
-                len(copies[m.id][0].rcpt_tos) if copies.get(m.id) else 0,
+            _one(
+                sends,
+                (
+                    len(by_id[v.id]),
+                    arrivals[n],
+                    len(copies[v.id][0].rcpt_tos) if copies.get(v.id) else 0,
+                ),
             )
-            for m in counted
+            for n, v in enumerate(verdicts)
+            if v.copies or v.cls is MessageClass.REJECTED_REPORTED
         ],
         limits=limits,
         latency_s=latency_s,
@@ -224,8 +245,8 @@ def score_case(
     score.update(
         sessions=len(sessions),
         commands=commands,
-        retries=max(0, len(transactions) - len(attempted)),
-        retried_5xx=_retried_5xx(transactions),
+        retries=max(0, transacted - attempted),
+        retried_5xx=retried_5xx,
         commands_after_421=sum(s.commands_after_421 for s in sessions),
         throttle_violations=sum(1 for f in faults if f.source == "limit" and f.name in THROTTLES),
         virtual_elapsed_s=round(elapsed_s, 6),
@@ -323,7 +344,10 @@ def efficiency(fastest_s: float, elapsed_s: float) -> float:
 
 @dataclass(slots=True)  # one per transaction: 100,000 in a large case
 class _Transaction:
-    order: tuple[float, int, int]  # time, session, position: the order they happened in
+    # When it began (time, session, position in the session): the order they happened in.
+    at: float
+    session: int
+    position: int
     sender: str
     recipient: str | None = None  # the first RCPT TO
     stage: str = "MAIL"  # the last command sent in it
@@ -386,11 +410,11 @@ def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction]
                 current.finish()
                 current = None
             if line.verb == "MAIL":
-                current = _Transaction((line.at, session.number, position), line.address or "")
+                current = _Transaction(line.at, session.number, position, line.address or "")
                 found.append(current)
         if current is not None:
             current.finish()
-    found.sort(key=lambda t: t.order)
+    found.sort(key=lambda t: (t.at, t.session, t.position))
     return found, commands
 
 
@@ -415,4 +439,9 @@ def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
 
 
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
-    return (sender.lower(), (recipient or "").lower())
+    # The batch's own strings when in lower case already: a large case holds a key a message.
+    return (lower_shared(sender), lower_shared(recipient or ""))
+
+
+def _one(shared: dict[_T, _T], value: _T) -> _T:  # the equal one kept already, else `value`
+    return shared.setdefault(value, value)

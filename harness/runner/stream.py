@@ -92,6 +92,12 @@ class StreamedBatch(Sequence[OutgoingMessage]):
             held = self._held[number][index - number * self._chunk]
         return held if isinstance(held, bytes) else held.data
 
+    def let_go(self) -> None:
+        """Drop the bytes held (a chunk or two): scoring reads envelopes only. A message read
+        later is written again, the same bytes."""
+        with self._lock:
+            self._held.clear()
+
     def _write_next_chunk(self) -> None:
         if self._writer is None:
             self._writer = Writer(self._spec, self._seed)
@@ -102,6 +108,8 @@ class StreamedBatch(Sequence[OutgoingMessage]):
         self._ids += (m.id for m in written)
         self._senders += (m.sender for m in written)
         self._recipients += (m.recipients for m in written)
+        if len(self._ids) == len(self):
+            self._writer.written_all()
         self._hold(number, written)
 
     def _rewrite(self, number: int) -> None:

@@ -157,6 +157,12 @@ class Writer:
     def _randoms(self) -> list[random.Random]:
         return [self._rng, *(fake.random for fake in self._fakers.values())]
 
+    def written_all(self) -> None:
+        """The stream is written to its end: the addresses drawn so far, kept only to number
+        the next ones apart, can go (about 52 bytes a message). Writing again after
+        :meth:`restore` takes its addresses as arguments and needs none of them."""
+        self._used = set()
+
     def state(self) -> Checkpoint:
         """Where the random stream is now: :meth:`restore` comes back to it."""
         return tuple(

@@ -69,6 +69,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
         self._idle_deadline = 0.0  # loop time; see _reset_timeout
         self._timer_at: float | None = None  # when the armed timer fires
         self._verb = ""  # the command being carried out, for the wording of its errors
+        self._path: str | None = None  # its MAIL FROM / RCPT TO path, as the ledger has it
         self._in_data = False  # reading message data: what arrives keeps the session alive
         self._busy = 0  # commands being carried out; see quiet()
         self._wording = Wording(engine.replies)
@@ -156,6 +157,9 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
         if not arg:
             return "", ""
         address, rest = parsed_address(arg)
+        if address is not None and address == self._path:
+            # The envelope's copy is the transcript's: one string a recipient, not two.
+            address = self._path
         local_part_limit = self.local_part_limit
         if (
             address is not None
@@ -213,7 +217,7 @@ class SesSMTP(AuthMixin, IdleTimerMixin, HangUpMixin, SMTP):
             return
         if stage is Stage.QUIT and not arg:  # the session ends now, not at the close
             self._quit_at = self.state.clock.now()
-        self._verb = verb
+        self._verb, self._path = verb, address
         await method(arg)
 
     @syntax("DATA")
