@@ -105,7 +105,13 @@ def test_ruby_mail_on_one_connection_reports_sent_what_net_smtp_never_sent(tmp_p
     # After an exception Net::SMTP answers every command with a made-up "200 dummy reply code"
     # and sends nothing: the rest of the batch is reported sent and lost.
     assert counts(case) == {"delivered_once": 10, "silently_lost": 12, "given_up": 2}
-    assert replies(case) == [CAP_REPLY, "EOFError: end of file reached"]
+    # The message after the 421 meets the closed socket: an end of file, or a reset when the
+    # kernel had the client's unread MAIL FROM when the server closed (a race of the kernel's).
+    assert replies(case)[0] == CAP_REPLY
+    assert replies(case)[1] in (
+        "EOFError: end of file reached",
+        "Errno::ECONNRESET: Connection reset by peer",
+    )
     assert case["score"]["sessions"] == 1
     assert [s.commands.get("MAIL", 0) for s in ledger.sessions] == [11]  # nothing after the 421
     assert case["matching"]["message_id"] == 10

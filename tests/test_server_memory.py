@@ -1,12 +1,12 @@
 """What a server and its ledger hold for a long run (issue 28: 100,000 messages of 10 KB under
-200 MB): nothing loaded at start that only TLS or SNS signatures need, and each message's header
-fields packed. Sizes, not times."""
+200 MB): each message's header fields packed, and the SNS port's certificate served. Sizes, not
+times. (Loading cryptography only when TLS or a signature needs it saved 11.6 MiB at start, but
+made every SNS signature in one CI worker fail with "Algorithm must be a registered hash
+algorithm", not reproduced alone: left out until understood.)"""
 
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 import tracemalloc
 import urllib.request
 
@@ -15,21 +15,6 @@ from harness.base.headers import HeaderFields, parse_headers
 from harness.base.ledger import Ledger
 from harness.server.events.sns import CERTIFICATE_PATH
 from harness.server.tls import shared_certificates
-
-STARTED = """
-import sys
-from harness import FakeSES
-with FakeSES() as ses:
-    print(sorted({m.split(".")[0] for m in sys.modules} & {"cryptography", "trustme"}))
-"""
-
-
-def test_a_server_without_tls_starts_without_cryptography() -> None:
-    # A fresh interpreter: this one has loaded it for other tests. It was 11.6 MiB at start.
-    done = subprocess.run(
-        [sys.executable, "-c", STARTED], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_the_sns_port_still_serves_its_certificate_over_https() -> None:
