@@ -111,10 +111,6 @@ class ProgressClock(ScaledClock):
         self._client: Tree | None = None
         self._loop: _LoopThread | None = None
         self._timed = False  # the server's loop last looked at this clock for a timer of its own
-        #: The client waits for an answer (arrived, not yet answered): only then is the server
-        #: loop's work the client's wait, left out. While the client sleeps or works on its own,
-        #: what the loop does (events posted, the page served) is the server's idle time.
-        self._waiting = False
         self._pending_s = 0.0  # time spent, to leave out when the clock next moves
         self._carried_s = 0.0  # time spent that ended while the clock was being read
         self._min_idle_s = min(MIN_IDLE_S, MIN_IDLE_SES_S / self.time_scale)
@@ -164,7 +160,6 @@ class ProgressClock(ScaledClock):
             self._advance(settle=True)
             self._publish()
             self._advance(settle=True)  # the writing itself is the server's time, left out
-            self._waiting = False
 
     def wall_until(self, at_s: float) -> float:
         """Wall seconds until this clock reads `at_s`; while the client is runnable, a short
@@ -227,7 +222,6 @@ class ProgressClock(ScaledClock):
         # unless it runs again before the answer (see _publish).
         self._floor_s = self._client_clock(time.monotonic())
         self._client_ran_s = self._client.ran_s() if self._client is not None else 0.0
-        self._waiting = True
 
     def _client_clock(self, wall_s: float) -> float:
         """The client's clock at `wall_s`, running k times the wall since the last publish."""
@@ -250,7 +244,7 @@ class ProgressClock(ScaledClock):
             cpu_s, wait_s, slept = loop.spent_s()
             if slept:  # it went idle since: a new event woke it, no longer a timer's
                 self._timed = False
-            if not self._timed and self._waiting:  # the loop's work since was for the client
+            if not self._timed:  # what the loop did since its last look was for the client
                 # (at a high scale, when the loop has slept since, only its wake: its work
                 # after an answer ran beside the client's, counted already, and k times that
                 # overlap would eat into the client's next sleep)
