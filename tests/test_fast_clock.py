@@ -81,11 +81,15 @@ def test_a_20_minute_backoff_ladder_runs_on_the_fast_clock_and_the_ledger_counts
     assert (case["command"]["time_scale"], case["command"]["clock"]) == (100, "libfaketime")
     opened = [s["opened_at"] for s in case["timeline"]["sessions"]]
     gaps_s = [later - earlier for earlier, later in itertools.pairwise(opened)]
-    # The server's clock saw each wait in SES seconds (at least the wait: a sleep is never
-    # shorter), not the hundredth of it that passed on the wall.
-    assert [round(gap) >= wait for gap, wait in zip(gaps_s, LADDER_S[1:], strict=True)] == [
+    # The server's clock saw each wait in SES seconds, not the hundredth of it that passed on
+    # the wall: at least the wait, to within the clock's resolution (k x 5 ms and the round
+    # trip: 0.51 s here), which the case states. Under the suite's own load the server loop's
+    # few milliseconds during a 0.3 s sleep are left out: a 30 s wait was seen under 29.5 s.
+    resolution_s = case["clock"]["resolution_s"]
+    assert resolution_s <= 0.6
+    assert [gap >= wait - resolution_s for gap, wait in zip(gaps_s, LADDER_S[1:], strict=True)] == [
         True
-    ] * 3
+    ] * 3, (gaps_s, resolution_s)
     # The first wait is left out: it starts with the process, and once in CI (load about 2, the
     # suite's own) the server's clock saw 0.03 s of it, not 5 (not understood yet; see the
     # issue 26 note). The waits between connections are what the ladder is about.
