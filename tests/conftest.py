@@ -1,11 +1,18 @@
 """Shared test configuration: pytester runs our plugin the way a user's project does."""
 
 # In-process pytester runs drop the modules a run imported when it ends. Loading the harness
-# here, before any run, keeps one copy of smtplib and of our classes for all of them.
+# here, before any run, keeps one copy of smtplib and of our classes for all of them. The same
+# goes for cryptography, which the server loads only when TLS or an SNS signature needs it: its
+# Rust core keeps the classes it first saw for the life of the process, so after a run that
+# loaded it, a signature made with the classes imported again is refused ("Algorithm must be a
+# registered hash algorithm"; tests/test_server_memory.py shows it).
 import os
 from collections.abc import Callable, Iterator
 
+import cryptography.hazmat.primitives.asymmetric.padding
+import cryptography.x509  # noqa: F401
 import pytest
+import trustme  # noqa: F401
 from hypothesis import HealthCheck, settings
 
 import harness.plugin.arrange  # noqa: F401

@@ -32,3 +32,22 @@ class TestCertificates:
 def shared_certificates() -> TestCertificates:
     """One CA per process: generating keys costs tens of milliseconds."""
     return TestCertificates()
+
+
+def deferred_server_context() -> ssl.SSLContext:
+    """A server context that makes the test certificates at its first handshake, not before.
+
+    For a port most runs never connect to (the SNS stand-in's HTTPS port): making them loads
+    cryptography, about 9 MiB. OpenSSL asks the SNI callback at every handshake, with or without
+    a server name, before it picks a certificate; the callback hands over the real context.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    real: list[ssl.SSLContext] = []
+
+    def _swap(connection: ssl.SSLObject | ssl.SSLSocket, *_: object) -> None:
+        if not real:
+            real.append(shared_certificates().server_context())
+        connection.context = real[0]
+
+    context.sni_callback = _swap
+    return context

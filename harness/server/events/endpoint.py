@@ -22,7 +22,7 @@ from harness.core import notify
 from harness.server.events.hub import EventHub
 from harness.server.events.signing import signing_key
 from harness.server.events.sns import CERTIFICATE_PATH
-from harness.server.tls import shared_certificates
+from harness.server.tls import deferred_server_context
 
 _XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
 
@@ -55,7 +55,8 @@ class SnsEndpoint:
         )
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, self.host, 0, ssl_context=shared_certificates().server_context())
+        # The certificates are made at the first handshake: most servers are never visited here.
+        site = web.TCPSite(runner, self.host, 0, ssl_context=deferred_server_context())
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]

@@ -18,11 +18,8 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+# cryptography is imported where a key is made or a signature checked: it costs a server about
+# 9 MiB, and most servers never sign (tests/test_server_memory.py holds that).
 
 #: The fields signed, in order, by message type (AWS SNS DG: documented).
 SIGNED_FIELDS = {
@@ -38,13 +35,25 @@ SIGNED_FIELDS = {
     ),
 }
 SIGNED_FIELDS["UnsubscribeConfirmation"] = SIGNED_FIELDS["SubscriptionConfirmation"]
-_HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+#: The SignatureVersions and the hash each signs with.
+_HASHES = {"1": "SHA1", "2": "SHA256"}
+
+
+def _hash(version: str) -> Any:
+    from cryptography.hazmat.primitives import hashes
+
+    return getattr(hashes, _HASHES[version])()
 
 
 class SigningKey:
     """An RSA key and its self-signed certificate (CN sns.amazonaws.com), made once a process."""
 
     def __init__(self) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
         now = datetime.datetime.now(datetime.UTC)
@@ -62,8 +71,9 @@ class SigningKey:
 
     def sign(self, message: Mapping[str, Any], version: str) -> str:
         """The base64 signature of `message` for SignatureVersion `version` ("1" or "2")."""
-        algorithm = _HASHES[version]()
-        signature = self._key.sign(string_to_sign(message), padding.PKCS1v15(), algorithm)
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        signature = self._key.sign(string_to_sign(message), padding.PKCS1v15(), _hash(version))
         return base64.b64encode(signature).decode("ascii")
 
 
@@ -89,11 +99,15 @@ def verify(message: Mapping[str, Any], certificate_pem: bytes) -> bool:
     version = str(message.get("SignatureVersion", ""))
     if version not in _HASHES or not message.get("Signature"):
         return False
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     try:
         signature = base64.b64decode(str(message["Signature"]), validate=True)
         key = x509.load_pem_x509_certificate(certificate_pem).public_key()
         assert isinstance(key, rsa.RSAPublicKey)
-        key.verify(signature, string_to_sign(message), padding.PKCS1v15(), _HASHES[version]())
+        key.verify(signature, string_to_sign(message), padding.PKCS1v15(), _hash(version))
     except (InvalidSignature, ValueError):
         return False
     return True
