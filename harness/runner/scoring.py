@@ -179,10 +179,20 @@ def score_case(
     copies = matching.copies
 
     transactions, commands = _transactions(sessions)
-    keys = {_key(m.sender, m.recipients[0]): m.id for m in messages if m.recipients}
-    seen = {keys[t.key] for t in transactions if t.key in keys}
-    refused = {keys[t.key] for t in transactions if t.key in keys and t.refused_permanently}
-    refused |= {keys[k] for k in _api_refusals(faults) if k in keys}
+    # Each message by its sender and first recipient, a table a sender: no tuple a message.
+    keys: dict[str, dict[str, str]] = {}
+    for m in messages:
+        if m.recipients:
+            sender, first = _key(m.sender, m.recipients[0])
+            keys.setdefault(sender, {})[first] = m.id
+    seen, refused = set(), set()
+    for t in transactions:
+        if (found := _message_of(keys, t.key)) is not None:
+            seen.add(found)
+            if t.refused_permanently:
+                refused.add(found)
+    api_refused = (_message_of(keys, k) for k in _api_refusals(faults))
+    refused |= {found for found in api_refused if found is not None}
     # What is read of the transactions, before the verdicts are made: a large case's peak.
     transacted, retried_5xx = len(transactions), _retried_5xx(transactions)
     del transactions, keys
@@ -441,6 +451,10 @@ def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
 def _key(sender: str, recipient: str | None) -> tuple[str, str]:
     # The batch's own strings when in lower case already: a large case holds a key a message.
     return (lower_shared(sender), lower_shared(recipient or ""))
+
+
+def _message_of(keys: dict[str, dict[str, str]], key: tuple[str, str] | None) -> str | None:
+    return keys.get(key[0], {}).get(key[1]) if key is not None else None
 
 
 def _one(shared: dict[_T, _T], value: _T) -> _T:  # the equal one kept already, else `value`
