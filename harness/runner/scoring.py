@@ -55,18 +55,15 @@ from typing import Any, TypeVar
 
 from harness.base import sesevents
 from harness.base.records import (
-    EOM,
-    ClientLine,
     FaultRecord,
     MessageRecord,
-    ServerLine,
     SessionRecord,
 )
-from harness.core.address import lower_shared
 from harness.core.limits import DAY_S, Limits
 from harness.core.simulator import SIMULATOR_DOMAIN
 from harness.runner.identity import Matching, match_copies
 from harness.runner.strategy import Claim, ClaimStatus, OutgoingMessage
+from harness.runner.transactions import read_wire
 
 #: Every metric of a case score, in report order; expectations may name any of them.
 METRICS = (
@@ -178,28 +175,12 @@ def score_case(
     matching = match_copies(messages, accepted)
     copies = matching.copies
 
-    transactions, commands = _transactions(sessions)
-    # Each message by its sender and first recipient, a table a sender: no tuple a message.
-    keys: dict[str, dict[str, str]] = {}
-    for m in messages:
-        if m.recipients:
-            sender, first = _key(m.sender, m.recipients[0])
-            keys.setdefault(sender, {})[first] = m.id
-    seen, refused = set(), set()
-    for t in transactions:
-        if (found := _message_of(keys, t.key)) is not None:
-            seen.add(found)
-            if t.refused_permanently:
-                refused.add(found)
-    api_refused = (_message_of(keys, k) for k in _api_refusals(faults))
-    refused |= {found for found in api_refused if found is not None}
-    # What is read of the transactions, before the verdicts are made: a large case's peak.
-    transacted, retried_5xx = len(transactions), _retried_5xx(transactions)
-    del transactions, keys
+    wire = read_wire(sessions, messages, faults)
+    seen = wire.seen
     attempted = len(seen) + sum(
         1 for i, c in claimed.items() if c.status is not ClaimStatus.NOT_ATTEMPTED and i not in seen
     )
-    del seen
+    seen.clear()  # 100,000 ids in a large case: not held while the verdicts are made
 
     verdicts = []
     shared: dict[tuple[int, ...], tuple[int, ...]] = {}  # a session's messages share its tuple
@@ -209,7 +190,7 @@ def score_case(
         verdicts.append(
             MessageScore(
                 id=message.id,
-                cls=classify(len(records), claim, message.id in refused),
+                cls=classify(len(records), claim, message.id in wire.refused),
                 copies=len(records),
                 claim=claim.status if claim else ClaimStatus.NOT_ATTEMPTED,
                 reply=claim.reply if claim else None,
@@ -254,9 +235,9 @@ def score_case(
     )
     score.update(
         sessions=len(sessions),
-        commands=commands,
-        retries=max(0, transacted - attempted),
-        retried_5xx=retried_5xx,
+        commands=wire.commands,
+        retries=max(0, wire.transactions - attempted),
+        retried_5xx=wire.retried_5xx,
         commands_after_421=sum(s.commands_after_421 for s in sessions),
         throttle_violations=sum(1 for f in faults if f.source == "limit" and f.name in THROTTLES),
         virtual_elapsed_s=round(elapsed_s, 6),
@@ -347,114 +328,6 @@ def efficiency(fastest_s: float, elapsed_s: float) -> float:
     if elapsed_s <= 0:
         return 1.0
     return min(1.0, fastest_s / elapsed_s)
-
-
-# --- transactions from the transcript ---------------------------------------------------------
-
-
-@dataclass(slots=True)  # one per transaction: 100,000 in a large case
-class _Transaction:
-    # When it began (time, session, position in the session): the order they happened in.
-    at: float
-    session: int
-    position: int
-    sender: str
-    recipient: str | None = None  # the first RCPT TO
-    stage: str = "MAIL"  # the last command sent in it
-    code: int | None = None  # how it ended: a refusal (>= 400) or the 2xx at end of data
-    rcpt_ok: bool = False
-    rcpt_refusal: int | None = None
-
-    @property
-    def key(self) -> tuple[str, str] | None:
-        return _key(self.sender, self.recipient) if self.recipient is not None else None
-
-    @property
-    def refused_permanently(self) -> bool:
-        return self.code is not None and self.code >= 500
-
-    def command(self, line: ClientLine) -> bool:
-        """A client command; False when it ends the transaction (RSET, QUIT, ...)."""
-        if line.verb not in ("RCPT", "DATA", EOM):
-            return False
-        self.stage = line.verb
-        if line.verb == "RCPT" and self.recipient is None:
-            self.recipient = line.address or ""
-        return True
-
-    def reply(self, code: int) -> None:
-        if self.code is not None:
-            return
-        if self.stage == "RCPT":
-            # One refused recipient does not refuse the message while another is accepted.
-            if code < 400:
-                self.rcpt_ok = True
-            elif code == 421:
-                self.code = code
-            elif self.rcpt_refusal is None:
-                self.rcpt_refusal = code
-        elif code >= 400 or (self.stage == "EOM" and code < 300):
-            self.code = code
-
-    def finish(self) -> None:
-        if self.code is None and not self.rcpt_ok and self.rcpt_refusal is not None:
-            self.code = self.rcpt_refusal
-
-
-def _transactions(sessions: Sequence[SessionRecord]) -> tuple[list[_Transaction], int]:
-    """Every MAIL FROM and how its transaction ended, in the order they happened; and the
-    number of commands the client sent."""
-    found = []
-    commands = 0
-    for session in sessions:
-        current: _Transaction | None = None
-        for position, line in enumerate(session.transcript):
-            if isinstance(line, ServerLine):
-                if current is not None and line.code is not None:
-                    current.reply(line.code)
-                continue
-            if not isinstance(line, ClientLine):  # a proxy's lines to its upstream
-                continue
-            commands += 1
-            if current is not None and (line.verb == "MAIL" or not current.command(line)):
-                current.finish()
-                current = None
-            if line.verb == "MAIL":
-                current = _Transaction(line.at, session.number, position, line.address or "")
-                found.append(current)
-        if current is not None:
-            current.finish()
-    found.sort(key=lambda t: (t.at, t.session, t.position))
-    return found, commands
-
-
-def _retried_5xx(transactions: Sequence[_Transaction]) -> int:
-    refused: set[tuple[str, str]] = set()
-    count = 0
-    for transaction in transactions:
-        key = transaction.key
-        if key is None:
-            continue
-        if key in refused:
-            count += 1
-        if transaction.refused_permanently:
-            refused.add(key)
-    return count
-
-
-def _api_refusals(faults: Iterable[FaultRecord]) -> set[tuple[str, str]]:
-    """The messages an API request refused for good (MessageRejected...): by sender and first
-    recipient, as the ledger's fault names them."""
-    return {_key(f.sender or "", f.recipient) for f in faults if f.permanent and f.recipient}
-
-
-def _key(sender: str, recipient: str | None) -> tuple[str, str]:
-    # The batch's own strings when in lower case already: a large case holds a key a message.
-    return (lower_shared(sender), lower_shared(recipient or ""))
-
-
-def _message_of(keys: dict[str, dict[str, str]], key: tuple[str, str] | None) -> str | None:
-    return keys.get(key[0], {}).get(key[1]) if key is not None else None
 
 
 def _one(shared: dict[_T, _T], value: _T) -> _T:  # the equal one kept already, else `value`
