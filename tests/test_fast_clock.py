@@ -79,20 +79,21 @@ def test_a_20_minute_backoff_ladder_runs_on_the_fast_clock_and_the_ledger_counts
     assert case["error"] is None, case["command"]["stderr_tail"]
     assert case["score"]["delivered_once"] == 4
     assert (case["command"]["time_scale"], case["command"]["clock"]) == (100, "libfaketime")
-    opened = [s["opened_at"] for s in case["timeline"]["sessions"]]
-    gaps_s = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    delivered = [m["at"] for m in case["timeline"]["deliveries"]]
+    gaps_s = [later - earlier for earlier, later in itertools.pairwise(delivered)]
     # The server's clock saw each wait in SES seconds, not the hundredth of it that passed on
     # the wall: at least the wait, to within the clock's resolution (k x 5 ms and the round
-    # trip: 0.51 s here), which the case states. Under the suite's own load the server loop's
-    # few milliseconds during a 0.3 s sleep are left out: a 30 s wait was seen under 29.5 s.
+    # trip: 0.51 s here), which the case states. Measured between deliveries, stamped while the
+    # client waits for the 250: a session's opening, stamped while the client that has just
+    # woken is still runnable, can read the time of the look before (docs/performance.md, the
+    # progress clock's limit: beside two busy loops, openings 0.12 s apart around a 10 s wait).
     resolution_s = case["clock"]["resolution_s"]
     assert resolution_s <= 0.6
     assert [gap >= wait - resolution_s for gap, wait in zip(gaps_s, LADDER_S[1:], strict=True)] == [
         True
     ] * 3, (gaps_s, resolution_s)
-    # The first wait is left out: it starts with the process, and once in CI (load about 2, the
-    # suite's own) the server's clock saw 0.03 s of it, not 5 (not understood yet; see the
-    # issue 26 note). The waits between connections are what the ladder is about.
+    # The first wait, before any delivery, is left out: once in CI (load about 2) the first
+    # opening was stamped 0.03 s from the start, not 5, the early stamp above.
     assert case["score"]["virtual_elapsed_s"] >= sum(LADDER_S[1:])
     # The client's clocks (time.time and time.monotonic) ran at the same scale.
     seen = json.loads(case["command"]["stdout_tail"])
